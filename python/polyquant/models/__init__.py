@@ -1,0 +1,1 @@
+"""Model loading, the architecture registry, resident models and the fixture models."""

@@ -1,0 +1,107 @@
+/**
+ * Schemas shared by several kernels' `with` blocks: models, corpora, quantization settings.
+ * One place, so that YAML, the TypeScript DSL, the JSON Schema and Python all see one shape.
+ * Every object is strict: an unknown key is an error, never a silent default.
+ */
+import { z } from "zod"
+
+/** A model: a fixture (`fixture:tiny-llama`), a hub id (`NousResearch/Llama-2-7b-hf`) or a local dir. */
+export const ModelSpec = z.strictObject({
+  id: z.string().min(1).describe("fixture:tiny-llama | fixture:tiny-gpt2 | a Hugging Face id | a local directory"),
+  revision: z.string().optional().describe("hub revision (branch, tag or commit)"),
+  dtype: z.enum(["auto", "float32", "float16", "bfloat16"]).default("auto").describe("auto: float32 on CPU, float16 on CUDA"),
+  device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, "device must be auto, cpu, cuda or cuda:N").default("auto"),
+  format: z.enum(["hf", "gptq", "awq"]).default("hf").describe("gptq/awq: a pre-quantized checkpoint, dequantized on load"),
+  trust_remote_code: z.boolean().default(false).describe("run code shipped with the model; off unless you trust its source"),
+  params_b: z.number().positive().optional().describe("parameter count in billions, for planning when the config is not local")
+})
+export type ModelSpec = z.infer<typeof ModelSpec>
+
+/** ISO 639-1 codes (or any code the corpus source knows); validated against the source at load. */
+export const Language = z.string().regex(/^[a-z]{2,3}(_[a-z0-9]+)?$/, "a language is an ISO 639-1 code such as en, he, zh")
+
+/** A corpus: the UDHR (default), plain-text files per language, or a hub dataset when online. */
+export const CorpusSpec = z.strictObject({
+  source: z.enum(["udhr", "files", "hub"]).default("udhr"),
+  languages: z.array(Language).min(1).optional().describe("defaults to every language of `files`, or en, he, ar, zh"),
+  split: z.enum(["train", "heldout", "all"]).default("heldout").describe("UDHR: train = preamble + articles 1-25, heldout = 26-30"),
+  files: z.record(Language, z.string()).optional().describe("language → path of a UTF-8 text file (paragraphs = documents)"),
+  dataset: z.string().optional().describe("hub dataset id, e.g. openlanguagedata/flores_plus"),
+  max_bytes: z.number().int().positive().optional().describe("truncate each language to this many UTF-8 bytes")
+})
+export type CorpusSpec = z.infer<typeof CorpusSpec>
+
+/** A corpus after the engine loaded it: what Python receives. */
+export interface ResolvedCorpus {
+  source: string
+  split: string
+  digest: string
+  languages: Record<string, string[]> // language → documents
+}
+
+export const Bits = z.number().int().min(2, "bits must be between 2 and 8").max(8, "bits must be between 2 and 8")
+export const GroupSize = z
+  .number()
+  .int()
+  .refine((g) => g === -1 || g > 0, "group_size is -1 (per channel) or a positive divisor of in_features")
+
+export const CalibrationSpec = z.strictObject({
+  corpus: CorpusSpec.optional().describe("defaults to the workflow corpus, split train"),
+  languages: z.array(Language).min(1).optional().describe("defaults to the corpus languages"),
+  mix: z.enum(["bytes", "samples"]).default("bytes").describe("bytes: each language contributes equal UTF-8 bytes"),
+  samples: z.number().int().positive().default(128),
+  seq_len: z.number().int().positive().default(512),
+  seed: z.number().int().default(0)
+})
+export type CalibrationSpec = z.infer<typeof CalibrationSpec>
+
+export const GptqOptions = z.strictObject({
+  damp_percent: z.number().positive().max(1).default(0.01).describe("dampening as a fraction of the mean Hessian diagonal"),
+  block_size: z.number().int().positive().default(128),
+  act_order: z.boolean().default(false).describe("desc_act: quantize columns by decreasing Hessian diagonal"),
+  static_groups: z.boolean().default(false).describe("with act_order: fix group grids before reordering")
+})
+
+export const AwqOptions = z.strictObject({
+  grid: z.number().int().min(2).default(20).describe("number of α values tried in [0, 1]"),
+  clip: z.boolean().default(true).describe("search a per-group clipping ratio after scaling"),
+  clip_grid: z.number().int().min(2).default(20)
+})
+
+export const QuantConfig = z.strictObject({
+  method: z.enum(["rtn", "gptq", "awq"]).default("rtn"),
+  bits: Bits.default(4),
+  group_size: GroupSize.default(128),
+  sym: z.boolean().default(false),
+  include_embeddings: z.boolean().default(false),
+  include_lm_head: z.boolean().default(false),
+  gptq: GptqOptions.optional(),
+  awq: AwqOptions.optional(),
+  calibration: CalibrationSpec.optional().describe("required by gptq and awq")
+})
+export type QuantConfig = z.infer<typeof QuantConfig>
+
+/** Modules left in full precision: layer indices (negative from the end) and/or module-name regexes. */
+export const Protect = z.strictObject({
+  layers: z.array(z.number().int()).default([]),
+  modules: z.array(z.string()).default([]).describe("regular expressions matched against full module names")
+})
+export type Protect = z.infer<typeof Protect>
+
+/** Layer-aware quantization: chosen layers or modules get other bits or group sizes. */
+export const Override = z
+  .strictObject({
+    layers: z.array(z.number().int()).optional(),
+    modules: z.string().optional().describe("a regular expression matched against full module names"),
+    bits: Bits.optional(),
+    group_size: GroupSize.optional(),
+    sym: z.boolean().optional()
+  })
+  .refine((o) => o.layers !== undefined || o.modules !== undefined, "an override names `layers` or `modules`")
+export type Override = z.infer<typeof Override>
+
+/** A point estimate with its 95% confidence interval. */
+export const Estimate = z.strictObject({
+  value: z.number().nullable(),
+  ci: z.tuple([z.number().nullable(), z.number().nullable()])
+})
