@@ -18,7 +18,7 @@ export const ModelSpec = z.strictObject({
 export type ModelSpec = z.infer<typeof ModelSpec>
 
 /** ISO 639-1 codes (or any code the corpus source knows); validated against the source at load. */
-export const Language = z.string().regex(/^[a-z]{2,3}(_[a-z0-9]+)?$/, "a language is an ISO 639-1 code such as en, he, zh")
+export const Language = z.string().regex(/^[a-z]{2,3}(_[A-Za-z0-9]+)*$/, "a language is an ISO 639-1 code such as en, he, zh, or a UDHR code such as cmn_hant")
 
 /** A corpus: the UDHR (default), plain-text files per language, or a hub dataset when online. */
 export const CorpusSpec = z.strictObject({

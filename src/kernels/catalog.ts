@@ -1,0 +1,11 @@
+/**
+ * Every kernel a workflow can `use`, by name. Each kernel's definition lives in its own file;
+ * this table is the only place that lists them (the Python twin is python/polyquant/kernels/__init__.py).
+ */
+import type { KernelDefinition } from "./define.js"
+
+export const kernels: ReadonlyArray<KernelDefinition> = []
+
+export const kernelNames = (): string[] => kernels.map((k) => k.name)
+
+export const findKernel = (name: string): KernelDefinition | undefined => kernels.find((k) => k.name === name)
