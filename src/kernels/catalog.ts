@@ -3,9 +3,13 @@
  * this table is the only place that lists them (the Python twin is python/polyquant/kernels/__init__.py).
  */
 import type { KernelDefinition } from "./define.js"
+import { testingKernels } from "./testing.js"
 
-export const kernels: ReadonlyArray<KernelDefinition> = []
+// `as const satisfies`: keeps each kernel's literal name and zod types for the typed DSL (src/workflow/dsl.ts).
+export const kernels = [
+  ...testingKernels
+] as const satisfies ReadonlyArray<KernelDefinition>
 
 export const kernelNames = (): string[] => kernels.map((k) => k.name)
 
-export const findKernel = (name: string): KernelDefinition | undefined => kernels.find((k) => k.name === name)
+export const findKernel = (name: string): KernelDefinition | undefined => (kernels as ReadonlyArray<KernelDefinition>).find((k) => k.name === name)

@@ -25,4 +25,7 @@ export interface KernelDefinition<W extends z.ZodType = z.ZodType, O extends z.Z
   readonly local?: boolean
 }
 
-export const defineKernel = <W extends z.ZodType, O extends z.ZodType>(def: KernelDefinition<W, O>): KernelDefinition<W, O> => def
+/** Keeps the literal `name` in the type, so that the DSL offers `step.<name>(...)` with this kernel's `with` type. */
+export const defineKernel = <const N extends string, W extends z.ZodType, O extends z.ZodType>(
+  def: KernelDefinition<W, O> & { readonly name: N }
+): KernelDefinition<W, O> & { readonly name: N } => def
