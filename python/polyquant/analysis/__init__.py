@@ -1,0 +1,1 @@
+"""Statistics over measurements: paired bootstrap confidence intervals and the disparity metrics."""

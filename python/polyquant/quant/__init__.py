@@ -1,0 +1,4 @@
+"""Weight quantization: the shared grid, RTN, the target plan, in-place apply/restore, method dispatch.
+
+GPTQ (`gptq.py`) and AWQ (`awq.py`) plug into `methods.quantize_model` and share `grid.py`.
+"""

@@ -1,0 +1,76 @@
+"""One entry point for every quantization method: `quantize_model(loaded, quant, targets, ctx)`.
+
+Search returns data; applying it is separate (llm-awq's `apply_awq` habit): the result holds
+the new weights by parameter name, and `apply.apply_weights` swaps them in. RTN is computed
+here; GPTQ and AWQ live in their own modules and are imported only when asked for.
+
+`QuantResult.weights` are CPU tensors in each parameter's own layout and dtype;
+`module_errors[name]` is the relative Frobenius error ‖W − Ŵ‖_F / ‖W‖_F of the module's weight.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from ..context import KernelContext
+from ..errors import KernelStopped, ParameterError
+from .plan import QuantTarget
+from .grid import quantize_weight
+from .rtn import relative_error, rtn_quantize
+
+log = logging.getLogger(__name__)
+
+METHODS = ("rtn", "gptq", "awq")
+
+
+@dataclass
+class QuantResult:
+    """What a quantization method found: new weights, their errors, and how they were made."""
+
+    weights: dict[str, torch.Tensor]  # parameter name → new value (parameter layout, CPU)
+    module_errors: dict[str, float]  # module name → ‖W − Ŵ‖_F / ‖W‖_F
+    meta: dict[str, Any] = field(default_factory=dict)  # method, bits, timings, method-specific notes
+
+
+@torch.no_grad()
+def quantize_rtn(targets: list[QuantTarget], ctx: Optional[KernelContext] = None) -> QuantResult:
+    """RTN for every target with its own bits, group size and symmetry."""
+    weights: dict[str, torch.Tensor] = {}
+    errors: dict[str, float] = {}
+    for i, t in enumerate(targets):
+        if ctx is not None and ctx.should_stop():
+            raise KernelStopped(f"stopped while quantizing, after {i} of {len(targets)} modules")
+        W = t.weight()  # out × in
+        W_hat = quantize_weight(W, t.bits, t.group_size, t.sym, t.name).dequantize(W.dtype)
+        errors[t.name] = relative_error(W, W_hat)
+        weights[t.param_name] = t.to_param_layout(W_hat).to("cpu")
+        if ctx is not None:
+            ctx.progress(i + 1, len(targets), "modules", f"rtn {t.name}")
+    return QuantResult(weights, errors, {"method": "rtn"})
+
+
+def quantize_model(loaded: Any, quant: dict, targets: list[QuantTarget], ctx: Optional[KernelContext] = None) -> QuantResult:
+    """Quantize `targets` of `loaded.model` with `quant["method"]`; the model itself is left unchanged."""
+    method = quant.get("method", "rtn")
+    if method == "rtn":
+        result = quantize_rtn(targets, ctx)
+    elif method == "gptq":
+        from .gptq import quantize_model_gptq
+
+        result = quantize_model_gptq(loaded, quant, targets, ctx)
+    elif method == "awq":
+        from .awq import quantize_model_awq
+
+        result = quantize_model_awq(loaded, quant, targets, ctx)
+    else:
+        raise ParameterError(f"quant.method {method!r} is not one of {', '.join(METHODS)}")
+    result.meta.setdefault("method", method)
+    log.info("%s: %d modules quantized", method, len(result.weights))
+    return result
+
+
+__all__ = ["QuantResult", "quantize_model", "quantize_rtn", "rtn_quantize"]

@@ -1,0 +1,156 @@
+"""Which modules get quantized, and how: the quantization plan as a list of `QuantTarget`s.
+
+`resolve_targets(model, quant, protect, overrides)`:
+1. every linear of every block (the registry knows the names, and GPT-2's Conv1D); the token
+   (and position) embeddings only with `quant.include_embeddings`, the lm_head only with
+   `quant.include_lm_head` (a head tied to the embedding is the same parameter: one target);
+2. `protect.layers` (negative indices count from the end) drop every linear of those blocks;
+   `protect.modules` (regular expressions, `re.search` on the full module name) drop any target;
+3. `overrides` (in order, later ones win) change bits, group_size or sym of the targets they
+   match: `layers` (block indices) and/or `modules` (a regex); with both, a target must match both.
+
+Protected modules are absent from the result. Every target's group size is checked against its
+in_features here, so a bad group size fails before any quantization starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..errors import ParameterError
+from ..models import registry
+from .grid import check_bits, effective_group_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QuantTarget:
+    """One weight to quantize."""
+
+    name: str  # full module name, e.g. "model.layers.3.mlp.down_proj"
+    layer: Optional[int]  # block index; None for embeddings and lm_head
+    module: nn.Module = field(repr=False, compare=False)
+    bits: int = 4  # the quant config's bits unless an override changed them
+    group_size: int = 128  # −1: per channel
+    sym: bool = False  # symmetric grid (zero at the mid-point)
+    transposed: bool = False  # the parameter is stored in × out (GPT-2 Conv1D)
+    kind: str = "linear"  # "linear" (a block linear), "embedding" or "lm_head"
+
+    @property
+    def param_name(self) -> str:
+        return f"{self.name}.weight"
+
+    def weight(self) -> torch.Tensor:
+        """The weight as out × in (a view; rows of an embedding are tokens)."""
+        w = self.module.weight
+        return w.t() if self.transposed else w
+
+    def to_param_layout(self, w_out_in: torch.Tensor) -> torch.Tensor:
+        """An out × in tensor in the parameter's own layout."""
+        return w_out_in.t().contiguous() if self.transposed else w_out_in
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "layer": self.layer, "bits": self.bits, "group_size": self.group_size, "sym": self.sym}
+
+
+def _compile(pattern: Any, where: str) -> re.Pattern:
+    if not isinstance(pattern, str):
+        raise ParameterError(f"{where} {pattern!r} is not a regular expression string")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ParameterError(f"{where} {pattern!r} is not a valid regular expression: {exc}") from exc
+
+
+def _layers(indices: Any, n_layers: int, where: str) -> set[int]:
+    if not isinstance(indices, (list, tuple)):
+        raise ParameterError(f"{where} {indices!r} is not a list of layer indices")
+    out = set()
+    for i in indices:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise ParameterError(f"{where} entry {i!r} is not an integer layer index")
+        out.add(registry.resolve_layer_index(i, n_layers, where))
+    return out
+
+
+def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
+    """Every module the quant config may quantize, before protection and overrides."""
+    fam = registry.family_of(model)
+    bits = check_bits(quant.get("bits", 4))
+    group_size = quant.get("group_size", 128)
+    sym = bool(quant.get("sym", False))
+    out: list[QuantTarget] = []
+    seen: set[int] = set()
+    for name, (layer, mod) in registry.all_linears(model).items():
+        out.append(QuantTarget(name, layer, mod, bits, group_size, sym, transposed=fam.transposed, kind="linear"))
+        seen.add(id(mod.weight))
+    extra: list[tuple[str, str]] = []
+    if quant.get("include_embeddings", False):
+        extra += [(n, "embedding") for n in fam.embeddings]
+    if quant.get("include_lm_head", False):
+        extra.append((fam.lm_head, "lm_head"))
+    for name, kind in extra:
+        try:
+            mod = registry.module(model, name)
+        except AttributeError:
+            log.warning("model has no module %s; skipped", name)
+            continue
+        if id(mod.weight) in seen:  # tied lm_head / embedding: one parameter, one target
+            log.info("%s shares its weight with a module already targeted; quantized once", name)
+            continue
+        seen.add(id(mod.weight))
+        out.append(QuantTarget(name, None, mod, bits, group_size, sym, transposed=False, kind=kind))
+    return out
+
+
+def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Optional[dict] = None, overrides: Optional[list] = None) -> list[QuantTarget]:
+    """The modules to quantize and their settings; protected modules are absent (see module docstring)."""
+    quant = quant or {}
+    protect = protect or {}
+    overrides = overrides or []
+    n_layers = registry.num_layers(model)
+    protected_layers = _layers(protect.get("layers", []), n_layers, "protect.layers")
+    protected_res = [_compile(p, "protect.modules") for p in protect.get("modules", [])]
+    targets = [
+        t
+        for t in all_candidates(model, quant)
+        if not (t.layer is not None and t.layer in protected_layers) and not any(r.search(t.name) for r in protected_res)
+    ]
+    if not isinstance(overrides, list):
+        raise ParameterError(f"overrides {overrides!r} is not a list")
+    for k, ov in enumerate(overrides):
+        where = f"overrides[{k}]"
+        if not isinstance(ov, dict) or ("layers" not in ov and "modules" not in ov):
+            raise ParameterError(f"{where} {ov!r} names neither `layers` nor `modules`")
+        layers = _layers(ov["layers"], n_layers, f"{where}.layers") if ov.get("layers") is not None else None
+        regex = _compile(ov["modules"], f"{where}.modules") if ov.get("modules") is not None else None
+        if "bits" in ov and ov["bits"] is not None:
+            check_bits(ov["bits"], where)
+        for t in targets:
+            if layers is not None and (t.layer is None or t.layer not in layers):
+                continue
+            if regex is not None and not regex.search(t.name):
+                continue
+            if ov.get("bits") is not None:
+                t.bits = ov["bits"]
+            if ov.get("group_size") is not None:
+                t.group_size = ov["group_size"]
+            if ov.get("sym") is not None:
+                t.sym = bool(ov["sym"])
+    for t in targets:
+        in_features = t.weight().shape[1]
+        effective_group_size(in_features, t.group_size, t.name)
+    return targets
+
+
+def protected_names(model: nn.Module, quant: Optional[dict], targets: list[QuantTarget]) -> list[str]:
+    """Candidate modules that the plan leaves in full precision."""
+    chosen = {t.name for t in targets}
+    return [t.name for t in all_candidates(model, quant or {}) if t.name not in chosen]
