@@ -21,6 +21,9 @@ MODULES: dict[str, str] = {
     "test-fail": "polyquant.kernels.testing",
     "test-count": "polyquant.kernels.testing",
     "environment": "polyquant.kernels.environment",
+    "quantize": "polyquant.kernels.quantize",
+    "disparity": "polyquant.kernels.disparity",
+    "layer-sweep": "polyquant.kernels.layer_sweep",
 }
 
 

@@ -1,0 +1,128 @@
+"""`disparity` kernel: how much more quantization hurts the other languages than the reference.
+
+Two ways to get the quantized variant:
+- `quant` (+ `protect`, `overrides`): quantize the resident model once, apply the weights in place,
+  measure, restore (bit-exact). One model in memory.
+- `variant: {model: ModelSpec}`: a pre-quantized checkpoint (e.g. GPTQ) compared with the base
+  model: two resident models that must tokenize the corpus identically.
+
+Procedure: the baseline pass keeps per-window NLL and the per-token distributions
+(`eval/compare.py`); the quantized pass computes per-window NLL, KL(baseline ‖ quantized), Δp of
+the correct token and top-1 agreement; `analysis/disparity.py` turns the paired per-unit NLLs
+into d = PPL_q/PPL_b − 1, ΔBPB, the disparity index (mean non-reference d / reference d) and the
+additive gap, each with a paired bootstrap 95% CI.
+
+params: {model, corpus (resolved), quant?, protect?, overrides?, variant?, reference="en",
+bootstrap={samples: 1000, seed: 0, unit: "segment"}, protocol?, kl?: {kl_memory_mb, top_k}}.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from ..analysis.bootstrap import BootstrapConfig
+from ..analysis.disparity import LanguageUnits, analyse
+from ..context import KernelContext
+from ..errors import ParameterError
+from ..eval.compare import Baseline, CompareConfig, compare, language_windows, record_baseline, same_windows
+from ..eval.perplexity import Protocol
+from ..models import resident
+from ..quant.apply import apply_weights
+from ..quant.methods import quantize_model
+from . import quantize as quantize_kernel
+
+VERSION = "1"
+log = logging.getLogger(__name__)
+LN2 = math.log(2.0)
+
+
+def units(base_seg: np.ndarray, quant_seg: np.ndarray, tokens: np.ndarray, n_bytes: np.ndarray, docs: np.ndarray, unit: str) -> LanguageUnits:
+    """Per-window arrays, or summed per document when the bootstrap resamples documents."""
+    if unit == "document":
+        _, inv = np.unique(docs, return_inverse=True)
+        agg = lambda a: np.bincount(inv, weights=a)  # noqa: E731
+        return LanguageUnits(agg(base_seg), agg(quant_seg), agg(tokens), agg(n_bytes))
+    return LanguageUnits(base_seg, quant_seg, tokens, n_bytes)
+
+
+def report(baseline: Baseline, quantized: dict, reference: str, boot: BootstrapConfig) -> dict:
+    """The per-language table and the cross-language statistics."""
+    per_unit = {}
+    rows = {}
+    for lang, lb in baseline.languages.items():
+        q = quantized[lang]
+        docs = np.array([w.doc for w in lb.windows])
+        per_unit[lang] = units(lb.seg_nll, q.seg_nll, lb.seg_tokens, lb.seg_bytes, docs, boot.unit)
+        nll_b, nll_q = math.fsum(lb.seg_nll), math.fsum(q.seg_nll)
+        tokens, n_bytes = float(lb.seg_tokens.sum()), float(lb.seg_bytes.sum())
+        rows[lang] = {
+            "ppl_base": math.exp(nll_b / tokens),
+            "ppl_quant": math.exp(nll_q / tokens),
+            "bpb_base": nll_b / (LN2 * n_bytes),
+            "bpb_quant": nll_q / (LN2 * n_bytes),
+            "tokens": int(tokens),
+            "kl": q.kl,
+            "delta_p": q.delta_p,
+            "top1_agreement": q.top1_agreement,
+        }
+    stats = analyse(per_unit, reference, boot)
+    for lang, row in rows.items():
+        row.update(stats["languages"][lang])
+    return {"languages": rows, "disparity": stats["disparity"], "gap": stats["gap"], "worst_language": stats["worst_language"]}
+
+
+def run(params: dict, ctx: KernelContext) -> dict:
+    for key in ("model", "corpus"):
+        if key not in params:
+            raise ParameterError(f"disparity needs `{key}`")
+    variant = params.get("variant")
+    if variant is not None and params.get("quant") is not None:
+        raise ParameterError("disparity takes either `quant` (quantize the model) or `variant` (a pre-quantized model), not both")
+    reference = params.get("reference", "en")
+    corpus = params["corpus"]
+    if reference not in (corpus.get("languages") or {}):
+        raise ParameterError(f"reference language {reference!r} is not in the corpus languages {', '.join(sorted(corpus.get('languages') or {}))}")
+    boot = BootstrapConfig.from_params(params.get("bootstrap"))
+    cmp_cfg = CompareConfig.from_params(params.get("kl"))
+    protocol = Protocol.from_params(params.get("protocol"))
+    loaded = resident.get(params["model"])
+
+    baseline = record_baseline(loaded, corpus, protocol, cmp_cfg, ctx)
+    out: dict[str, Any] = {"reference": reference}
+    if variant is not None:
+        if not isinstance(variant, dict) or "model" not in variant:
+            raise ParameterError(f"variant {variant!r} must be {{model: ModelSpec}}")
+        other = resident.get(variant["model"])
+        _, other_windows, _ = language_windows(other, corpus, baseline.protocol)
+        bad = same_windows({k: v.windows for k, v in baseline.languages.items()}, other_windows)
+        if bad is not None:
+            raise ParameterError(f"variant {other.id!r} tokenizes {bad!r} differently from {loaded.id!r}: compare models with one tokenizer")
+        quantized = compare(other, baseline, ctx)
+        out.update(quant=None, variant={"id": other.id, "fingerprint": other.fingerprint}, protected=[])
+    else:
+        quant, targets, protected = quantize_kernel.plan(loaded, params)
+        result = quantize_model(loaded, quant, targets, ctx)
+        with apply_weights(loaded.model, result.weights):
+            quantized = compare(loaded, baseline, ctx)
+        errors = list(result.module_errors.values())
+        out.update(
+            quant={
+                "method": quant["method"],
+                "bits": quant["bits"],
+                "group_size": quant["group_size"],
+                "sym": bool(quant["sym"]),
+                "modules": len(targets),
+                "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
+            },
+            variant=None,
+            protected=protected,
+        )
+    out.update(report(baseline, quantized, reference, boot))
+    out["bootstrap"] = boot.record()
+    out["protocol"] = baseline.protocol.record()
+    out["kl_mode"] = baseline.mode if baseline.mode != "top-k" else f"top-{baseline.top_k}"
+    return out

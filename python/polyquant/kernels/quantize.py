@@ -1,0 +1,122 @@
+"""`quantize` kernel: RTN, GPTQ or AWQ on the resident model, saved as a content-addressed artifact.
+
+params: {model: ModelSpec, quant: QuantConfig, protect: Protect, overrides: [Override]}.
+1. resolve the targets (protection and overrides, `quant/plan.py`);
+2. compute the quantized weights (`quant/methods.py`): the resident model is not changed;
+3. apply them in place and restore them (a check that every weight fits its parameter, and the
+   resident model is bit-exact afterwards for the next step);
+4. write the changed weights to `<artifacts_dir>/<sha256>.safetensors`: the name is the digest of
+   the file's bytes, so equal results share one file, written atomically (temp file + rename).
+   Its metadata records method, bits, group size, sym, the model fingerprint and every target.
+
+Returns {method, bits, group_size, sym, artifact: {path, digest}, modules: [{name, layer, bits,
+group_size, rel_error}], protected: [names], mean_rel_error}; rel_error = ‖W − Ŵ‖_F / ‖W‖_F.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from typing import Any, Optional
+
+from ..context import KernelContext
+from ..errors import ParameterError
+from ..models import resident
+from ..quant.apply import apply_weights
+from ..quant.methods import METHODS, QuantResult, quantize_model
+from ..quant.plan import QuantTarget, protected_names, resolve_targets
+
+VERSION = "1"
+log = logging.getLogger(__name__)
+
+QUANT_DEFAULTS = {  # the zod QuantConfig defaults, for callers that bypass the TS schema
+    "method": "rtn",
+    "bits": 4,
+    "group_size": 128,
+    "sym": False,
+    "include_embeddings": False,
+    "include_lm_head": False,
+}
+
+
+def quant_config(raw: Optional[dict]) -> dict:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParameterError(f"quant {raw!r} is not an object")
+    quant = {**QUANT_DEFAULTS, **raw}
+    if quant["method"] not in METHODS:
+        raise ParameterError(f"quant.method {quant['method']!r} is not one of {', '.join(METHODS)}")
+    return quant
+
+
+def plan(loaded: Any, params: dict) -> tuple[dict, list[QuantTarget], list[str]]:
+    """(quant config with defaults, targets, protected module names) for a kernel's params."""
+    quant = quant_config(params.get("quant"))
+    protect = params.get("protect") or {}
+    overrides = params.get("overrides") or []
+    targets = resolve_targets(loaded.model, quant, protect, overrides)
+    if not targets:
+        raise ParameterError("protect leaves no module to quantize")
+    return quant, targets, protected_names(loaded.model, quant, targets)
+
+
+def module_rows(targets: list[QuantTarget], result: QuantResult) -> list[dict]:
+    return [{**{k: v for k, v in t.describe().items() if k != "sym"}, "rel_error": result.module_errors.get(t.name)} for t in targets]
+
+
+def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict, loaded: Any, artifacts_dir: Optional[str]) -> dict:
+    """Save the changed weights as safetensors named by the sha256 of the file's bytes."""
+    from safetensors.torch import save
+
+    folder = artifacts_dir or os.path.join(tempfile.gettempdir(), "polyquant-artifacts")
+    os.makedirs(folder, exist_ok=True)
+    metadata = {
+        "format": "polyquant-quantized",
+        "method": str(quant["method"]),
+        "bits": str(quant["bits"]),
+        "group_size": str(quant["group_size"]),
+        "sym": json.dumps(bool(quant["sym"])),
+        "model": str(getattr(loaded, "spec", {}).get("id", "")),
+        "fingerprint": str(getattr(loaded, "fingerprint", "")),
+        "targets": json.dumps([t.describe() for t in targets]),
+    }
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in sorted(result.weights.items())}
+    blob = save(tensors, metadata=metadata)
+    digest = hashlib.sha256(blob).hexdigest()
+    path = os.path.join(folder, f"{digest}.safetensors")
+    if not os.path.exists(path):
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    return {"path": path, "digest": f"sha256:{digest}"}
+
+
+def run(params: dict, ctx: KernelContext) -> dict:
+    if "model" not in params:
+        raise ParameterError("quantize needs a `model`")
+    loaded = resident.get(params["model"])
+    quant, targets, protected = plan(loaded, params)
+    result = quantize_model(loaded, quant, targets, ctx)
+    with apply_weights(loaded.model, result.weights) as snap:
+        log.info("applied %d changed parameters (%d bytes kept for restore)", len(snap.changed), snap.nbytes())
+    artifact = write_artifact(result, targets, quant, loaded, ctx.artifacts_dir)
+    rows = module_rows(targets, result)
+    errors = [r["rel_error"] for r in rows if r["rel_error"] is not None]
+    return {
+        "method": quant["method"],
+        "bits": quant["bits"],
+        "group_size": quant["group_size"],
+        "sym": bool(quant["sym"]),
+        "artifact": artifact,
+        "modules": rows,
+        "protected": protected,
+        "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
+    }
