@@ -21,6 +21,7 @@ MODULES: dict[str, str] = {
     "test-fail": "polyquant.kernels.testing",
     "test-count": "polyquant.kernels.testing",
     "environment": "polyquant.kernels.environment",
+    "report-plots": "polyquant.kernels.report_plots",
     "quantize": "polyquant.kernels.quantize",
     "disparity": "polyquant.kernels.disparity",
     "layer-sweep": "polyquant.kernels.layer_sweep",
