@@ -1,0 +1,17 @@
+/** What the engine knows about a step once it is done, and the view `if:` conditions see. */
+import type { KernelError, StepStatus } from "./events.js"
+
+export interface StepOutcome {
+  readonly status: StepStatus
+  readonly outputs?: unknown
+  readonly error?: KernelError
+  /** a failed step with `continue_on_error` does not skip its dependents */
+  readonly continueOnError?: boolean
+}
+
+/** `steps.<id>` in CEL: `{status, outputs}` for every step that has finished. */
+export type StepsState = Record<string, { status: StepStatus; outputs: unknown }>
+
+/** A need is met when it succeeded, came from the cache, or failed with continue_on_error. */
+export const needMet = (outcome: StepOutcome | undefined): boolean =>
+  outcome !== undefined && (outcome.status === "succeeded" || outcome.status === "cached" || (outcome.status === "failed" && outcome.continueOnError === true))
