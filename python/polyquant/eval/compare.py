@@ -9,7 +9,8 @@ the baseline pass keeps, per scored token, on the CPU:
 - the top-k approximation: the k most likely tokens' log-probs and ids, and the rest's mass
   r_b = 1 − Σ_k p_b. Then KL ≈ Σ_k p_b (log p_b − log p_q) + r_b (log r_b − log r_q), with p_q
   read at the same k ids: the KL of the two distributions coarsened to k + 1 outcomes, which is a
-  lower bound on the true KL (data-processing inequality) and tight when the tail is small.
+  lower bound on the true KL (data-processing inequality) and tight when the tail is small
+  (tail masses below TAIL_EPS = 1e-6 are float32 rounding and count as 0).
 The quantized pass then computes per scored token
     KL_t = Σ_v p_b(v) (log p_b(v) − log p_q(v)),  Δp_t = p_q(y) − p_b(y),  agree_t = [argmax p_q = argmax p_b],
 and per window the NLL sums of both passes, for the paired bootstrap. Windows, batching and
@@ -33,6 +34,7 @@ from .perplexity import IGNORE, Protocol, Window, _check_corpus, iterate_batches
 log = logging.getLogger("polyquant.eval")
 
 MODES = ("float32", "float16", "top-k")
+TAIL_EPS = 1e-6  # top-k: a tail mass this small is rounding error of float32 log-softmax
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,9 @@ def _kl_rows(base: LanguageBaseline, sl: slice, lq: torch.Tensor) -> torch.Tenso
     lb = base.topk_logp[sl].to(lq.device, torch.float64)  # (n, k)
     lqk = lq.double().gather(-1, base.topk_idx[sl].to(lq.device))
     pb, pq = lb.exp(), lqk.exp()
-    rb = torch.clamp(1.0 - pb.sum(-1), min=0.0)
-    rq = torch.clamp(1.0 - pq.sum(-1), min=1e-300)
-    tail = torch.where(rb > 0, rb * (torch.log(torch.clamp(rb, min=1e-300)) - torch.log(rq)), torch.zeros_like(rb))
+    rb = 1.0 - pb.sum(-1)  # tail masses; below TAIL_EPS they are float32 rounding, not mass
+    rq = torch.clamp(1.0 - pq.sum(-1), min=TAIL_EPS)
+    tail = torch.where(rb > TAIL_EPS, rb * (torch.log(torch.clamp(rb, min=TAIL_EPS)) - torch.log(rq)), torch.zeros_like(rb))
     return (pb * (lb - lqk)).sum(-1) + tail
 
 
