@@ -1,0 +1,422 @@
+"""AWQ (Lin et al., 2023): activation-aware weight quantization by per-input-channel scaling.
+
+Weights that meet large activations matter more. For linears that read the same input x (a scale
+group of models.registry) AWQ scales input channel c of their weights by s_c and divides the
+preceding op's output by s_c, which leaves the full-precision function unchanged:
+    y = W x = (W diag(s)) (diag(s)⁻¹ x)
+but rounds the important channels on a finer relative grid. The paper's search space is
+    s = x_mean^α ,  α ∈ [0, 1]   (x_mean: mean |x| per input channel on the calibration set)
+normalised by sqrt(max(s) · min(s)); the α that minimises the block's output MSE with the group's
+linears fake-quantized, Q(W diag(s)) diag(s)⁻¹, wins. α = 0 is s = 1, i.e. plain RTN, so the
+search never does worse than RTN on its own calibration loss. An optional clipping search then
+shrinks each group's weight range, max|w| → (1 − i/clip_grid) · max|w|, i < clip_grid / 2,
+minimising the group's output error on sampled calibration tokens.
+
+Follows mit-han-lab/llm-awq `awq/quantize/auto_scale.py` (`_search_module_scale`, `apply_scale`,
+`scale_ln_fcs`, `scale_fc_fc`) and `auto_clip.py` (`auto_clip_layer`, max_shrink 0.5, 512 tokens,
+q/k projections not clipped), with two changes: every group is scored on the whole block's output
+(one generic rule instead of per-architecture `module2inspect`), and the family layout comes from
+the registry. Search returns data (`AwqResults`); `apply_awq(model, results)` applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..context import KernelContext
+from ..errors import KernelStopped, ParameterError
+from ..models import registry
+from .apply import WeightSnapshot, apply_weights
+from .calibration import calibration_for, capture_block_inputs, run_block
+from .grid import effective_group_size, quantize_weight
+from .rtn import relative_error
+
+log = logging.getLogger(__name__)
+
+# llm-awq auto_clip skips the query/key projections: the attention logits are too sensitive to
+# clipping. Block-relative names, per family (GPT-2 fuses q, k and v into c_attn).
+NO_CLIP = ("self_attn.q_proj", "self_attn.k_proj", "attn.c_attn")
+CLIP_TOKENS = 512  # calibration tokens sampled per linear for the clip search (llm-awq n_sample_token)
+CLIP_MAX_SHRINK = 0.5  # the clip search tries shrink factors down to 1 − max_shrink (llm-awq)
+OUT_CHUNK = 256  # output rows per step of the clip search (memory only)
+
+
+@dataclass
+class AwqConfig:
+    """`quant.awq` of a workflow (src/kernels/common.ts AwqOptions)."""
+
+    grid: int = 20  # α values tried, evenly spaced in [0, 1] (both ends included)
+    clip: bool = True  # search a clipping ratio per output row and group after scaling
+    clip_grid: int = 20  # shrink steps of 1 / clip_grid; steps up to CLIP_MAX_SHRINK are tried
+    batch_size: int = 8  # calibration sequences per forward pass (memory only)
+
+    @classmethod
+    def from_quant(cls, quant: dict) -> "AwqConfig":
+        opts = dict(quant.get("awq") or {})
+        unknown = set(opts) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ParameterError(f"quant.awq has unknown option(s) {sorted(unknown)}")
+        cfg = cls(**opts)
+        if cfg.grid < 2 or cfg.clip_grid < 2:
+            raise ParameterError(f"quant.awq grid {cfg.grid} and clip_grid {cfg.clip_grid} must be at least 2")
+        return cfg
+
+
+@dataclass
+class AwqScale:
+    """One scale group's result: fold 1/s into `prev`, multiply the columns of `linears` by s."""
+
+    prev: str  # full module name of the norm or linear before the group
+    linears: tuple[str, ...]  # full module names of the linears that read the scaled input
+    s: torch.Tensor  # (in_features,) float32, CPU
+    alpha: float  # the winning exponent
+    loss: float  # block output MSE at the winning α
+    loss_rtn: float  # block output MSE at α = 0 (s = 1: plain RTN)
+
+
+@dataclass
+class AwqResults:
+    """What the AWQ search found: data that can be stored, cached and re-applied."""
+
+    scales: list[AwqScale] = field(default_factory=list)
+    clips: dict[str, torch.Tensor] = field(default_factory=dict)  # linear name → max |w| (out, n_groups), CPU
+    skipped: list[str] = field(default_factory=list)  # scale groups not searched, with the reason
+
+    def describe(self) -> dict:
+        return {
+            "scales": [{"prev": a.prev, "linears": list(a.linears), "alpha": a.alpha, "loss": a.loss, "loss_rtn": a.loss_rtn} for a in self.scales],
+            "clipped": sorted(self.clips),
+            "skipped": self.skipped,
+        }
+
+
+# --- single matrices ----------------------------------------------------------------------------
+
+
+def _fake_quant(W: torch.Tensor, bits: int, group_size: int, sym: bool, module: str = "") -> torch.Tensor:
+    return quantize_weight(W, bits, group_size, sym, module).dequantize(W.dtype)
+
+
+def scales_for(x_mean: torch.Tensor, alpha: float) -> torch.Tensor:
+    """s = x_mean^α, clamped ≥ 1e-4 and normalised by sqrt(max(s) · min(s)) (llm-awq)."""
+    s = x_mean.float().pow(alpha).clamp(min=1e-4)
+    return s / (s.max() * s.min()).sqrt()
+
+
+@torch.no_grad()
+def awq_search_layer(
+    W: torch.Tensor, X: torch.Tensor, bits: int, group_size: int = -1, sym: bool = False, grid: int = 20
+) -> tuple[torch.Tensor, float]:
+    """The scale search for one linear with inputs X (tokens × in): (s, α) minimising ‖XWᵀ − X Q(W s)/s ᵀ‖²."""
+    ref = X @ W.t()
+    x_mean = X.abs().mean(0)
+    best = (float("inf"), torch.ones(W.shape[1], dtype=W.dtype), 0.0)
+    for alpha in torch.linspace(0, 1, grid).tolist():
+        s = scales_for(x_mean, alpha).to(W.dtype)
+        Wq = _fake_quant(W * s, bits, group_size, sym) / s
+        loss = float((X @ Wq.t() - ref).pow(2).mean())
+        if loss < best[0]:
+            best = (loss, s, alpha)
+    return best[1], best[2]
+
+
+@torch.no_grad()
+def clip_search(W: torch.Tensor, X: torch.Tensor, bits: int, group_size: int, sym: bool, clip_grid: int = 20) -> torch.Tensor:
+    """Per (output row, group) clipping bound max |w| minimising that group's output error on X (tokens × in).
+
+    Returns max_val (out, n_groups). llm-awq `auto_clip_layer`, chunked over output rows.
+    """
+    out_f, in_f = W.shape
+    g = effective_group_size(in_f, group_size)
+    n_groups = in_f // g
+    x = X.float().reshape(-1, n_groups, g)  # (T, G, g)
+    best_val = torch.empty(out_f, n_groups)
+    for r0 in range(0, out_f, OUT_CHUNK):
+        w = W[r0 : r0 + OUT_CHUNK].float()  # (o, in)
+        wg = w.reshape(-1, n_groups, g)
+        org_out = torch.einsum("tgk,ogk->tog", x, wg)  # each group's share of each output
+        org_max = wg.abs().amax(dim=-1)  # (o, G)
+        best_err = torch.full_like(org_max, float("inf"))
+        best = org_max.clone()
+        for i in range(int(CLIP_MAX_SHRINK * clip_grid)):
+            max_val = org_max * (1 - i / clip_grid)
+            cur = torch.maximum(torch.minimum(wg, max_val[..., None]), -max_val[..., None])
+            q = _fake_quant(cur.reshape(w.shape), bits, group_size, sym).reshape(wg.shape)
+            err = (torch.einsum("tgk,ogk->tog", x, q) - org_out).pow(2).mean(dim=0)  # (o, G)
+            better = err < best_err
+            best_err = torch.where(better, err, best_err)
+            best = torch.where(better, max_val, best)
+        best_val[r0 : r0 + OUT_CHUNK] = best
+    return best_val
+
+
+def clip_weight(W: torch.Tensor, max_val: torch.Tensor) -> torch.Tensor:
+    """W (out × in) clamped to ±max_val per (row, group); max_val (out, n_groups)."""
+    out_f, in_f = W.shape
+    n_groups = max_val.shape[1]
+    mv = max_val.to(device=W.device, dtype=W.dtype)[..., None]
+    wg = W.reshape(out_f, n_groups, in_f // n_groups)
+    return torch.maximum(torch.minimum(wg, mv), -mv).reshape(out_f, in_f)
+
+
+@torch.no_grad()
+def awq_quantize(
+    W: torch.Tensor, X: torch.Tensor, bits: int, group_size: int = -1, sym: bool = False, grid: int = 20, clip: bool = True, clip_grid: int = 20
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """AWQ on one linear: (Ŵ, s) with Ŵ = Q(clip(W s)) / s, the weight as seen by the unscaled input X."""
+    s, _ = awq_search_layer(W, X, bits, group_size, sym, grid)
+    Ws = W * s
+    if clip:
+        Ws = clip_weight(Ws, clip_search(Ws, X / s, bits, group_size, sym, clip_grid))
+    return _fake_quant(Ws, bits, group_size, sym) / s, s
+
+
+# --- folding scales into a model ----------------------------------------------------------------
+
+
+def _norm_weight_fold(norm: nn.Module, w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """A norm's new weight so that its output is divided by s. Gemma's RMSNorm multiplies by (1 + w)."""
+    if "Gemma" in type(norm).__name__:
+        return (1 + w) / s - 1
+    return w / s
+
+
+@torch.no_grad()
+def awq_weights(model: nn.Module, results: AwqResults) -> dict[str, torch.Tensor]:
+    """The new value of every parameter AWQ changes (scales folded, then clipping), by parameter name.
+
+    Pure: the model is not modified. Values are in each parameter's own layout, dtype and device.
+    """
+    fam = registry.family_of(model)
+    params = dict(model.named_parameters(remove_duplicate=False))
+    new: dict[str, torch.Tensor] = {}
+
+    def cur(name: str) -> torch.Tensor:
+        if name not in new:
+            new[name] = params[name].detach().clone()
+        return new[name]
+
+    def out_in(name: str) -> torch.Tensor:  # a block linear's weight as out × in (a view into `new`)
+        w = cur(f"{name}.weight")
+        return w.t() if fam.transposed else w
+
+    for a in results.scales:
+        prev = registry.module(model, a.prev)
+        s = a.s.to(device=params[f"{a.prev}.weight"].device)
+        if params[f"{a.prev}.weight"].dim() == 1:  # a norm: its output (weight and bias) is divided by s
+            w = cur(f"{a.prev}.weight")
+            w.copy_(_norm_weight_fold(prev, w.double(), s.double()).to(w.dtype))
+        else:  # a linear: its output rows are divided by s
+            w = out_in(a.prev)
+            w.div_(s.to(w.dtype)[:, None])
+        if getattr(prev, "bias", None) is not None:
+            b = cur(f"{a.prev}.bias")
+            b.div_(s.to(b.dtype))
+        for lin in a.linears:
+            w = out_in(lin)
+            w.mul_(s.to(w.dtype)[None, :])
+    for lin, max_val in results.clips.items():
+        w = out_in(lin)
+        w.copy_(clip_weight(w, max_val))
+    return new
+
+
+def apply_awq(model: nn.Module, results: AwqResults) -> WeightSnapshot:
+    """Fold the scales and apply the clips in place; `snapshot.restore()` undoes it bit-exactly."""
+    return apply_weights(model, awq_weights(model, results))
+
+
+# --- the search over a model ----------------------------------------------------------------------
+
+
+def _gqa(model: nn.Module) -> bool:
+    cfg = model.config
+    heads = getattr(cfg, "num_attention_heads", None)
+    return getattr(cfg, "num_key_value_heads", heads) != heads
+
+
+class _InputStats:
+    """Mean |x| per input channel, and a strided sample of tokens, of what enters a module."""
+
+    def __init__(self, keep_tokens: int = 0):
+        self.sum: Optional[torch.Tensor] = None
+        self.count = 0
+        self.keep = keep_tokens
+        self.tokens: list[torch.Tensor] = []
+
+    def __call__(self, _mod: nn.Module, args: tuple, _out: Any) -> None:
+        x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
+        s = x.abs().sum(0)
+        self.sum = s if self.sum is None else self.sum + s
+        self.count += x.shape[0]
+        if self.keep:
+            self.tokens.append(x.cpu())
+
+    def mean(self) -> torch.Tensor:
+        return self.sum / self.count
+
+    def sample(self) -> torch.Tensor:
+        x = torch.cat(self.tokens)
+        step = max(1, x.shape[0] // self.keep)
+        return x[::step][: self.keep]
+
+
+def _block_loss(block: nn.Module, inputs: list, ref: list[torch.Tensor]) -> float:
+    num, den = 0.0, 0
+    for out, r in zip(run_block(block, inputs), ref):
+        num += float((out.float() - r.float()).pow(2).sum())
+        den += r.numel()
+    return num / den
+
+
+@torch.no_grad()
+def _search_group(model, block, inputs, ref, group: registry.ScaleGroup, prefix, targets_by_name, x_mean, cfg) -> AwqScale:
+    """Try every α for one scale group: fake-quantize the group's target linears as Q(W s)/s, score the block."""
+    mods = {f"{prefix}.{rel}": registry.module(block, rel) for rel in group.linears}
+    originals = {n: registry.weight_of(model, m).detach().clone() for n, m in mods.items()}
+    best: Optional[AwqScale] = None
+    loss_rtn = float("nan")
+    try:
+        for alpha in torch.linspace(0, 1, cfg.grid).tolist():
+            s = scales_for(x_mean, alpha)
+            for n, m in mods.items():
+                t = targets_by_name.get(n)
+                if t is None:
+                    continue  # a protected linear of the group stays in full precision
+                W = originals[n].float()
+                sd = s.to(W.device)
+                registry.set_weight_of(model, m, _fake_quant(W * sd, t.bits, t.group_size, t.sym, n) / sd)
+            loss = _block_loss(block, inputs, ref)
+            if alpha == 0.0:
+                loss_rtn = loss
+            if best is None or loss < best.loss:
+                best = AwqScale(f"{prefix}.{group.prev}", tuple(mods), s.cpu(), alpha, loss, float("nan"))
+    finally:
+        for n, m in mods.items():
+            registry.set_weight_of(model, m, originals[n])
+    assert best is not None
+    best.loss_rtn = loss_rtn
+    return best
+
+
+@torch.no_grad()
+def search_awq(model: nn.Module, inputs: list, targets: list[Any], cfg: AwqConfig, ctx: Optional[KernelContext] = None) -> AwqResults:
+    """Scale (and clip) search for every block with targets; `inputs` are block 0's captured inputs.
+
+    The model is unchanged afterwards. Block k's inputs are the full-precision outputs of block k−1
+    (scaling preserves them exactly), as in llm-awq.
+    """
+    fam = registry.family_of(model)
+    blocks = registry.blocks(model)
+    by_name = {t.name: t for t in targets if t.kind == "linear"}
+    layers = sorted({t.layer for t in by_name.values()})
+    results = AwqResults()
+    gqa = _gqa(model)
+    for layer in range(max(layers) + 1 if layers else 0):
+        if ctx is not None and ctx.should_stop():
+            raise KernelStopped(f"AWQ stopped before block {layer} of {len(blocks)}")
+        block = blocks[layer]
+        prefix = registry.block_prefix(model, layer)
+        ref = run_block(block, inputs)
+        if layer in layers:
+            groups = []
+            for group in fam.scale_groups:
+                names = [f"{prefix}.{rel}" for rel in group.linears]
+                if not any(n in by_name for n in names):
+                    continue
+                if gqa and group.prev == "self_attn.v_proj":
+                    # With grouped-query attention v_proj has fewer output rows (kv heads) than o_proj has
+                    # input columns (all heads): a per-channel scale cannot be folded from one into the other.
+                    results.skipped.append(f"{prefix}.{group.prev} -> {', '.join(names)}: grouped-query attention")
+                    continue
+                groups.append(group)
+            stats = {g.linears[0]: _InputStats() for g in groups}
+            hooks = [registry.module(block, rel).register_forward_hook(st) for rel, st in stats.items()]
+            try:
+                run_block(block, inputs)
+            finally:
+                for h in hooks:
+                    h.remove()
+            found = [_search_group(model, block, inputs, ref, g, prefix, by_name, stats[g.linears[0]].mean(), cfg) for g in groups]
+            results.scales.extend(found)
+            if cfg.clip:
+                block_targets = [t for n, t in by_name.items() if t.layer == layer and n[len(prefix) + 1 :] not in NO_CLIP]
+                snap = apply_awq(model, AwqResults(scales=found))  # clip on the scaled weights and inputs
+                try:
+                    samplers = {t.name: _InputStats(CLIP_TOKENS) for t in block_targets}
+                    hooks = [t.module.register_forward_hook(samplers[t.name]) for t in block_targets]
+                    try:
+                        run_block(block, inputs)
+                    finally:
+                        for h in hooks:
+                            h.remove()
+                    for t in block_targets:
+                        X = samplers[t.name].sample().to(t.module.weight.device)
+                        results.clips[t.name] = clip_search(t.weight().detach(), X, t.bits, t.group_size, t.sym, cfg.clip_grid).cpu()
+                finally:
+                    snap.restore()
+        inputs = [(o, a, k) for o, (_, a, k) in zip(ref, inputs)]
+        if ctx is not None:
+            ctx.progress(layer + 1, len(blocks), "blocks", f"awq block {layer}")
+    return results
+
+
+@torch.no_grad()
+def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Optional[KernelContext] = None) -> Any:
+    """AWQ search, then RTN on the scaled and clipped weights; returns every changed parameter.
+
+    `weights` holds the quantized target weights and the new values of the norms and linears that
+    absorbed 1/s (and protected linears of a scaled group, whose columns were multiplied by s).
+    Embedding and lm_head targets get plain RTN (meta["rtn_fallback"]). The model is left unchanged.
+    """
+    from .methods import QuantResult
+
+    t0 = time.monotonic()
+    model = loaded.model
+    cfg = AwqConfig.from_quant(quant)
+    ids, cal_meta = calibration_for(loaded, quant)
+    inputs = capture_block_inputs(model, ids, cfg.batch_size, loaded.device)
+    results = search_awq(model, inputs, targets, cfg, ctx)
+    changed = awq_weights(model, results)
+    weights: dict[str, torch.Tensor] = {}
+    errors: dict[str, float] = {}
+    for t in targets:
+        W0 = t.weight().detach()
+        Ws = changed[t.param_name].t() if t.transposed and t.param_name in changed else changed.get(t.param_name)
+        Ws = W0 if Ws is None else Ws
+        Q = _fake_quant(Ws.float(), t.bits, t.group_size, t.sym, t.name).to(W0.dtype)
+        weights[t.param_name] = t.to_param_layout(Q).to("cpu")
+        errors[t.name] = relative_error(W0, _effective(results, t.name, Q))
+    for name, value in changed.items():
+        weights.setdefault(name, value.detach().to("cpu"))
+    meta = {
+        "method": "awq",
+        "awq": {"grid": cfg.grid, "clip": cfg.clip, "clip_grid": cfg.clip_grid},
+        "calibration": cal_meta,
+        "search": results.describe(),
+        "modules": {t.name: {"bits": t.bits, "group_size": t.group_size, "sym": t.sym} for t in targets},
+        "rtn_fallback": [t.name for t in targets if t.kind != "linear"],
+        "seconds": time.monotonic() - t0,
+    }
+    result = QuantResult(weights, errors, meta)
+    result.awq = results  # type: ignore[attr-defined]
+    log.info("awq: %d groups scaled, %d linears clipped, %.1fs", len(results.scales), len(results.clips), meta["seconds"])
+    return result
+
+
+def _effective(results: AwqResults, name: str, Q: torch.Tensor) -> torch.Tensor:
+    """The weight as the unscaled model sees it: diag(s_prev) · Q · diag(1 / s_cols)."""
+    Q = Q.float()
+    for a in results.scales:
+        s = a.s.to(Q.device)
+        if name == a.prev:
+            Q = Q * s[:, None]
+        if name in a.linears:
+            Q = Q / s[None, :]
+    return Q
