@@ -4,5 +4,8 @@ import type { Command } from "../command.js"
 export const commands: ReadonlyArray<Command> = [
   { name: "corpus", summary: "print a corpus (UDHR by default) as the kernels receive it", usage: "polyquant corpus [--languages en,he] [--split train|heldout|all] [--json]", load: () => import("./corpus.js") },
   { name: "replay", summary: "watch a recorded run (JSON lines of events) in the dashboard again", usage: "polyquant replay EVENTS.jsonl [--speed N] [--plain|--json]", load: () => import("./replay.js") },
+  { name: "runs", summary: "list the stored runs, newest first", usage: "polyquant runs [--limit N] [--json] [--store PATH]", load: () => import("./runs.js") },
+  { name: "show", summary: "a stored run: steps, statuses, outputs, branch decisions", usage: "polyquant show RUN [--json] [--store PATH]", load: () => import("./show.js") },
+  { name: "explain", summary: "the parts of a step's cache key", usage: "polyquant explain RUN STEP [--json] [--store PATH]", load: () => import("./explain.js") },
   { name: "doctor", summary: "check Node, Python, torch, transformers and CUDA", usage: "polyquant doctor", load: () => import("./doctor.js") }
 ]

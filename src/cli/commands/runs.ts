@@ -1,0 +1,58 @@
+/** `polyquant runs [--store PATH] [--limit N] [--json]`: the stored runs, newest first. */
+import { parseArgs } from "node:util"
+import { ExitCode } from "../command.js"
+import { openStoreForCli } from "./show.js"
+
+export const run = async (args: ReadonlyArray<string>): Promise<number> => {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { store: { type: "string" }, limit: { type: "string", default: "20" }, json: { type: "boolean", default: false } }
+  })
+  const limit = Number(values.limit)
+  if (!Number.isInteger(limit) || limit <= 0) {
+    process.stderr.write(`polyquant runs: --limit must be a positive integer, got '${values.limit}'\n`)
+    return ExitCode.invalidInput
+  }
+  const store = openStoreForCli("runs", values.store)
+  if (store === undefined) return ExitCode.invalidInput
+  try {
+    const runs = store.listRuns(limit).map((r) => {
+      const steps = store.getSteps(r.id)
+      const count = (status: string) => steps.filter((s) => s.status === status).length
+      return {
+        id: r.id,
+        workflow: r.workflow,
+        status: r.status,
+        started: new Date(r.createdAt).toISOString(),
+        durationMs: r.finishedAt !== null ? r.finishedAt - r.createdAt : null,
+        steps: steps.length,
+        succeeded: count("succeeded"),
+        cached: count("cached"),
+        failed: count("failed"),
+        skipped: count("skipped"),
+        deferred: count("deferred")
+      }
+    })
+    if (values.json) {
+      process.stdout.write(JSON.stringify(runs) + "\n")
+      return ExitCode.ok
+    }
+    if (runs.length === 0) {
+      process.stdout.write(`no runs in ${store.path}\n`)
+      return ExitCode.ok
+    }
+    const header = ["run", "workflow", "status", "started (UTC)", "steps: ok cached failed skipped deferred"]
+    const rows = runs.map((r) => [
+      r.id,
+      r.workflow,
+      r.status,
+      r.started.slice(0, 19).replace("T", " "),
+      `${r.steps}: ${r.succeeded} ${r.cached} ${r.failed} ${r.skipped} ${r.deferred}`
+    ])
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)))
+    for (const row of [header, ...rows]) process.stdout.write(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd() + "\n")
+    return ExitCode.ok
+  } finally {
+    store.close()
+  }
+}

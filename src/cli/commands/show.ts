@@ -1,0 +1,99 @@
+/**
+ * `polyquant show RUN [--store PATH] [--json]`: a stored run's steps (status, duration, attempts,
+ * cache hits), an outputs summary per step, its branch decisions with the values that decided
+ * them, and why steps were skipped or deferred.
+ */
+import { parseArgs } from "node:util"
+import { DEFAULT_STORE_PATH, RunStore, type StepRecord } from "../../store/RunStore.js"
+import { RunNotFoundError, StoreOpenError } from "../../store/errors.js"
+import { ExitCode } from "../command.js"
+
+/** Open the store for a read command; prints the error and returns undefined when it cannot. */
+export const openStoreForCli = (command: string, path: string | undefined): RunStore | undefined => {
+  try {
+    return RunStore.open(path ?? DEFAULT_STORE_PATH)
+  } catch (error) {
+    process.stderr.write(`polyquant ${command}: ${error instanceof StoreOpenError ? error.message : String(error)}\n`)
+    return undefined
+  }
+}
+
+/** Find a run (id or unique prefix); prints the error and returns undefined when there is none. */
+export const findRunForCli = (command: string, store: RunStore, runId: string | undefined) => {
+  if (runId === undefined) {
+    process.stderr.write(`polyquant ${command}: name a run (see \`polyquant runs\`)\n`)
+    return undefined
+  }
+  try {
+    return store.requireRun(runId)
+  } catch (error) {
+    process.stderr.write(`polyquant ${command}: ${error instanceof RunNotFoundError ? error.message : String(error)}\n`)
+    return undefined
+  }
+}
+
+const seconds = (ms: number | null): string => (ms === null ? "" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`)
+
+/** A short line for a step's outputs: scalar fields as key=value, nested ones by their size. */
+export const outputsSummary = (outputs: unknown, width = 100): string => {
+  if (outputs === undefined || outputs === null) return ""
+  if (typeof outputs !== "object") return String(outputs)
+  const parts = Object.entries(outputs as Record<string, unknown>).map(([k, v]) => {
+    if (v === null || typeof v !== "object") return `${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : String(v)}`
+    if (Array.isArray(v)) return `${k}[${v.length}]`
+    const o = v as Record<string, unknown>
+    if ("value" in o && (typeof o["value"] === "number" || o["value"] === null)) return `${k}=${typeof o["value"] === "number" ? (o["value"] as number).toPrecision(4) : "null"}`
+    return `${k}{${Object.keys(o).slice(0, 6).join(",")}${Object.keys(o).length > 6 ? ",…" : ""}}`
+  })
+  const line = parts.join(" ")
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line
+}
+
+const stepLine = (s: StepRecord): string =>
+  [s.stepId.padEnd(24), s.status.padEnd(11), seconds(s.durationMs).padStart(9), s.attempts > 1 ? ` ${s.attempts} attempts` : ""].join(" ")
+
+export const run = async (args: ReadonlyArray<string>): Promise<number> => {
+  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { store: { type: "string" }, json: { type: "boolean", default: false } } })
+  const store = openStoreForCli("show", values.store)
+  if (store === undefined) return ExitCode.invalidInput
+  try {
+    const record = findRunForCli("show", store, positionals[0])
+    if (record === undefined) return ExitCode.invalidInput
+    const steps = store.getSteps(record.id)
+    const branches = store.branches(record.id)
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ run: { ...record, plan: undefined }, steps, branches, ledger: store.ledger(record.id) }) + "\n")
+      return ExitCode.ok
+    }
+    const out: string[] = []
+    out.push(`run ${record.id}  ${record.workflow} (${record.file})  ${record.status}`)
+    out.push(`started ${new Date(record.createdAt).toISOString()}${record.finishedAt !== null ? `, took ${seconds(record.finishedAt - record.createdAt)}` : ""}, platform ${record.platform}`)
+    out.push("")
+    out.push("steps")
+    for (const s of steps) {
+      out.push(`  ${stepLine(s)}`)
+      const summary = outputsSummary(s.outputs)
+      if (summary) out.push(`      outputs: ${summary}`)
+      if (s.reason) out.push(`      ${s.status === "cached" ? "from" : "why"}: ${s.reason}`)
+      if (s.error) out.push(`      error: ${s.error.type}: ${s.error.message.split("\n")[0]}`)
+    }
+    if (branches.length > 0) {
+      out.push("")
+      out.push("branch decisions")
+      for (const b of branches) {
+        const vals = Object.entries(b.values).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")
+        out.push(`  ${b.stepId}: ${b.expression} → ${b.result}${vals ? `  (${vals})` : ""}`)
+      }
+    }
+    const ledger = store.ledger(record.id)
+    if (ledger.length > 0) {
+      out.push("")
+      out.push("budget charged")
+      for (const e of ledger) out.push(`  ${e.platform}: ${(e.seconds / 3600).toFixed(4)} h (${e.stepId ?? "-"})`)
+    }
+    process.stdout.write(out.join("\n") + "\n")
+    return ExitCode.ok
+  } finally {
+    store.close()
+  }
+}

@@ -1,0 +1,268 @@
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import { z } from "zod"
+import { defineKernel } from "../../src/kernels/define.js"
+import { findKernel } from "../../src/kernels/catalog.js"
+import { KernelFailedError, KernelTimeoutError } from "../../src/python/errors.js"
+import { RunStore } from "../../src/store/RunStore.js"
+import { join } from "node:path"
+import { makePlan, run, scriptedRuntime, step, tmp } from "./helpers.js"
+
+const echo = () => (params: Record<string, unknown>) => Effect.succeed({ echo: params, pid: 7 })
+const fail = (type: string, retryable = false) => () =>
+  Effect.fail(new KernelFailedError({ kernel: "test-fail", type, message: `${type} happened`, traceback: "", retryable, polyquant: true }))
+
+/** a kernel with a batch size, to see the out-of-memory policy halve it */
+const batched = defineKernel({
+  name: "test-batched",
+  version: "1",
+  description: "test",
+  with: z.strictObject({ batch_size: z.number().int() }),
+  outputs: z.strictObject({ batch_size: z.number().int() }),
+  models: [],
+  corpora: [],
+  checkpoints: false,
+  gpu: true
+})
+const kernels = (name: string) => (name === "test-batched" ? batched : findKernel(name))
+
+const open = () => {
+  const dir = tmp()
+  return { dir, db: RunStore.open(join(dir, ".polyquant", "pq.db")) }
+}
+
+describe("Engine: statuses, skips and branches", () => {
+  it("skips what depends on a failure, runs what does not, and fails the run", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo(), "test-fail": fail("PolyquantError") })
+    const plan = makePlan(dir, [
+      step("a", "test-echo", { with: { value: 1 } }),
+      step("b", "test-fail", { needs: ["a"] }),
+      step("c", "test-echo", { needs: ["b"] }),
+      step("d", "test-echo", { needs: ["a"], with: { value: 4 } })
+    ])
+    const { result, events } = await run(db, plan, rt.layer)
+    expect(Object.fromEntries(Object.entries(result.steps).map(([k, v]) => [k, v.status]))).toEqual({ a: "succeeded", b: "failed", c: "skipped", d: "succeeded" })
+    expect(result.status).toBe("failed")
+    expect(db.getStep(result.runId, "c")?.reason).toBe("needs b (failed) did not succeed")
+    expect(db.getStep(result.runId, "b")?.error).toMatchObject({ type: "PolyquantError", message: "PolyquantError happened" })
+    expect(db.getStep(result.runId, "d")?.outputs).toEqual({ echo: { value: 4 }, pid: 7 })
+    expect(db.getRun(result.runId)?.status).toBe("failed")
+    expect(events[0]?.type).toBe("run-started")
+    expect(events.at(-1)).toMatchObject({ type: "run-finished", status: "failed" })
+    // the store's event log is the same stream
+    expect(db.events(result.runId).map((e) => e.type)).toEqual(events.map((e) => e.type))
+  })
+
+  it("takes the branch the measured value decides, and records the values", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [
+      step("measure", "test-echo", { with: { value: 1.42 } }),
+      step("low", "test-echo", { needs: ["measure"], condition: { expression: "steps.measure.outputs.echo.value < 2.0", references: ["steps.measure.outputs.echo.value"] } }),
+      step("high", "test-echo", { needs: ["measure"], condition: { expression: "steps.measure.outputs.echo.value >= 2.0", references: ["steps.measure.outputs.echo.value"] } })
+    ])
+    const { result, events } = await run(db, plan, rt.layer)
+    expect(result.steps["low"]?.status).toBe("succeeded")
+    expect(result.steps["high"]?.status).toBe("skipped")
+    const branches = db.branches(result.runId).map((b) => [b.stepId, b.result, b.values]).sort((x, y) => String(x[0]).localeCompare(String(y[0])))
+    expect(branches).toEqual([
+      ["high", false, { "steps.measure.outputs.echo.value": 1.42 }],
+      ["low", true, { "steps.measure.outputs.echo.value": 1.42 }]
+    ])
+    expect(events.filter((e) => e.type === "branch-decided").length).toBe(2)
+    expect(db.getStep(result.runId, "high")?.reason).toBe("condition `steps.measure.outputs.echo.value >= 2.0` is false")
+  })
+
+  it("runs a step after a failed need when its `if` reads the status, and honours continue_on_error", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo(), "test-fail": fail("PolyquantError") })
+    const plan = makePlan(dir, [
+      step("flaky", "test-fail"),
+      step("cleanup", "test-echo", { needs: ["flaky"], condition: { expression: 'steps.flaky.status == "failed"', references: ["steps.flaky.status"] } }),
+      step("tolerated", "test-fail", { continueOnError: true }),
+      step("after", "test-echo", { needs: ["tolerated"] })
+    ])
+    const { result } = await run(db, plan, rt.layer)
+    expect(result.steps["cleanup"]?.status).toBe("succeeded")
+    expect(db.branches(result.runId)).toMatchObject([{ stepId: "cleanup", result: true, values: { "steps.flaky.status": "failed" } }])
+    expect(result.steps["tolerated"]?.status).toBe("failed")
+    expect(result.steps["after"]?.status).toBe("succeeded")
+    expect(result.status).toBe("failed") // flaky has no continue_on_error
+    const onlyTolerated = makePlan(dir, [step("tolerated", "test-fail", { continueOnError: true }), step("after", "test-echo", { needs: ["tolerated"] })])
+    expect((await run(db, onlyTolerated, rt.layer)).result.status).toBe("succeeded")
+  })
+
+  it("resolves ${{ }} expressions in `with` from earlier outputs", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [
+      step("a", "test-echo", { with: { values: [3, 5] } }),
+      step("b", "test-echo", { needs: ["a"], with: { values: "${{ steps.a.outputs.echo.values }}", value: "${{ steps.a.outputs.echo.values[1] + 1.0 }}" } })
+    ])
+    const { result } = await run(db, plan, rt.layer)
+    expect(result.steps["b"]?.error).toBeUndefined()
+    expect(rt.calls[1]?.params).toEqual({ values: [3, 5], value: 6 })
+    expect(result.steps["b"]?.status).toBe("succeeded")
+  })
+})
+
+describe("Engine: retries, timeouts, output checks", () => {
+  it("retries out of memory with half the batch size, under the outOfMemory policy", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({
+      "test-batched": (params, _o, n) =>
+        n < 3 ? Effect.fail(new KernelFailedError({ kernel: "test-batched", type: "OutOfMemoryError", message: "CUDA out of memory", traceback: "", retryable: true, polyquant: true })) : Effect.succeed({ batch_size: params["batch_size"] })
+    })
+    const plan = makePlan(dir, [step("s", "test-batched", { with: { batch_size: 16 }, retry: { max: 2, on: ["OutOfMemoryError"] } })])
+    const { result, events } = await run(db, plan, rt.layer, { kernels })
+    expect(rt.calls.map((c) => c.params["batch_size"])).toEqual([16, 8, 4])
+    expect(result.steps["s"]).toMatchObject({ status: "succeeded", outputs: { batch_size: 4 } })
+    expect(db.attempts(result.runId, "s").map((a) => a.status)).toEqual(["failed", "failed", "succeeded"])
+    expect(events.filter((e) => e.type === "step-started").map((e) => (e as { attempt: number }).attempt)).toEqual([1, 2, 3])
+    expect(events.some((e) => e.type === "log" && e.message.includes("policy outOfMemory"))).toBe(true)
+  })
+
+  it("gives up after retry.max and does not retry errors `on` does not list", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-fail": fail("OutOfMemoryError", true) })
+    const plan = makePlan(dir, [
+      step("limited", "test-fail", { retry: { max: 1, on: ["OutOfMemoryError"] } }),
+      step("unlisted", "test-fail", { retry: { max: 3, on: ["ValueError"] } })
+    ])
+    const { result } = await run(db, plan, rt.layer)
+    expect(db.attempts(result.runId, "limited").length).toBe(2)
+    expect(db.attempts(result.runId, "unlisted").length).toBe(1)
+    expect(result.steps["limited"]?.status).toBe("failed")
+  })
+
+  it("passes the step timeout to the runtime and fails the step with KernelTimeoutError", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({
+      "test-sleep": (_p, o) => Effect.fail(new KernelTimeoutError({ kernel: "test-sleep", timeoutMs: o.timeoutMs ?? -1, message: `ran past its timeout of ${o.timeoutMs} ms` }))
+    })
+    const plan = makePlan(dir, [step("s", "test-sleep", { timeoutSeconds: 2 })])
+    const { result } = await run(db, plan, rt.layer)
+    expect(rt.calls[0]?.options.timeoutMs).toBe(2000)
+    expect(result.steps["s"]?.error).toMatchObject({ type: "KernelTimeoutError", message: "ran past its timeout of 2000 ms" })
+  })
+
+  it("times out a TypeScript step and runs independent local steps concurrently", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({})
+    const plan = makePlan(dir, [step("slow", "compare", { timeoutSeconds: 0.2 }), step("x", "compare"), step("y", "compare")])
+    const running = new Set<string>()
+    let overlap = 0
+    const local = {
+      slow: () => Effect.sleep("5 seconds").pipe(Effect.as({})),
+      x: () => Effect.sync(() => running.add("x")).pipe(Effect.zipRight(Effect.sleep("100 millis")), Effect.tap(() => Effect.sync(() => { if (running.has("y")) overlap += 1 })), Effect.as({ ok: 1 })),
+      y: () => Effect.sync(() => running.add("y")).pipe(Effect.zipRight(Effect.sleep("100 millis")), Effect.tap(() => Effect.sync(() => { if (running.has("x")) overlap += 1 })), Effect.as({ ok: 2 }))
+    }
+    const t0 = Date.now()
+    const { result } = await run(db, plan, rt.layer, { local })
+    expect(Date.now() - t0).toBeLessThan(3000)
+    expect(result.steps["slow"]?.error?.message).toBe("step slow ran past its timeout of 0.2 s")
+    expect(result.steps["x"]).toMatchObject({ status: "succeeded", outputs: { ok: 1 } })
+    expect(overlap).toBe(2)
+  })
+
+  it("fails a step whose outputs do not match the kernel's schema, naming the path", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-count": () => Effect.succeed({ values: [0, 1, "4"], resumed_from: 0 }) })
+    const plan = makePlan(dir, [step("c", "test-count")])
+    const { result } = await run(db, plan, rt.layer)
+    expect(result.steps["c"]?.status).toBe("failed")
+    expect(result.steps["c"]?.error?.type).toBe("StepOutputInvalidError")
+    expect(result.steps["c"]?.error?.message).toMatch(/^step c: kernel test-count returned outputs that do not match its schema: outputs\.values\.2: /)
+  })
+})
+
+describe("Engine: cache", () => {
+  it("reuses every step on a second run, reruns with force, and misses when a parameter changes", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const steps = [step("a", "test-echo", { with: { value: 1 } }), step("b", "test-echo", { needs: ["a"], with: { value: 2 } })]
+    const first = await run(db, makePlan(dir, steps), rt.layer)
+    expect(rt.calls.length).toBe(2)
+    const second = await run(db, makePlan(dir, steps), rt.layer)
+    expect(rt.calls.length).toBe(2)
+    expect(Object.values(second.result.steps).map((s) => s.status)).toEqual(["cached", "cached"])
+    expect(second.result.steps["b"]?.outputs).toEqual(first.result.steps["b"]?.outputs)
+    expect(db.getStep(second.result.runId, "a")?.reason).toBe(`outputs of run ${first.result.runId} step a`)
+    expect(db.getStep(second.result.runId, "a")?.cacheKey).toBe(db.getStep(first.result.runId, "a")?.cacheKey)
+    const forced = await run(db, makePlan(dir, steps), rt.layer, { force: true })
+    expect(rt.calls.length).toBe(4)
+    expect(Object.values(forced.result.steps).map((s) => s.status)).toEqual(["succeeded", "succeeded"])
+    // a changed upstream parameter changes a's key and, through a's outputs, b's key
+    const changed = await run(db, makePlan(dir, [step("a", "test-echo", { with: { value: 9 } }), steps[1]!]), rt.layer)
+    expect(Object.values(changed.result.steps).map((s) => s.status)).toEqual(["succeeded", "succeeded"])
+    const partsB = db.getStep(changed.result.runId, "b")?.keyParts
+    expect(partsB?.upstream["a"]).toMatch(/^succeeded:[0-9a-f]{64}$/)
+    expect(partsB).toMatchObject({ kernel: "test-echo", version: "1", params: { value: 2 } })
+  })
+
+  it("keys a corpus by its digest, not its documents, and hands Python the documents", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [step("a", "test-echo", { with: { corpus: { source: "udhr", languages: ["en", "he"], split: "heldout" } } })])
+    const { result } = await run(db, plan, rt.layer)
+    const sent = rt.calls[0]?.params["corpus"] as { digest: string; languages: Record<string, string[]> }
+    expect(Object.keys(sent.languages)).toEqual(["en", "he"])
+    expect(sent.languages["en"]?.length).toBe(5) // articles 26-30
+    const parts = db.getStep(result.runId, "a")?.keyParts
+    expect(parts?.corpora).toEqual({ corpus: sent.digest })
+    expect(parts?.params).toEqual({ corpus: { digest: sent.digest } })
+  })
+
+  it("defaults the calibration corpus to the workflow corpus with split train", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [
+      step("q", "test-echo", { with: { corpus: { source: "udhr", languages: ["en"], split: "heldout" }, quant: { method: "gptq", bits: 4, group_size: 64, sym: false, include_embeddings: false, include_lm_head: false } } })
+    ])
+    await run(db, plan, rt.layer)
+    const quant = rt.calls[0]?.params["quant"] as { calibration: { corpus: { split: string; languages: Record<string, string[]> }; samples: number } }
+    expect(quant.calibration.corpus.split).toBe("train")
+    expect(quant.calibration.corpus.languages["en"]?.length).toBe(26) // preamble + articles 1-25
+    expect(quant.calibration.samples).toBe(128)
+  })
+})
+
+describe("Engine: budgets", () => {
+  it("defers a step whose estimate exceeds what is left, runs one that fits, and charges its wall time", async () => {
+    const { dir, db } = open()
+    const now = Date.UTC(2026, 10, 25, 12)
+    db.charge({ platform: "kaggle", seconds: 0.5 * 3600, t: now - 3600, runId: "earlier" })
+    let clock = now
+    const rt = scriptedRuntime({ "test-echo": (p) => Effect.sync(() => { clock += 120_000; return { echo: p, pid: 1 } }) })
+    const plan = makePlan(
+      dir,
+      [
+        step("big", "test-echo", { platform: "kaggle", estimateSeconds: 3600, with: { value: 1 } }),
+        step("small", "test-echo", { platform: "kaggle", estimateSeconds: 600, with: { value: 2 } }),
+        step("after_big", "test-echo", { needs: ["big"] })
+      ],
+      [{ platform: "kaggle", gpuHours: 1, per: "day" }]
+    )
+    const { result, events } = await run(db, plan, rt.layer, { now: () => clock })
+    expect(result.steps["big"]?.status).toBe("deferred")
+    expect(db.getStep(result.runId, "big")?.reason).toBe("platform kaggle: estimate 1.00 h exceeds the 30 min left of its 1 GPU h per day budget")
+    expect(events.find((e) => e.type === "step-deferred")).toMatchObject({ stepId: "big" })
+    expect(result.steps["small"]?.status).toBe("succeeded")
+    expect(result.steps["after_big"]?.status).toBe("skipped")
+    expect(db.ledger(result.runId)).toEqual([{ platform: "kaggle", window: "day", seconds: 120, runId: result.runId, stepId: "small", t: clock }])
+    expect(db.usedSeconds("kaggle", "day", clock)).toBe(1800 + 120)
+    expect(events.filter((e) => e.type === "budget").at(-1)).toMatchObject({ budgets: [{ platform: "kaggle", limitHours: 1, usedHours: (1800 + 120) / 3600 }] })
+  })
+
+  it("estimates from earlier runs of the same kernel when a step gives none", async () => {
+    const { dir, db } = open()
+    let clock = Date.UTC(2026, 10, 25, 12)
+    const rt = scriptedRuntime({ "test-echo": (p) => Effect.sync(() => { clock += 1_800_000; return { echo: p, pid: 1 } }) })
+    await run(db, makePlan(dir, [step("warm", "test-echo", { with: { value: 1 } })]), rt.layer, { now: () => clock }) // 30 min measured
+    const plan = makePlan(dir, [step("next", "test-echo", { platform: "colab-free", with: { value: 2 } })], [{ platform: "colab-free", gpuHours: 0.25, per: "day" }])
+    const { result } = await run(db, plan, rt.layer, { now: () => clock })
+    expect(result.steps["next"]?.status).toBe("deferred")
+    expect(db.getStep(result.runId, "next")?.reason).toBe("platform colab-free: estimate (measured on earlier runs) 30 min exceeds the 15 min left of its 0.25 GPU h per day budget")
+  })
+})
