@@ -194,7 +194,7 @@ def test_top_k_approximation_is_a_lower_bound_and_exact_with_the_whole_vocabular
 
 def test_identical_models_give_zero_kl_full_agreement_and_no_degradation(llama_dir):
     out = disparity.run(
-        {"model": {"id": llama_dir}, "corpus": CORPUS, "variant": {"model": {"id": llama_dir}}, "protocol": PROTOCOL, "bootstrap": {"samples": 50}},
+        {"model": {"id": llama_dir}, "corpus": CORPUS, "quant": {"bits": 2}, "variant": {"model": {"id": llama_dir}}, "protocol": PROTOCOL, "bootstrap": {"samples": 50}},
         KernelContext(),
     )
     for lang, row in out["languages"].items():
@@ -251,8 +251,8 @@ def test_kernel_rejects_bad_parameters(llama_dir):
     base = {"model": {"id": llama_dir}, "corpus": CORPUS}
     with pytest.raises(ParameterError, match="reference language 'fr' is not in the corpus languages de, en, he"):
         disparity.run({**base, "reference": "fr", "quant": {}}, KernelContext())
-    with pytest.raises(ParameterError, match="either `quant`"):
-        disparity.run({**base, "quant": {}, "variant": {"model": {"id": llama_dir}}}, KernelContext())
+    with pytest.raises(ParameterError, match=r"variant \{'id': 'x'\} must be \{model: ModelSpec\}"):
+        disparity.run({**base, "variant": {"id": "x"}}, KernelContext())
     with pytest.raises(ParameterError, match="bits 1"):
         disparity.run({**base, "quant": {"bits": 1}}, KernelContext())
 

@@ -4,10 +4,16 @@
  */
 import type { KernelDefinition } from "./define.js"
 import { testingKernels } from "./testing.js"
+import { quantize } from "./quantize.js"
+import { disparity } from "./disparity.js"
+import { layerSweep } from "./layer-sweep.js"
 
 // `as const satisfies`: keeps each kernel's literal name and zod types for the typed DSL (src/workflow/dsl.ts).
 export const kernels = [
-  ...testingKernels
+  ...testingKernels,
+  quantize,
+  disparity,
+  layerSweep
 ] as const satisfies ReadonlyArray<KernelDefinition>
 
 export const kernelNames = (): string[] => kernels.map((k) => k.name)

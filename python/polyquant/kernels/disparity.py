@@ -4,7 +4,8 @@ Two ways to get the quantized variant:
 - `quant` (+ `protect`, `overrides`): quantize the resident model once, apply the weights in place,
   measure, restore (bit-exact). One model in memory.
 - `variant: {model: ModelSpec}`: a pre-quantized checkpoint (e.g. GPTQ) compared with the base
-  model: two resident models that must tokenize the corpus identically.
+  model: two resident models that must tokenize the corpus identically. When both are given,
+  `variant` wins (a workflow's `defaults.quant` reaches every step) and `quant` is not used.
 
 Procedure: the baseline pass keeps per-window NLL and the per-token distributions
 (`eval/compare.py`); the quantized pass computes per-window NLL, KL(baseline ‖ quantized), Δp of
@@ -81,7 +82,10 @@ def run(params: dict, ctx: KernelContext) -> dict:
             raise ParameterError(f"disparity needs `{key}`")
     variant = params.get("variant")
     if variant is not None and params.get("quant") is not None:
-        raise ParameterError("disparity takes either `quant` (quantize the model) or `variant` (a pre-quantized model), not both")
+        # workflow `defaults.quant` is merged into every step that accepts it: the explicit variant wins
+        log.warning("disparity: `variant` given, so `quant` is not used")
+    if variant is not None and (not isinstance(variant, dict) or "model" not in variant):
+        raise ParameterError(f"variant {variant!r} must be {{model: ModelSpec}}")
     reference = params.get("reference", "en")
     corpus = params["corpus"]
     if reference not in (corpus.get("languages") or {}):
@@ -90,12 +94,12 @@ def run(params: dict, ctx: KernelContext) -> dict:
     cmp_cfg = CompareConfig.from_params(params.get("kl"))
     protocol = Protocol.from_params(params.get("protocol"))
     loaded = resident.get(params["model"])
+    if variant is None:  # resolve the plan first: a bad group size fails before any evaluation
+        quant, targets, protected = quantize_kernel.plan(loaded, params)
 
     baseline = record_baseline(loaded, corpus, protocol, cmp_cfg, ctx)
     out: dict[str, Any] = {"reference": reference}
     if variant is not None:
-        if not isinstance(variant, dict) or "model" not in variant:
-            raise ParameterError(f"variant {variant!r} must be {{model: ModelSpec}}")
         other = resident.get(variant["model"])
         _, other_windows, _ = language_windows(other, corpus, baseline.protocol)
         bad = same_windows({k: v.windows for k, v in baseline.languages.items()}, other_windows)
@@ -104,7 +108,6 @@ def run(params: dict, ctx: KernelContext) -> dict:
         quantized = compare(other, baseline, ctx)
         out.update(quant=None, variant={"id": other.id, "fingerprint": other.fingerprint}, protected=[])
     else:
-        quant, targets, protected = quantize_kernel.plan(loaded, params)
         result = quantize_model(loaded, quant, targets, ctx)
         with apply_weights(loaded.model, result.weights):
             quantized = compare(loaded, baseline, ctx)

@@ -1,0 +1,51 @@
+/**
+ * `quantize`: RTN, GPTQ or AWQ on the resident model (python/polyquant/kernels/quantize.py).
+ * Writes the changed weights as a content-addressed safetensors artifact and reports the
+ * per-module relative Frobenius error ‖W − Ŵ‖ / ‖W‖; the resident model is restored bit-exactly.
+ */
+import { z } from "zod"
+import { GroupSize, Bits, ModelSpec, Override, Protect, QuantConfig } from "./common.js"
+import { defineKernel } from "./define.js"
+
+/** One quantized module in an output: where it is, how it was quantized, how much it moved. */
+export const ModuleError = z.strictObject({
+  name: z.string().describe("full module name, e.g. model.layers.3.mlp.down_proj"),
+  layer: z.number().int().nullable().describe("block index; null for embeddings and lm_head"),
+  bits: Bits,
+  group_size: GroupSize,
+  rel_error: z.number().nullable().describe("‖W − Ŵ‖_F / ‖W‖_F")
+})
+
+/** The quantization settings a result was made with. */
+export const QuantSummary = z.strictObject({
+  method: z.enum(["rtn", "gptq", "awq"]),
+  bits: Bits,
+  group_size: GroupSize,
+  sym: z.boolean()
+})
+
+export const quantize = defineKernel({
+  name: "quantize",
+  version: "1",
+  description: "quantize the model's block linears (RTN, GPTQ or AWQ) with protection and overrides; saves the quantized weights",
+  with: z.strictObject({
+    model: ModelSpec,
+    quant: QuantConfig.prefault({}),
+    protect: Protect.prefault({}),
+    overrides: z.array(Override).default([]).describe("later entries win")
+  }),
+  outputs: z.strictObject({
+    ...QuantSummary.shape,
+    artifact: z.strictObject({
+      path: z.string().describe("<artifacts_dir>/<sha256>.safetensors"),
+      digest: z.string().regex(/^sha256:[0-9a-f]{64}$/)
+    }),
+    modules: z.array(ModuleError),
+    protected: z.array(z.string()).describe("modules left in full precision"),
+    mean_rel_error: z.number().nullable()
+  }),
+  models: ["model"],
+  corpora: ["quant.calibration.corpus"],
+  checkpoints: false,
+  gpu: true
+})
