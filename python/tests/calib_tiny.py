@@ -58,3 +58,17 @@ def loaded(model, tok=None, max_positions: int = 256) -> SimpleNamespace:
 
     return SimpleNamespace(model=model, tokenizer=tok or tokenizer(), family=family_of(model), device=torch.device("cpu"),
                            dtype=torch.float32, max_positions=max_positions, spec={"id": "tiny"}, fingerprint="tiny")
+
+
+def hf_byte_tokenizer():
+    """A byte-level transformers tokenizer (256 tokens, no merges) that save_pretrained can write."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {c: i for i, c in enumerate(sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    eos = sorted(alphabet)[0]
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=eos)

@@ -1,0 +1,395 @@
+"""Pre-quantized checkpoints: export a GPTQ result in the published GPTQ layout, and load GPTQ (v1, v2)
+and AWQ (GEMM) checkpoints as dense models with dequantized weights.
+
+GPTQ layout, per quantized linear `<name>` (checked against AutoGPTQ
+`auto_gptq/nn_modules/qlinear/qlinear_cuda_old.py` `QuantLinear.__init__`/`pack()`, GPTQModel
+`gptqmodel/nn_modules/qlinear/__init__.py` and `gptqmodel/utils/model.py`
+`convert_gptq_v1_to_v2_format_module`, and transformers `integrations`/optimum's `GPTQQuantizer`):
+- `<name>.qweight` int32 (in·bits/32, out): codes packed along the input dim (pack.py);
+- `<name>.qzeros`  int32 (n_groups, out·bits/32): zero points packed along the output dim;
+- `<name>.scales`  fp16  (n_groups, out);
+- `<name>.g_idx`   int32 (in,): the group of each input column (act-order makes it non-monotone);
+- `<name>.bias`    fp16 when the linear has a bias.
+Dequantization: W[:, c] = scales[g_idx[c]] · (q[:, c] − z[g_idx[c]]).
+Zero points: checkpoint_format `gptq` (v1, AutoGPTQ) stores z − 1 and readers add 1 back, whatever
+`sym` says (for sym the stored value is 2^(bits−1) − 1); `gptq_v2` (GPTQModel) stores z itself. A v1
+file cannot hold z = 0 (AutoGPTQ writes −1, which wraps; GPTQModel clamps it to 0), so `export_gptq`
+refuses v1 when a zero point is 0 and names the module: use `gptq_v2` there.
+`quantize_config.json` and config.json's `quantization_config` carry bits, group_size, desc_act,
+sym, damp_percent, static_groups, true_sequential, quant_method and checkpoint_format; modules
+whose settings differ from the global ones (layer-aware quantization, protected modules) are listed
+in GPTQModel's `dynamic` map: `"+:^name$": {bits, group_size, sym}` and `"-:^name$": {}` (skipped).
+
+AWQ GEMM layout (AutoAWQ `awq/modules/linear/gemm.py` `WQLinear_GEMM`, `awq/utils/packing_utils.py`
+`dequantize_gemm`; transformers `integrations/awq.py`): 4-bit, `qweight` int32 (in, out/8), `qzeros`
+int32 (n_groups, out/8), both with the interleaved order [0, 2, 4, 6, 1, 3, 5, 7]; `scales` fp16
+(n_groups, out); no g_idx (column c is in group c // group_size); zero points stored as is.
+Config: `quantization_config` {quant_method: awq, bits|w_bit, group_size|q_group_size, zero_point,
+version: gemm}, or `quant_config.json` (older AutoAWQ).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections import Counter
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..errors import ModelError, ParameterError
+from ..models import registry
+from . import pack
+
+log = logging.getLogger(__name__)
+
+GPTQ_FORMATS = ("gptq", "gptq_v2")  # checkpoint_format values this reader understands
+QUANT_SUFFIXES = (".qweight", ".qzeros", ".scales", ".g_idx")
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def _gptq_tensors(name: str, codes: Any, checkpoint_format: str) -> dict[str, torch.Tensor]:
+    """The four tensors of one quantized linear in the GPTQ layout."""
+    bits = codes.bits
+    z = codes.zeros.to(torch.int64)  # (out, n_groups)
+    if checkpoint_format == "gptq":
+        if bool((z == 0).any()):
+            raise ParameterError(
+                f"module {name}: a zero point of 0 cannot be stored in GPTQ v1 (checkpoint_format 'gptq' stores z - 1); "
+                "export with checkpoint_format 'gptq_v2'"
+            )
+        z = z - 1
+    return {
+        f"{name}.qweight": pack.pack_gptq_qweight(codes.codes.to(torch.int64), bits),
+        f"{name}.qzeros": pack.pack_gptq_qzeros(z.t().contiguous(), bits),
+        f"{name}.scales": codes.scales.t().contiguous().to(torch.float16),
+        f"{name}.g_idx": codes.g_idx.to(torch.int32).contiguous(),
+    }
+
+
+def _gptq_config(modules: dict[str, Any], skipped: list[str], gptq_meta: dict, checkpoint_format: str) -> dict:
+    settings = Counter((c.bits, c.group_size_config, c.sym) for c in modules.values())
+    bits, group_size, sym = settings.most_common(1)[0][0]
+    dynamic: dict[str, dict] = {}
+    for name, c in modules.items():
+        if (c.bits, c.group_size_config, c.sym) != (bits, group_size, sym):
+            dynamic[f"+:^{re.escape(name)}$"] = {"bits": c.bits, "group_size": c.group_size_config, "sym": c.sym}
+    for name in skipped:
+        dynamic[f"-:^{re.escape(name)}$"] = {}
+    cfg = {
+        "bits": bits,
+        "group_size": group_size,
+        "desc_act": bool(gptq_meta.get("act_order", False)),
+        "static_groups": bool(gptq_meta.get("static_groups", False)),
+        "sym": sym,
+        "damp_percent": gptq_meta.get("damp_percent", 0.01),
+        "true_sequential": False,  # one Hessian pass per block (see gptq.py)
+        "quant_method": "gptq",
+        "checkpoint_format": checkpoint_format,
+        "model_file_base_name": "model",
+        "quantizer": ["polyquant"],
+    }
+    if dynamic:
+        cfg["dynamic"] = dynamic
+    return cfg
+
+
+class _Coded:
+    """A module's codes plus the group size as configs write it (−1 for per channel)."""
+
+    def __init__(self, codes: Any, group_size_config: int):
+        self.__dict__.update(codes.__dict__)
+        self.group_size_config = group_size_config
+
+
+@torch.no_grad()
+def export_gptq(loaded: Any, result: Any, out_dir: str, checkpoint_format: str = "gptq") -> dict:
+    """Write `result` (a GPTQ QuantResult of `loaded.model`) as a GPTQ checkpoint in `out_dir`.
+
+    Writes model.safetensors (quantized linears in the packed layout, every other parameter as in
+    the model or as `result.weights` changed it), config.json with `quantization_config`,
+    quantize_config.json and the tokenizer. Returns the quantization config written.
+    """
+    if checkpoint_format not in GPTQ_FORMATS:
+        raise ParameterError(f"checkpoint_format {checkpoint_format!r} is not one of {', '.join(GPTQ_FORMATS)}")
+    coded = getattr(getattr(result, "gptq", None), "codes", None)
+    if not coded:
+        raise ParameterError(f"export_gptq needs a GPTQ result with integer codes (method gptq), got method {result.meta.get('method')!r}")
+    from safetensors.torch import save_file
+
+    model = loaded.model
+    modules_meta = result.meta.get("modules", {})
+    all_block_linears = set(registry.all_linears(model))
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    for name, value in result.weights.items():
+        state[name] = value
+    coded_cfg: dict[str, _Coded] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    for name, codes in coded.items():
+        gs = modules_meta.get(name, {}).get("group_size", codes.group_size)
+        coded_cfg[name] = _Coded(codes, gs)
+        tensors.update(_gptq_tensors(name, codes, checkpoint_format))
+        state.pop(f"{name}.weight", None)
+        if f"{name}.bias" in state:
+            state[f"{name}.bias"] = state[f"{name}.bias"].to(torch.float16)
+    for k, v in state.items():
+        tensors.setdefault(k, v)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}  # no shared storage (tied weights)
+    skipped = sorted(all_block_linears - set(coded))
+    qcfg = _gptq_config(coded_cfg, skipped, result.meta.get("gptq", {}), checkpoint_format)
+    os.makedirs(out_dir, exist_ok=True)
+    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    _write_config(model, out_dir, qcfg, "quantize_config.json")
+    _save_tokenizer(loaded, out_dir)
+    log.info("exported %d GPTQ modules (%s) to %s", len(coded), checkpoint_format, out_dir)
+    return qcfg
+
+
+@torch.no_grad()
+def export_awq(loaded: Any, result: Any, out_dir: str) -> dict:
+    """Write an AWQ QuantResult as an AutoAWQ GEMM checkpoint (4-bit, one group size, asymmetric).
+
+    The scaled weights of `result.weights` are put on the shared grid again to get their codes
+    (RTN is deterministic, so the codes are exactly the ones the result's weights came from).
+    """
+    from safetensors.torch import save_file
+
+    from .grid import quantize_weight
+
+    if result.meta.get("method") != "awq":
+        raise ParameterError(f"export_awq needs an AWQ result, got method {result.meta.get('method')!r}")
+    model = loaded.model
+    mods = result.meta.get("modules", {})
+    settings = {(m["bits"], m["group_size"], m["sym"]) for m in mods.values()}
+    if len(settings) != 1 or next(iter(settings))[0] not in pack.AWQ_BITS or next(iter(settings))[2]:
+        raise ParameterError(f"AWQ GEMM checkpoints hold one asymmetric 4-bit setting for all modules; this result has {sorted(settings)}")
+    bits, group_size, _ = next(iter(settings))
+    fam = registry.family_of(model)
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    state.update(result.weights)
+    tensors: dict[str, torch.Tensor] = {}
+    for name in mods:
+        w = state.pop(f"{name}.weight")
+        W = (w.t() if fam.transposed else w).float()  # out × in, already on the grid
+        qw = quantize_weight(W, bits, group_size, False, name)
+        tensors[f"{name}.qweight"] = pack.pack_awq(qw.codes.t().to(torch.int64), bits)  # (in, out/8)
+        tensors[f"{name}.qzeros"] = pack.pack_awq(qw.zeros.t().to(torch.int64), bits)  # (G, out/8)
+        tensors[f"{name}.scales"] = qw.scales.t().contiguous().to(torch.float16)
+        if f"{name}.bias" in state:
+            state[f"{name}.bias"] = state[f"{name}.bias"].to(torch.float16)
+    for k, v in state.items():
+        tensors.setdefault(k, v)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    skipped = sorted(set(registry.all_linears(model)) - set(mods))
+    qcfg = {"quant_method": "awq", "bits": bits, "group_size": group_size, "zero_point": True, "version": "gemm",
+            "modules_to_not_convert": skipped or None}
+    os.makedirs(out_dir, exist_ok=True)
+    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    _write_config(model, out_dir, qcfg, None)
+    _save_tokenizer(loaded, out_dir)
+    return qcfg
+
+
+def _write_config(model: nn.Module, out_dir: str, qcfg: dict, side_file: Optional[str]) -> None:
+    cfg = model.config.to_dict()
+    cfg["quantization_config"] = qcfg
+    cfg.pop("dtype", None)
+    cfg["torch_dtype"] = "float16"  # what GPTQ/AWQ kernels run in
+    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+    if side_file:
+        with open(os.path.join(out_dir, side_file), "w", encoding="utf-8") as f:
+            json.dump(qcfg, f, indent=2, sort_keys=True)
+
+
+def _save_tokenizer(loaded: Any, out_dir: str) -> None:
+    tok = getattr(loaded, "tokenizer", None)
+    if tok is not None and hasattr(tok, "save_pretrained"):
+        tok.save_pretrained(out_dir)
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def read_quant_config(path: str) -> dict:
+    """The checkpoint's quantization config: config.json's `quantization_config`, else the side file."""
+    cfg_path = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise ModelError(f"checkpoint {path!r} has no config.json")
+    with open(cfg_path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    q = cfg.get("quantization_config")
+    if not q:
+        for side in ("quantize_config.json", "quant_config.json"):
+            p = os.path.join(path, side)
+            if os.path.isfile(p):
+                with open(p, encoding="utf-8") as f:
+                    q = json.load(f)
+                break
+    if not q:
+        raise ModelError(f"checkpoint {path!r} has no quantization_config in config.json and no quantize_config.json/quant_config.json")
+    return dict(q)
+
+
+def _read_tensors(path: str) -> dict[str, torch.Tensor]:
+    files = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))
+    out: dict[str, torch.Tensor] = {}
+    if files:
+        from safetensors.torch import load_file
+
+        for n in files:
+            out.update(load_file(os.path.join(path, n)))
+        return out
+    bins = sorted(n for n in os.listdir(path) if n.endswith((".bin", ".pt", ".pth")))
+    if not bins:
+        raise ModelError(f"checkpoint {path!r} has no .safetensors or .bin weight files")
+    for n in bins:
+        out.update(torch.load(os.path.join(path, n), map_location="cpu", weights_only=True))
+    return out
+
+
+def _dynamic_rule(dynamic: dict, name: str) -> Optional[dict]:
+    """GPTQModel `dynamic`: the first matching rule; `-:` rules mean the module was not quantized."""
+    for key, rule in (dynamic or {}).items():
+        neg = key.startswith("-:")
+        pattern = key[2:] if key.startswith(("+:", "-:")) else key
+        if re.match(pattern, name):
+            return {"skip": True} if neg else dict(rule)
+    return None
+
+
+def dequantize_gptq(qweight, qzeros, scales, g_idx, bits: int, checkpoint_format: str) -> torch.Tensor:
+    """GPTQ tensors → W (out × in) float32: W[:, c] = s[g(c)] · (q[:, c] − z[g(c)]), z = stored + 1 for v1."""
+    in_f = g_idx.numel() if g_idx is not None else qweight.shape[0] * 32 // bits
+    out_f = scales.shape[1]
+    q = pack.unpack_gptq_qweight(qweight, bits, in_f)  # (out, in)
+    z = pack.unpack_gptq_qzeros(qzeros, bits, out_f)  # (G, out)
+    if checkpoint_format == "gptq":
+        z = z + 1  # v1 stores z − 1 (AutoGPTQ adds 1 back at runtime; no wrap, as there)
+    if g_idx is None:
+        g = torch.arange(in_f) // (in_f // scales.shape[0])
+    else:
+        g = g_idx.long()
+    s = scales.float()
+    return (s[g].t() * (q.float() - z[g].t().float())).contiguous()
+
+
+def dequantize_awq(qweight, qzeros, scales, bits: int, group_size: int) -> torch.Tensor:
+    """AWQ GEMM tensors → W (out × in) float32."""
+    q = pack.unpack_awq(qweight, bits)  # (in, out)
+    z = pack.unpack_awq(qzeros, bits)  # (G, out)
+    g = torch.arange(q.shape[0]) // group_size
+    return ((q.float() - z[g].float()) * scales.float()[g]).t().contiguous()
+
+
+def _new_model(path: str, dtype: torch.dtype, trust: bool) -> nn.Module:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust)
+    if hasattr(cfg, "quantization_config"):
+        delattr(cfg, "quantization_config")  # build the dense architecture, not a quantized one
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # older transformers
+        from transformers.modeling_utils import no_init_weights
+    with no_init_weights():
+        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust)
+    return model.to(dtype)
+
+
+@torch.no_grad()
+def load_quantized(spec: dict, path: str) -> Any:
+    """Load a GPTQ or AWQ checkpoint at `path` (spec.format says which) as a dense LoadedModel."""
+    from ..models.load import LoadedModel, fingerprint_dir, load_tokenizer, resolve_device, resolve_dtype
+
+    fmt = spec.get("format")
+    if not os.path.isdir(path):
+        raise ModelError(f"{fmt} checkpoint {spec.get('id')!r}: {path!r} is not a local directory (download it first, e.g. huggingface-cli download)")
+    qcfg = read_quant_config(path)
+    method = str(qcfg.get("quant_method", "gptq" if "checkpoint_format" in qcfg or "desc_act" in qcfg else "")).lower()
+    if method != fmt:
+        raise ModelError(f"model {spec.get('id')!r} has format {fmt!r} in the workflow, but its checkpoint says quant_method {method or 'unknown'!r}")
+    device = resolve_device(str(spec.get("device", "auto")))
+    dtype = resolve_dtype(str(spec.get("dtype", "auto")), device)
+    trust = bool(spec.get("trust_remote_code", False))
+    tensors = _read_tensors(path)
+    names = sorted(k[: -len(".qweight")] for k in tensors if k.endswith(".qweight"))
+    if not names:
+        raise ModelError(f"{fmt} checkpoint {path!r} holds no `.qweight` tensors")
+    model = _new_model(path, dtype, trust)
+    fam = registry.family_of(model)
+    info: dict[str, Any] = {"format": fmt, "modules": len(names)}
+    per_module: dict[str, tuple[int, int]] = {}
+    if fmt == "gptq":
+        ckpt = str(qcfg.get("checkpoint_format", "gptq"))
+        if ckpt not in GPTQ_FORMATS:
+            raise ModelError(f"GPTQ checkpoint_format {ckpt!r} of {path!r} is not supported (supported: {', '.join(GPTQ_FORMATS)})")
+        info["checkpoint_format"] = ckpt
+        for name in names:
+            rule = _dynamic_rule(qcfg.get("dynamic"), name) or {}
+            if rule.get("skip"):
+                raise ModelError(f"module {name} has packed GPTQ tensors, but the checkpoint's `dynamic` rules skip it")
+            bits = int(rule.get("bits", qcfg.get("bits", 4)))
+            group_size = int(rule.get("group_size", qcfg.get("group_size", -1)))
+            qweight, g_idx = tensors.pop(f"{name}.qweight"), tensors.pop(f"{name}.g_idx", None)
+            in_f = g_idx.numel() if g_idx is not None else qweight.shape[0] * 32 // bits
+            if qweight.shape[0] * 32 != in_f * bits:
+                raise ModelError(f"module {name}: qweight has {qweight.shape[0]} rows, which is not {in_f}·{bits}/32 for bits {bits}")
+            qzeros, scales = tensors.pop(f"{name}.qzeros"), tensors.pop(f"{name}.scales")
+            if ckpt == "gptq" and bool(rule.get("sym", qcfg.get("sym", False))):
+                # sym in v1: every stored zero is 2^(bits-1) - 1. All stored zeros at 2^(bits-1) instead means a
+                # v2 file labelled v1 (its weights would come out shifted by one step): say so.
+                stored = pack.unpack_gptq_qzeros(qzeros, bits, scales.shape[1])
+                if bool((stored == 1 << (bits - 1)).all()):
+                    log.warning("module %s: symmetric v1 zeros look like v2 (stored %d); check checkpoint_format", name, 1 << (bits - 1))
+                    info.setdefault("warnings", []).append(f"{name}: symmetric zeros stored as {1 << (bits - 1)}, as v2 would")
+            W = dequantize_gptq(qweight, qzeros, scales, g_idx, bits, ckpt)
+            tensors[f"{name}.weight"] = W.t().contiguous() if fam.transposed else W
+            per_module[name] = (bits, group_size)
+    else:
+        version = str(qcfg.get("version", "gemm")).lower()
+        if version != "gemm":
+            raise ModelError(f"AWQ version {version!r} of {path!r} is not supported (only GEMM packing)")
+        bits = int(qcfg.get("bits", qcfg.get("w_bit", 4)))
+        group_size = int(qcfg.get("group_size", qcfg.get("q_group_size", 128)))
+        for name in names:
+            qweight = tensors.pop(f"{name}.qweight")
+            gs = qweight.shape[0] if group_size == -1 else group_size
+            W = dequantize_awq(qweight, tensors.pop(f"{name}.qzeros"), tensors.pop(f"{name}.scales"), bits, gs)
+            tensors[f"{name}.weight"] = W.t().contiguous() if fam.transposed else W
+            per_module[name] = (bits, group_size)
+    missing, unexpected = model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}, strict=False)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    tied = {k for k in missing if k.endswith("lm_head.weight") and getattr(model.config, "tie_word_embeddings", False)}
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        raise ModelError(f"checkpoint {path!r} does not match its architecture: missing {missing[:5]}, unexpected {list(unexpected)[:5]}")
+    model.to(device)
+    model.eval()
+    bits_used = Counter(b for b, _ in per_module.values())
+    groups_used = Counter(g for _, g in per_module.values())
+    info.update({"bits": bits_used.most_common(1)[0][0], "group_size": groups_used.most_common(1)[0][0],
+                 "per_module": {n: {"bits": b, "group_size": g} for n, (b, g) in per_module.items()}})
+    tokenizer, from_eos = load_tokenizer(path, spec.get("revision"), trust)
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        family=fam,
+        spec=spec,
+        fingerprint=fingerprint_dir(path),
+        device=device,
+        dtype=dtype,
+        n_params=sum(p.numel() for p in model.parameters()),
+        path=path,
+        pad_token_from_eos=from_eos,
+        notes=[f"dequantized {len(names)} {fmt} modules ({info.get('checkpoint_format', 'gemm')}) to {str(dtype).removeprefix('torch.')}"],
+    )
+    loaded.quantization = info  # type: ignore[attr-defined]
+    log.info("loaded %s checkpoint %s: %d modules dequantized", fmt, path, len(names))
+    return loaded

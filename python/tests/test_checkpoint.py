@@ -1,0 +1,153 @@
+"""GPTQ/AWQ checkpoints: hand-packed tensors, published layout, export → load round trips, errors."""
+
+import json
+import os
+
+import pytest
+import torch
+
+import calib_tiny as ct
+from polyquant.errors import ModelError, ParameterError
+from polyquant.models.load import load_model
+from polyquant.quant import pack
+from polyquant.quant.checkpoint import dequantize_awq, dequantize_gptq, export_awq, export_gptq, read_quant_config
+from polyquant.quant.methods import quantize_model
+from polyquant.quant.plan import resolve_targets
+from quant_tiny import tiny_gpt2, tiny_llama
+
+
+def _u32(x):
+    return x - (1 << 32) if x >= 1 << 31 else x
+
+
+def test_hand_packed_gptq_v1_and_v2_dequantize_to_known_weights():
+    # One 4-bit module, in 8 × out 2. Column 0's word 0x76543210 holds codes 0..7 for inputs 0..7,
+    # column 1's word 0xFFFFFFFF holds code 15 everywhere. One group; stored zeros 7 and 3 (v1: z = 8, 4).
+    qweight = torch.tensor([[0x76543210, _u32(0xFFFFFFFF)]], dtype=torch.int32)  # (8·4/32, 2)
+    qzeros = torch.tensor([[0x37]], dtype=torch.int32)  # out 0 → nibble 0 = 7, out 1 → nibble 1 = 3
+    scales = torch.tensor([[0.5, 0.25]], dtype=torch.float16)
+    g_idx = torch.zeros(8, dtype=torch.int32)
+    W1 = dequantize_gptq(qweight, qzeros, scales, g_idx, 4, "gptq")
+    assert W1.shape == (2, 8)
+    assert W1[0].tolist() == [0.5 * (c - 8) for c in range(8)]
+    assert W1[1].tolist() == [0.25 * (15 - 4)] * 8
+    W2 = dequantize_gptq(qweight, qzeros, scales, g_idx, 4, "gptq_v2")  # v2: zeros as stored
+    assert W2[0].tolist() == [0.5 * (c - 7) for c in range(8)]
+
+
+def test_hand_packed_awq_gemm_dequantizes_with_the_interleaved_order():
+    # in 1 × out 8: slot i of the word holds column [0,2,4,6,1,3,5,7][i]; 0x75316420 → columns hold 0..7.
+    qweight = torch.tensor([[0x75316420]], dtype=torch.int32)
+    qzeros = torch.tensor([[0x22222222]], dtype=torch.int32)  # zero 2 for every column
+    scales = torch.full((1, 8), 0.5, dtype=torch.float16)
+    W = dequantize_awq(qweight, qzeros, scales, 4, 1)
+    assert W.shape == (8, 1)
+    assert W[:, 0].tolist() == [0.5 * (c - 2) for c in range(8)]
+
+
+def _gptq_result(model, loaded, sym=False, act_order=True):
+    quant = {"method": "gptq", "bits": 3, "group_size": 16, "sym": sym, "gptq": {"act_order": act_order},
+             "calibration": {"corpus": ct.corpus(), "samples": 8, "seq_len": 32, "seed": 0}}
+    targets = resolve_targets(model, quant, protect={"modules": ["down_proj$"]}, overrides=[{"layers": [1], "bits": 4, "group_size": 32}])
+    return quantize_model(loaded, quant, targets), targets
+
+
+@pytest.mark.parametrize("fmt", ["gptq", "gptq_v2"])
+def test_gptq_export_load_round_trip_is_exact(tmp_path, fmt):
+    model = tiny_llama(layers=2)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    res, targets = _gptq_result(model, loaded, sym=True)
+    out = str(tmp_path / "ckpt")
+    qcfg = export_gptq(loaded, res, out, checkpoint_format=fmt)
+    assert qcfg["checkpoint_format"] == fmt and qcfg["bits"] == 3 and qcfg["group_size"] == 16 and qcfg["desc_act"]
+    back = load_model({"id": out, "format": "gptq", "dtype": "float32", "device": "cpu"})
+    params = dict(back.model.named_parameters())
+    for t in targets:
+        c = res.gptq.codes[t.name]
+        g = c.g_idx.long()
+        expected = c.scales.half().float()[:, g] * (c.codes.float() - c.zeros[:, g].float())  # fp16 scales, as stored
+        assert torch.equal(params[t.param_name].detach(), expected), t.name
+        torch.testing.assert_close(params[t.param_name].detach(), res.weights[t.param_name], rtol=2e-3, atol=1e-4)
+    for name, p in model.named_parameters():  # everything else is the original model, bit for bit
+        if name not in res.weights:
+            assert torch.equal(params[name].detach(), p.detach()), name
+    assert back.quantization["checkpoint_format"] == fmt and back.quantization["modules"] == len(targets)
+    assert back.quantization["per_module"]["model.layers.1.self_attn.q_proj"] == {"bits": 4, "group_size": 32}
+
+
+def test_gptq_layout_matches_the_published_format(tmp_path):
+    model = tiny_gpt2(layers=2)  # Conv1D weights: stored in × out, exported like nn.Linear ones
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    res, targets = _gptq_result(model, loaded, act_order=False)
+    out = str(tmp_path / "ckpt")
+    export_gptq(loaded, res, out, checkpoint_format="gptq_v2")
+    from safetensors.torch import load_file
+
+    tensors = load_file(os.path.join(out, "model.safetensors"))
+    name = "transformer.h.0.attn.c_attn"  # in 64, out 192, 3 bits, group 16
+    assert tensors[f"{name}.qweight"].dtype == torch.int32 and tuple(tensors[f"{name}.qweight"].shape) == (64 * 3 // 32, 192)
+    assert tensors[f"{name}.qzeros"].dtype == torch.int32 and tuple(tensors[f"{name}.qzeros"].shape) == (4, 192 * 3 // 32)
+    assert tensors[f"{name}.scales"].dtype == torch.float16 and tuple(tensors[f"{name}.scales"].shape) == (4, 192)
+    assert tensors[f"{name}.g_idx"].dtype == torch.int32 and tensors[f"{name}.g_idx"].tolist() == [c // 16 for c in range(64)]
+    assert tensors[f"{name}.bias"].dtype == torch.float16 and f"{name}.weight" not in tensors
+    assert f"transformer.h.0.mlp.c_fc.weight" not in tensors
+    with open(os.path.join(out, "quantize_config.json")) as f:
+        side = json.load(f)
+    with open(os.path.join(out, "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg["quantization_config"] == side and cfg["model_type"] == "gpt2"
+    assert side["quant_method"] == "gptq" and side["checkpoint_format"] == "gptq_v2" and side["sym"] is False
+    assert side["dynamic"]["+:^transformer\\.h\\.1\\.attn\\.c_attn$"] == {"bits": 4, "group_size": 32, "sym": False}
+    assert read_quant_config(out) == side
+    back = load_model({"id": out, "format": "gptq", "device": "cpu"})
+    w = dict(back.model.named_parameters())[f"{name}.weight"]
+    torch.testing.assert_close(w.detach(), res.weights[f"{name}.weight"], rtol=2e-3, atol=1e-4)
+
+
+def test_v1_refuses_a_zero_point_of_zero(tmp_path):
+    model = tiny_llama(layers=1)
+    with torch.no_grad():
+        model.model.layers[0].self_attn.q_proj.weight[0, :16] = torch.linspace(0.1, 0.5, 16)  # all ≥ 0: z = 0
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    quant = {"method": "gptq", "bits": 4, "group_size": 16, "calibration": {"corpus": ct.corpus(), "samples": 4, "seq_len": 16}}
+    res = quantize_model(loaded, quant, resolve_targets(model, quant, protect={"modules": ["mlp", "k_proj", "v_proj", "o_proj"]}))
+    assert int(res.gptq.codes["model.layers.0.self_attn.q_proj"].zeros.min()) == 0
+    with pytest.raises(ParameterError, match="model.layers.0.self_attn.q_proj.*gptq_v2"):
+        export_gptq(loaded, res, str(tmp_path / "v1"), checkpoint_format="gptq")
+    export_gptq(loaded, res, str(tmp_path / "v2"), checkpoint_format="gptq_v2")
+
+
+def test_awq_export_load_round_trip(tmp_path):
+    model = tiny_llama(layers=2)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    quant = {"method": "awq", "bits": 4, "group_size": 16, "awq": {"grid": 3, "clip": False},
+             "calibration": {"corpus": ct.corpus(), "samples": 8, "seq_len": 32}}
+    res = quantize_model(loaded, quant, resolve_targets(model, quant, protect={"layers": [1]}))
+    out = str(tmp_path / "awq")
+    qcfg = export_awq(loaded, res, out)
+    assert qcfg["version"] == "gemm" and qcfg["bits"] == 4 and "model.layers.1.mlp.up_proj" in qcfg["modules_to_not_convert"]
+    back = load_model({"id": out, "format": "awq", "device": "cpu"})
+    params = dict(back.model.named_parameters())
+    for name, w in res.weights.items():  # quantized linears (fp16 scales) and folded norms
+        torch.testing.assert_close(params[name].detach(), w, rtol=2e-3, atol=1e-4)
+    assert back.quantization == {**back.quantization, "format": "awq", "bits": 4, "group_size": 16, "modules": 7}
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    model = tiny_llama(layers=1)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    quant = {"method": "gptq", "bits": 4, "group_size": 16, "sym": True, "calibration": {"corpus": ct.corpus(), "samples": 4, "seq_len": 16}}
+    res = quantize_model(loaded, quant, resolve_targets(model, quant))
+    out = str(tmp_path / "g")
+    export_gptq(loaded, res, out)
+    with pytest.raises(ModelError, match="format 'awq'.*quant_method 'gptq'"):
+        load_model({"id": out, "format": "awq", "device": "cpu"})
+    with open(os.path.join(out, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["quantization_config"]["checkpoint_format"] = "marlin"
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    with pytest.raises(ModelError, match="checkpoint_format 'marlin'"):
+        load_model({"id": out, "format": "gptq", "device": "cpu"})
+    with pytest.raises(ParameterError, match="integer codes"):
+        export_gptq(loaded, quantize_model(loaded, {**quant, "method": "rtn"}, resolve_targets(model, quant)), str(tmp_path / "r"))
