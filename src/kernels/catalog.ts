@@ -7,13 +7,15 @@ import { testingKernels } from "./testing.js"
 import { quantize } from "./quantize.js"
 import { disparity } from "./disparity.js"
 import { layerSweep } from "./layer-sweep.js"
+import { loadQuantized } from "./load-quantized.js"
 
 // `as const satisfies`: keeps each kernel's literal name and zod types for the typed DSL (src/workflow/dsl.ts).
 export const kernels = [
   ...testingKernels,
   quantize,
   disparity,
-  layerSweep
+  layerSweep,
+  loadQuantized
 ] as const satisfies ReadonlyArray<KernelDefinition>
 
 export const kernelNames = (): string[] => kernels.map((k) => k.name)

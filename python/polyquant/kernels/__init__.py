@@ -25,6 +25,7 @@ MODULES: dict[str, str] = {
     "quantize": "polyquant.kernels.quantize",
     "disparity": "polyquant.kernels.disparity",
     "layer-sweep": "polyquant.kernels.layer_sweep",
+    "load-quantized": "polyquant.kernels.load_quantized",
 }
 
 

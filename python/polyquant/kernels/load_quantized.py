@@ -1,0 +1,36 @@
+"""`load-quantized` kernel: read a pre-quantized GPTQ (v1 or v2) or AWQ (GEMM) checkpoint, dequantize
+it onto its dense architecture, and keep it resident for the steps that follow.
+
+params: {model: ModelSpec with format gptq|awq}. The loading itself is `quant.checkpoint.load_quantized`
+(reached through `models.load`, so every kernel that names the same spec gets the same resident copy).
+Returns {format, checkpoint_format, bits, group_size, modules, fingerprint}: the most common bits and
+group size over the quantized modules, and how many modules were dequantized.
+"""
+
+from __future__ import annotations
+
+from ..context import KernelContext
+from ..errors import ParameterError
+from ..models import resident
+
+VERSION = "1"
+
+
+def run(params: dict, ctx: KernelContext) -> dict:
+    spec = params.get("model")
+    if not isinstance(spec, dict) or not spec.get("id"):
+        raise ParameterError(f"load-quantized needs `model` with an id, got {spec!r}")
+    if spec.get("format") not in ("gptq", "awq"):
+        raise ParameterError(f"load-quantized reads format gptq or awq checkpoints; model {spec.get('id')!r} has format {spec.get('format', 'hf')!r}")
+    ctx.progress(0, 1, "models", f"loading {spec['id']}")
+    loaded = resident.get(spec)
+    info = getattr(loaded, "quantization", None) or {}
+    ctx.progress(1, 1, "models", f"loaded {spec['id']}")
+    return {
+        "format": spec["format"],
+        "checkpoint_format": info.get("checkpoint_format"),
+        "bits": info.get("bits"),
+        "group_size": info.get("group_size"),
+        "modules": info.get("modules", 0),
+        "fingerprint": loaded.fingerprint,
+    }

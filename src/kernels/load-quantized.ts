@@ -1,0 +1,33 @@
+/**
+ * `load-quantized`: read a pre-quantized GPTQ (checkpoint format v1 `gptq`, with its +1 zero-point
+ * offset, or v2 `gptq_v2`) or AWQ (GEMM packing) checkpoint and dequantize it onto the dense
+ * architecture (python/polyquant/kernels/load_quantized.py, python/polyquant/quant/checkpoint.py).
+ * The model stays resident, so later steps that name the same spec use it as any other model.
+ */
+import { z } from "zod"
+import { Bits, GroupSize, ModelSpec } from "./common.js"
+import { defineKernel } from "./define.js"
+
+export const loadQuantized = defineKernel({
+  name: "load-quantized",
+  version: "1",
+  description: "load a GPTQ (v1/v2) or AWQ (GEMM) checkpoint and dequantize it into a resident dense model",
+  with: z.strictObject({
+    model: ModelSpec.refine((m) => m.format === "gptq" || m.format === "awq", {
+      message: "load-quantized needs a model with format gptq or awq",
+      path: ["format"]
+    })
+  }),
+  outputs: z.strictObject({
+    format: z.enum(["gptq", "awq"]),
+    checkpoint_format: z.string().nullable().describe("gptq (v1, zeros stored minus 1) or gptq_v2; null for AWQ"),
+    bits: Bits.describe("the most common bit width over the quantized modules"),
+    group_size: GroupSize.describe("the most common group size (−1: per channel)"),
+    modules: z.number().int().nonnegative().describe("quantized linears dequantized"),
+    fingerprint: z.string().describe("sha256 of the checkpoint's config and weight files")
+  }),
+  models: ["model"],
+  corpora: [],
+  checkpoints: false,
+  gpu: true
+})
