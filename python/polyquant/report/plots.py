@@ -66,12 +66,17 @@ def _matrix(values: Sequence[Sequence[Any]], n_rows: int, n_cols: int, name: str
     return np.array([[_finite(v) for v in row] for row in values], dtype=float)
 
 
+def _title_width(spec: dict) -> float:
+    """Inches a one-line title needs at the default 12 pt (about 0.1 in per character, plus margins)."""
+    return 0.095 * len(str(spec.get("title", ""))) + 1.0
+
+
 def _bars(spec: dict, style: FigureStyle):
     name = spec["name"]
     categories = list(_require(spec, "categories", "bars"))
     series = list(_require(spec, "series", "bars"))
     n = len(categories)
-    fig, ax = plt.subplots(figsize=(max(style.width_in, 0.5 * n * max(1, len(series)) + 2), style.height_in))
+    fig, ax = plt.subplots(figsize=(max(style.width_in, 0.5 * n * max(1, len(series)) + 2, _title_width(spec)), style.height_in))
     width = 0.8 / max(1, len(series))
     x = np.arange(n)
     for k, s in enumerate(series):
@@ -92,7 +97,10 @@ def _bars(spec: dict, style: FigureStyle):
     if spec.get("reference_line") is not None:
         ax.axhline(_finite(spec["reference_line"]), color="gray", linestyle="--", linewidth=0.8)
     if len(series) > 1 or spec.get("legend"):
-        ax.legend(title=spec.get("legend_title"), fontsize="small")
+        # headroom above the tallest whisker so the legend does not cover bars
+        lo_y, hi_y = ax.get_ylim()
+        ax.set_ylim(lo_y, hi_y + 0.12 * len(series) * (hi_y - lo_y))
+        ax.legend(title=spec.get("legend_title"), fontsize="small", loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     return fig, ax
 
@@ -103,7 +111,7 @@ def _heatmap(spec: dict, style: FigureStyle, correlation: bool):
     cols = [str(c) for c in _require(spec, "cols", "heatmap")]
     m = _matrix(_require(spec, "values", "heatmap"), len(rows), len(cols), name)
     height = max(style.height_in, 0.35 * len(rows) + 1.6)
-    width = max(style.width_in * 0.8, 0.6 * len(cols) + 3)
+    width = max(style.width_in * 0.8, 0.6 * len(cols) + 3, _title_width(spec))
     fig, ax = plt.subplots(figsize=(width, height))
     if correlation:
         im = ax.imshow(m, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
@@ -117,11 +125,13 @@ def _heatmap(spec: dict, style: FigureStyle, correlation: bool):
     ax.set_xticks(np.arange(len(cols)), cols, rotation=45 if max(map(len, cols), default=0) > 4 else 0)
     ax.set_yticks(np.arange(len(rows)), rows)
     if spec.get("annotate", correlation) and len(rows) * len(cols) <= 400:
-        fmt = spec.get("format", "{:.2f}")
+        fmt = spec.get("format", "{:.2f}" if correlation else "{:.1f}")
         for i in range(len(rows)):
             for j in range(len(cols)):
-                if np.isfinite(m[i, j]):
-                    dark = abs(m[i, j]) > 0.6 if correlation else False
+                if not np.isfinite(m[i, j]):
+                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="gray")
+                else:
+                    dark = abs(m[i, j]) > 0.6 if correlation else bool(im.norm(m[i, j]) < 0.45)
                     ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8, color="white" if dark else "black")
     return fig, ax
 
@@ -144,7 +154,10 @@ def render(spec: dict, out_dir: str, style: Optional[FigureStyle] = None) -> dic
         fig, ax = _bars(spec, style)
     else:
         fig, ax = _heatmap(spec, style, correlation=kind == "correlation")
-    ax.set_title(title)
+    if kind == "bars":
+        ax.set_title(title)
+    else:
+        fig.suptitle(title)  # centred on the figure: a square matrix's axes are narrower than the title
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     fig.tight_layout()

@@ -7,5 +7,6 @@ export const commands: ReadonlyArray<Command> = [
   { name: "runs", summary: "list the stored runs, newest first", usage: "polyquant runs [--limit N] [--json] [--store PATH]", load: () => import("./runs.js") },
   { name: "show", summary: "a stored run: steps, statuses, outputs, branch decisions", usage: "polyquant show RUN [--json] [--store PATH]", load: () => import("./show.js") },
   { name: "explain", summary: "the parts of a step's cache key", usage: "polyquant explain RUN STEP [--json] [--store PATH]", load: () => import("./explain.js") },
+  { name: "report", summary: "write a run's report: Markdown tables and SVG/PNG plots", usage: "polyquant report RUN [--out DIR] [--store PATH] [--no-plots]", load: () => import("./report.js") },
   { name: "doctor", summary: "check Node, Python, torch, transformers and CUDA", usage: "polyquant doctor", load: () => import("./doctor.js") }
 ]

@@ -1,0 +1,70 @@
+/**
+ * Drawing the report's plots: the `report-plots` Python kernel (matplotlib) in a short-lived
+ * subprocess of the project's interpreter (`POLYQUANT_PYTHON`, else `.venv/bin/python`). It needs
+ * no model, so it does not go through the run's resident worker.
+ */
+import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Data } from "effect"
+import type { PlotFile, PlotRenderer, PlotSpec } from "./types.js"
+
+/** The plot worker could not start, crashed, or the kernel rejected a spec. */
+export class ReportPlotFailedError extends Data.TaggedError("ReportPlotFailedError")<{ readonly reason: string }> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** The folder holding python/polyquant/api.py, searched upwards from this file. */
+const findRoot = (): string => {
+  const here = dirname(fileURLToPath(import.meta.url))
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "python", "polyquant", "api.py"))) return dir
+    if (dirname(dir) === dir) return resolve(here, "..", "..")
+  }
+}
+
+const SCRIPT = [
+  "import json, sys",
+  "from polyquant import api",
+  "sys.stdout.write(api.call('report-plots', sys.stdin.read(), '{}'))"
+].join("\n")
+
+export const pythonPlotRenderer =
+  (options: { python?: string; timeoutMs?: number } = {}): PlotRenderer =>
+  (specs: ReadonlyArray<PlotSpec>, outDir: string) => {
+    if (specs.length === 0) return Promise.resolve([])
+    const root = findRoot()
+    const python = options.python ?? process.env["POLYQUANT_PYTHON"] ?? join(root, ".venv", "bin", "python")
+    return new Promise<ReadonlyArray<PlotFile>>((resolvePromise, reject) => {
+      const child = spawn(python, ["-c", SCRIPT], {
+        cwd: join(root, "python"),
+        env: { ...process.env, MPLBACKEND: "Agg", PYTHONPATH: join(root, "python") },
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+      let out = ""
+      let err = ""
+      const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000)
+      child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")))
+      child.stderr.on("data", (d: Buffer) => (err += d.toString("utf8")))
+      child.on("error", (e) => {
+        clearTimeout(timer)
+        reject(new ReportPlotFailedError({ reason: `cannot start ${python} to draw plots: ${e.message}` }))
+      })
+      child.on("close", (code, signal) => {
+        clearTimeout(timer)
+        let envelope: { ok: boolean; result?: { files: PlotFile[] }; error?: { type: string; message: string } }
+        try {
+          envelope = JSON.parse(out.trim().split("\n").pop() ?? "")
+        } catch {
+          reject(new ReportPlotFailedError({ reason: `plot worker ${python} exited with ${code ?? signal}: ${err.trim().split("\n").slice(-5).join(" | ")}` }))
+          return
+        }
+        if (!envelope.ok || !envelope.result) reject(new ReportPlotFailedError({ reason: `report-plots failed: ${envelope.error?.type}: ${envelope.error?.message}` }))
+        else resolvePromise(envelope.result.files)
+      })
+      child.stdin.end(JSON.stringify({ out_dir: resolve(outDir), plots: specs }))
+    })
+  }

@@ -1,0 +1,282 @@
+/**
+ * One report section per step, chosen by the step's kernel: its tables (Markdown) and the plots
+ * that go with them (specs for the `report-plots` kernel). Kernels without a dedicated section get
+ * their per-language table when they have one, and their outputs as JSON otherwise.
+ */
+import { formatDuration, formatValue } from "../ui/format.js"
+import { asEstimate, languageRows } from "../ui/languages.js"
+import { est, fixed, pct, slug, table } from "./markdown.js"
+import type { PlotSpec, ReportStep } from "./types.js"
+
+export interface Section {
+  readonly stepId: string
+  readonly lines: ReadonlyArray<string>
+  readonly plots: ReadonlyArray<PlotSpec>
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null)
+const D_LABEL = "degradation d = PPL_q/PPL_b − 1 (%)"
+const times100 = (x: number | null | undefined): number | null => (x === null || x === undefined ? null : 100 * x)
+
+/** "rtn int4 g128 asym" from a quant config. */
+export const quantLabel = (q: unknown): string | undefined => {
+  if (!isObj(q)) return undefined
+  const g = num(q["group_size"])
+  return [String(q["method"] ?? "?"), `int${String(q["bits"] ?? "?")}`, g === -1 ? "per-channel" : g !== null ? `g${g}` : undefined, q["sym"] === true ? "sym" : q["sym"] === false ? "asym" : undefined]
+    .filter((x) => x !== undefined)
+    .join(" ")
+}
+
+const disparitySection = (step: ReportStep, out: Obj): Section => {
+  const langs = isObj(out["languages"]) ? (out["languages"] as Record<string, Obj>) : {}
+  const names = Object.keys(langs)
+  const reference = typeof out["reference"] === "string" ? out["reference"] : "en"
+  const q = quantLabel(out["quant"])
+  const variant = isObj(out["variant"]) ? String(out["variant"]["id"]) : undefined
+  const config = q ?? (variant ? `variant ${variant}` : "quantized")
+  const lines: string[] = []
+  lines.push(`Quantized variant: ${config}${Array.isArray(out["protected"]) && out["protected"].length ? `; protected: ${(out["protected"] as unknown[]).map(String).join(", ")}` : ""}. Reference language: ${reference}.`, "")
+  lines.push(
+    ...table(
+      ["language", "PPL base", "PPL quant", "d [95% CI]", "ΔBPB [95% CI]", "KL (nats)", "Δp", "top-1 agree"],
+      names.map((l) => {
+        const r = langs[l]!
+        return [
+          l === reference ? `${l} (ref)` : l,
+          fixed(r["ppl_base"], 3),
+          fixed(r["ppl_quant"], 3),
+          est(asEstimate(r["degradation"]), (x) => pct(x)),
+          est(asEstimate(r["delta_bpb"]), (x) => fixed(x, 4)),
+          fixed(r["kl"], 4),
+          fixed(r["delta_p"], 4),
+          fixed(r["top1_agreement"], 3)
+        ]
+      }),
+      [1, 2, 3, 4, 5, 6, 7]
+    )
+  )
+  const disp = isObj(out["disparity"]) ? out["disparity"] : undefined
+  const dispEst = asEstimate(disp)
+  lines.push("")
+  if (disp && disp["defined"] === false) {
+    lines.push(`- **Disparity index**: undefined — ${String(disp["reason"] ?? "no reason given")} (point value ${fixed(dispEst?.value, 3)}).`)
+  } else if (dispEst) {
+    lines.push(`- **Disparity index** (mean non-reference d / d_${reference}): ${est(dispEst, (x) => fixed(x, 3))}`)
+  }
+  const gap = asEstimate(out["gap"])
+  if (gap) lines.push(`- **Additive gap** (mean non-reference d − d_${reference}): ${est(gap, (x) => pct(x))}`)
+  if (typeof out["worst_language"] === "string") lines.push(`- **Worst language**: ${out["worst_language"]}`)
+  const plot: PlotSpec = {
+    kind: "bars",
+    name: `${slug(step.id)}-degradation`,
+    title: `${step.id}: degradation per language (${config})`,
+    xlabel: "language",
+    ylabel: D_LABEL,
+    categories: names,
+    series: [
+      {
+        label: config,
+        values: names.map((l) => times100(asEstimate(langs[l]!["degradation"])?.value)),
+        lo: names.map((l) => times100(asEstimate(langs[l]!["degradation"])?.ci?.[0])),
+        hi: names.map((l) => times100(asEstimate(langs[l]!["degradation"])?.ci?.[1]))
+      }
+    ]
+  }
+  return { stepId: step.id, lines, plots: names.length ? [plot] : [] }
+}
+
+const sweepAxis: Record<string, string> = {
+  "protect-one": "protected layer (all others quantized)",
+  "quantize-one": "quantized layer (all others full precision)",
+  "protect-cumulative": "protected set (greedy order)"
+}
+
+const layerSweepSection = (step: ReportStep, out: Obj): Section => {
+  const languages = Array.isArray(out["languages"]) ? (out["languages"] as unknown[]).map(String) : []
+  const rows = Array.isArray(out["rows"]) ? (out["rows"] as Obj[]).filter(isObj) : []
+  const mode = String(out["mode"] ?? "?")
+  const lines: string[] = [`Mode: ${mode}; quantization: ${quantLabel(out["quant"]) ?? "?"}; ${rows.length} configurations.`, ""]
+  const all = isObj(out["all_quantized"]) ? out["all_quantized"] : undefined
+  const allD = all && isObj(all["degradation"]) ? (all["degradation"] as Obj) : undefined
+  const body = rows.map((r) => {
+    const d = isObj(r["degradation"]) ? (r["degradation"] as Obj) : {}
+    return [String(r["label"] ?? r["layers"]), ...languages.map((l) => pct(d[l])), pct(r["mean"])]
+  })
+  if (allD) body.unshift(["all layers quantized", ...languages.map((l) => pct(allD[l])), pct(all?.["mean"])])
+  lines.push(...table(["configuration", ...languages.map((l) => `d ${l}`), "mean d"], body, languages.map((_, i) => i + 1).concat(languages.length + 1)))
+  const critical = Array.isArray(out["critical_layers"]) ? (out["critical_layers"] as Obj[]).filter(isObj) : []
+  if (critical.length) {
+    lines.push("", `Critical layers, most critical first (score: ${mode === "quantize-one" ? "mean d when only this layer is quantized" : "drop in mean d from protecting it"}):`, "")
+    lines.push(...table(["rank", "layers", "score"], critical.map((c, i) => [String(i + 1), String(c["label"] ?? c["layers"]), pct(c["score"])]), [0, 2]))
+  }
+  const plots: PlotSpec[] = []
+  if (rows.length && languages.length) {
+    plots.push({
+      kind: "heatmap",
+      name: `${slug(step.id)}-sweep`,
+      title: `${step.id}: ${mode} layer sweep, degradation by layer and language`,
+      xlabel: "language",
+      ylabel: sweepAxis[mode] ?? "configuration",
+      colorbar_label: "degradation d = PPL_q/PPL_b − 1 (%)",
+      rows: rows.map((r) => String(r["label"] ?? r["layers"])),
+      cols: languages,
+      values: rows.map((r) => languages.map((l) => times100(num(isObj(r["degradation"]) ? r["degradation"][l] : null)))),
+      annotate: rows.length * languages.length <= 120
+    })
+  }
+  return { stepId: step.id, lines, plots }
+}
+
+/** Criteria × criteria matrix of Spearman ρ from pair records {a, b, rho}; 1 on the diagonal. */
+export const correlationMatrix = (criteria: ReadonlyArray<string>, pairs: ReadonlyArray<Obj>): (number | null)[][] =>
+  criteria.map((a, i) =>
+    criteria.map((b, j) => {
+      if (i === j) return 1
+      const p = pairs.find((x) => (x["a"] === a && x["b"] === b) || (x["a"] === b && x["b"] === a))
+      return p ? num(p["rho"]) : null
+    })
+  )
+
+const importanceSection = (step: ReportStep, out: Obj): Section => {
+  const criteria = Array.isArray(out["criteria"]) ? (out["criteria"] as unknown[]).map(String) : []
+  const mean = isObj(out["mean"]) ? out["mean"] : {}
+  const layers = Array.isArray(mean["layers"]) ? (mean["layers"] as Obj[]).filter(isObj) : []
+  const pairs = Array.isArray(mean["correlations"]) ? (mean["correlations"] as Obj[]).filter(isObj) : []
+  const langs = Array.isArray(out["languages"]) ? (out["languages"] as unknown[]).map(String) : []
+  const lines: string[] = [`Criteria per layer, mean over the calibration languages (${langs.join(", ")}):`, ""]
+  lines.push(...table(["layer", ...criteria], layers.map((l) => [String(l["layer"]), ...criteria.map((c) => fmtSci(l[c]))]), criteria.map((_, i) => i + 1)))
+  if (pairs.length) {
+    lines.push("", "Spearman rank correlation between criteria across layers (mean over languages):", "")
+    lines.push(...table(["criterion A", "criterion B", "ρ", "p", "n"], pairs.map((p) => [String(p["a"]), String(p["b"]), fixed(p["rho"], 3), fmtSci(p["p"]), String(p["n"] ?? "–")]), [2, 3, 4]))
+  }
+  const plots: PlotSpec[] =
+    criteria.length >= 2
+      ? [
+          {
+            kind: "correlation",
+            name: `${slug(step.id)}-criteria`,
+            title: `${step.id}: Spearman correlation between layer-importance criteria`,
+            xlabel: "criterion",
+            ylabel: "criterion",
+            colorbar_label: "Spearman ρ (unitless)",
+            rows: criteria,
+            cols: criteria,
+            values: correlationMatrix(criteria, pairs)
+          }
+        ]
+      : []
+  return { stepId: step.id, lines, plots }
+}
+
+const fmtSci = (x: unknown): string => {
+  if (typeof x !== "number" || !Number.isFinite(x)) return "–"
+  const a = Math.abs(x)
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? x.toExponential(3) : x.toPrecision(4)
+}
+
+const perplexitySection = (step: ReportStep, out: Obj): Section => {
+  const langs = isObj(out["languages"]) ? (out["languages"] as Record<string, Obj>) : {}
+  const protocol = isObj(out["protocol"]) ? Object.entries(out["protocol"]).map(([k, v]) => `${k}=${formatValue(v)}`).join(", ") : undefined
+  const lines: string[] = protocol ? [`Protocol: ${protocol}.`, ""] : []
+  lines.push(
+    ...table(
+      ["language", "tokens", "bytes", "PPL (token)", "bits/byte", "bits/char"],
+      Object.entries(langs).map(([l, r]) => [l, String(r["tokens"] ?? "–"), String(r["bytes"] ?? "–"), fixed(r["ppl"], 3), fixed(r["bits_per_byte"], 4), fixed(r["bits_per_char"], 4)]),
+      [1, 2, 3, 4, 5]
+    )
+  )
+  return { stepId: step.id, lines, plots: [] }
+}
+
+const quantizeSection = (step: ReportStep, out: Obj): Section => {
+  const meta = Object.entries(out).filter(([, v]) => typeof v !== "object" || v === null)
+  return { stepId: step.id, lines: table(["field", "value"], meta.map(([k, v]) => [k, formatValue(v)])), plots: [] }
+}
+
+const genericSection = (step: ReportStep, out: unknown): Section => {
+  const rows = languageRows(out)
+  if (rows.length) {
+    return {
+      stepId: step.id,
+      lines: table(
+        ["language", "PPL", "PPL quant", "d [95% CI]", "bits/byte"],
+        rows.map((r) => [r.language, fixed(r.baseline, 3), fixed(r.quantized, 3), est(r.degradation, (x) => pct(x)), fixed(r.bitsPerByte, 4)]),
+        [1, 2, 3, 4]
+      ),
+      plots: []
+    }
+  }
+  const json = JSON.stringify(out, null, 2) ?? "null"
+  const cut = json.length > 4000 ? json.slice(0, 4000) + "\n… (truncated)" : json
+  return { stepId: step.id, lines: ["```json", cut, "```"], plots: [] }
+}
+
+/** The section of one step: a status line, then its kernel's tables and plots. */
+export const stepSection = (step: ReportStep): Section => {
+  const head = `Kernel \`${step.uses}\`, ${step.status}${step.durationMs !== undefined ? ` in ${formatDuration(step.durationMs)}` : ""}${step.status === "cached" ? " (cache hit)" : ""}${step.platform ? ` on ${step.platform}` : ""}.`
+  const why: string[] = []
+  if (step.reason) why.push(`Reason: ${step.reason}.`)
+  if (step.error) why.push(`Error: \`${step.error.type}\`: ${step.error.message.split("\n")[0]}`)
+  if (step.matrix && Object.keys(step.matrix).length) why.push(`Matrix: ${Object.entries(step.matrix).map(([k, v]) => `${k}=${formatValue(v)}`).join(", ")}.`)
+  const out = step.outputs
+  let body: Section = { stepId: step.id, lines: [], plots: [] }
+  if ((step.status === "succeeded" || step.status === "cached") && out !== undefined && out !== null) {
+    if (step.uses === "disparity" && isObj(out)) body = disparitySection(step, out)
+    else if (step.uses === "layer-sweep" && isObj(out)) body = layerSweepSection(step, out)
+    else if (step.uses === "layer-importance" && isObj(out)) body = importanceSection(step, out)
+    else if (step.uses === "perplexity" && isObj(out)) body = perplexitySection(step, out)
+    else if (step.uses === "quantize" && isObj(out)) body = quantizeSection(step, out)
+    else body = genericSection(step, out)
+  }
+  return { stepId: step.id, lines: [head, ...why, ...(body.lines.length ? ["", ...body.lines] : [])], plots: body.plots }
+}
+
+/** How a disparity step's calibration set reads in a legend: "calib en+he" or its matrix value. */
+const calibrationLabel = (step: ReportStep): string | undefined => {
+  const q = step.with && isObj(step.with["quant"]) ? step.with["quant"] : undefined
+  const cal = q && isObj(q["calibration"]) ? q["calibration"] : undefined
+  if (!cal) return undefined
+  const langs = Array.isArray(cal["languages"]) ? (cal["languages"] as unknown[]).map(String) : undefined
+  const corpus = isObj(cal["corpus"]) && Array.isArray(cal["corpus"]["languages"]) ? (cal["corpus"]["languages"] as unknown[]).map(String) : undefined
+  const l = langs ?? corpus
+  return l ? `${l.join("+")}` : "workflow corpus"
+}
+
+/**
+ * Compare disparity steps side by side: calibration sets when the steps differ in their
+ * calibration (PRO-002), otherwise every configuration. Only languages common to all steps.
+ */
+export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSpec; lines: string[] } | undefined => {
+  const done = steps.filter((s) => s.uses === "disparity" && (s.status === "succeeded" || s.status === "cached") && isObj(s.outputs) && isObj((s.outputs as Obj)["languages"]))
+  if (done.length < 2) return undefined
+  const labels = done.map(calibrationLabel)
+  const byCalibration = labels.every((l) => l !== undefined) && new Set(labels).size > 1
+  const langSets = done.map((s) => Object.keys((s.outputs as Obj)["languages"] as Obj))
+  const common = langSets[0]!.filter((l) => langSets.every((set) => set.includes(l)))
+  if (common.length === 0) return undefined
+  const legend = (s: ReportStep, i: number) => (byCalibration ? `${s.id} (calibration ${labels[i]})` : `${s.id} (${quantLabel((s.outputs as Obj)["quant"]) ?? "variant"})`)
+  const series = done.map((s, i) => {
+    const langs = (s.outputs as Obj)["languages"] as Record<string, Obj>
+    const e = common.map((l) => asEstimate(langs[l]!["degradation"]))
+    return { label: legend(s, i), values: e.map((x) => times100(x?.value)), lo: e.map((x) => times100(x?.ci?.[0])), hi: e.map((x) => times100(x?.ci?.[1])) }
+  })
+  const title = byCalibration ? "Calibration comparison: degradation per language by calibration set" : "Configuration comparison: degradation per language by step"
+  const spec: PlotSpec = {
+    kind: "bars",
+    name: byCalibration ? "calibration-comparison" : "configuration-comparison",
+    title,
+    xlabel: "language",
+    ylabel: D_LABEL,
+    categories: common,
+    series,
+    legend_title: byCalibration ? "calibration set" : "step"
+  }
+  const lines = table(
+    ["language", ...series.map((s) => s.label)],
+    common.map((l) => [l, ...done.map((s) => est(asEstimate(((s.outputs as Obj)["languages"] as Record<string, Obj>)[l]!["degradation"]), (x) => pct(x)))]),
+    series.map((_, i) => i + 1)
+  )
+  return { spec, lines: [byCalibration ? "Degradation d [95% CI] per language, by calibration set:" : "Degradation d [95% CI] per language, by step:", "", ...lines] }
+}
