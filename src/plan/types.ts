@@ -38,6 +38,38 @@ export interface PlannedStep {
   readonly checkpoints: boolean
   /** where the step was written: for error messages at run time */
   readonly source: { readonly file: string; readonly line: number; readonly column: number }
+  /**
+   * `${{ steps.… }}` expressions inside `with` (dotted path in `with` → CEL source). When present,
+   * `with` is NOT parsed yet (it holds the expression strings): the engine calls
+   * `resolveWith(step, stepsState)` from src/workflow/conditions.ts right before running the step.
+   */
+  readonly expressions?: ReadonlyArray<{ readonly path: string; readonly expression: string }>
+  /** a custom DSL step (`step.custom`): the engine runs `workflow.custom[baseId].run` in TypeScript, not Python */
+  readonly local?: boolean
+  /** model size against the platform's memory, for `polyquant plan` (absent when the step loads no model) */
+  readonly resources?: PlannedResources
+}
+
+export interface PlannedResources {
+  readonly model: string
+  /** parameters in billions, and where that number came from */
+  readonly paramsB?: number
+  readonly paramsSource?: "spec" | "config" | "table"
+  readonly dtype: string
+  readonly dtypeBytes: number
+  /** parameters × dtype bytes, in GB (10⁹ bytes) */
+  readonly weightsGb?: number
+  /** the platform's GPU memory (or RAM for a CPU-only local platform), in GB */
+  readonly memoryGb?: number
+  readonly fits?: boolean
+}
+
+export interface PlatformSpec {
+  readonly name: string
+  /** a GPU name, or "cpu" */
+  readonly gpu: string
+  /** GPU memory in GB (0 for a CPU) */
+  readonly vramGb: number
 }
 
 export interface Plan {
@@ -47,4 +79,6 @@ export interface Plan {
   /** steps grouped so that each stage depends only on earlier stages */
   readonly stages: ReadonlyArray<ReadonlyArray<string>>
   readonly budgets: ReadonlyArray<BudgetSpec>
+  /** built-in platforms plus the workflow's own `platforms:` */
+  readonly platforms?: ReadonlyArray<PlatformSpec>
 }

@@ -1,0 +1,135 @@
+/**
+ * How big a model is, without loading it: parameters from the ModelSpec (`params_b`), else from a
+ * local config.json (fixtures in $POLYQUANT_CACHE/fixtures/<name>/, or a local directory), else a
+ * small table of well-known hub models. Weights need parameters × dtype bytes of memory, compared
+ * with the platform's GPU memory. The same config gives the layer count and linear in_features
+ * that the loader checks `protect` layers and `group_size` against.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs"
+import { homedir } from "node:os"
+import { isAbsolute, join, resolve } from "node:path"
+
+/** Parameter counts (billions) of hub models named in the seed and their neighbours. */
+export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
+  [/llama-2-7b/i, 6.74],
+  [/llama-2-13b/i, 13.02],
+  [/llama-2-70b/i, 68.98],
+  [/meta-llama-3(\.1)?-8b|llama-3(\.1)?-8b/i, 8.03],
+  [/mistral-7b/i, 7.24],
+  [/qwen-7b/i, 7.72],
+  [/qwen2(\.5)?-7b/i, 7.62],
+  [/qwen2(\.5)?-0\.5b/i, 0.49],
+  [/tinyllama-1\.1b/i, 1.1],
+  [/gpt2-xl$/i, 1.558],
+  [/gpt2-large$/i, 0.774],
+  [/gpt2-medium$/i, 0.355],
+  [/(^|\/)gpt2$/i, 0.124]
+]
+
+export const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, float16: 2, bfloat16: 2 }
+
+/** `auto` is float32 on a CPU and float16 on a GPU (ModelSpec.dtype). */
+export const dtypeFor = (dtype: string | undefined, gpu: boolean): string => (dtype === undefined || dtype === "auto" ? (gpu ? "float16" : "float32") : dtype)
+
+export const cacheDir = (env: NodeJS.ProcessEnv = process.env): string => env["POLYQUANT_CACHE"] ?? join(homedir(), ".cache", "polyquant")
+
+/** A Hugging Face config.json, as far as sizes go. */
+export interface ModelGeometry {
+  readonly family: "llama" | "gpt2" | "other"
+  readonly layers?: number
+  readonly hidden?: number
+  readonly intermediate?: number
+  /** in_features of the block linears (what a quantization group must divide) */
+  readonly inFeatures: ReadonlyArray<number>
+  readonly params?: number
+}
+
+const num = (c: Record<string, unknown>, ...keys: string[]): number | undefined => {
+  for (const k of keys) if (typeof c[k] === "number") return c[k] as number
+  return undefined
+}
+
+/** Sizes from a config.json: Llama-like (Llama, Mistral, Qwen2) and GPT-2 are counted exactly. */
+export const geometryOf = (config: Record<string, unknown>): ModelGeometry => {
+  const type = String(config["model_type"] ?? "")
+  const vocab = num(config, "vocab_size") ?? 0
+  if (type === "gpt2") {
+    const h = num(config, "n_embd", "hidden_size") ?? 0
+    const L = num(config, "n_layer", "num_hidden_layers") ?? 0
+    const inner = num(config, "n_inner") ?? 4 * h
+    const positions = num(config, "n_positions", "max_position_embeddings") ?? 0
+    // per block: ln_1, ln_2 (2h each); c_attn (h×3h + 3h); attn c_proj (h×h + h); c_fc (h×inner + inner); mlp c_proj (inner×h + h)
+    const block = 4 * h + (3 * h * h + 3 * h) + (h * h + h) + (h * inner + inner) + (inner * h + h)
+    const params = vocab * h + positions * h + L * block + 2 * h // lm_head tied to wte
+    return { family: "gpt2", layers: L, hidden: h, intermediate: inner, inFeatures: [h, inner], params }
+  }
+  const h = num(config, "hidden_size")
+  const L = num(config, "num_hidden_layers")
+  const ffn = num(config, "intermediate_size")
+  if (h === undefined || L === undefined || ffn === undefined) {
+    return { family: "other", ...(L !== undefined ? { layers: L } : {}), inFeatures: [] }
+  }
+  const heads = num(config, "num_attention_heads") ?? 1
+  const kvHeads = num(config, "num_key_value_heads") ?? heads
+  const headDim = num(config, "head_dim") ?? h / heads
+  const kv = kvHeads * headDim
+  const qDim = heads * headDim
+  const bias = config["attention_bias"] === true || type === "qwen2" ? qDim + 2 * kv : 0
+  // per block: q (h×qDim), k, v (h×kv), o (qDim×h), gate, up (h×ffn), down (ffn×h), two RMSNorms (h)
+  const block = h * qDim + 2 * h * kv + qDim * h + bias + 3 * h * ffn + 2 * h
+  const tied = config["tie_word_embeddings"] === true
+  const params = vocab * h * (tied ? 1 : 2) + L * block + h
+  return { family: "llama", layers: L, hidden: h, intermediate: ffn, inFeatures: [...new Set([h, qDim, ffn])], params }
+}
+
+/** Where a model's config.json is on this machine, if it is. */
+export const localConfigPath = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  if (modelId.startsWith("fixture:")) {
+    const path = join(cacheDir(env), "fixtures", modelId.slice("fixture:".length), "config.json")
+    return existsSync(path) ? path : undefined
+  }
+  if (isLocalModelId(modelId)) {
+    const path = join(isAbsolute(modelId) ? modelId : resolve(baseDir, modelId), "config.json")
+    return existsSync(path) ? path : undefined
+  }
+  return undefined
+}
+
+/** A local directory rather than a hub id: starts with ./, ../, / or ~, or names an existing folder. */
+export const isLocalModelId = (modelId: string): boolean => /^(\.{1,2}\/|\/|~)/.test(modelId)
+
+export const localModelDir = (modelId: string, baseDir: string): string => (isAbsolute(modelId) ? modelId : resolve(baseDir, modelId))
+
+export const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+export const readGeometry = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): ModelGeometry | undefined => {
+  const path = localConfigPath(modelId, baseDir, env)
+  if (path === undefined) return undefined
+  try {
+    return geometryOf(JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>)
+  } catch {
+    return undefined
+  }
+}
+
+/** Parameters in billions and where the number came from. */
+export const modelParams = (
+  spec: { readonly id: string; readonly params_b?: number | undefined },
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env
+): { paramsB: number; source: "spec" | "config" | "table" } | undefined => {
+  if (spec.params_b !== undefined) return { paramsB: spec.params_b, source: "spec" }
+  const geometry = readGeometry(spec.id, baseDir, env)
+  if (geometry?.params !== undefined) return { paramsB: geometry.params / 1e9, source: "config" }
+  const known = KNOWN_PARAMS_B.find(([pattern]) => pattern.test(spec.id))
+  return known ? { paramsB: known[1], source: "table" } : undefined
+}
+
+/** Bytes of weights in GB (10⁹ bytes): parameters × dtype bytes. */
+export const weightsGb = (paramsB: number, dtypeBytes: number): number => paramsB * dtypeBytes

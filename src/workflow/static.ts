@@ -1,0 +1,136 @@
+/**
+ * Checks of a step's parsed `with` that its zod schema cannot make, all without Python:
+ * UDHR languages exist, corpus files exist, a local model directory exists, and quantization
+ * parameters fit the model when its config.json is local (group_size divides every linear's
+ * in_features; protected or overridden layer indices are within the layer count).
+ * Values are recognised by their schema (CorpusSpec, ModelSpec, QuantConfig, Protect, Override,
+ * Language from src/kernels/common.ts), wherever a kernel puts them.
+ */
+import { existsSync } from "node:fs"
+import { isAbsolute, resolve } from "node:path"
+import type { z } from "zod"
+import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, QuantConfig } from "../kernels/common.js"
+import type { KernelDefinition } from "../kernels/define.js"
+import { isUdhrLanguage } from "../corpus/udhr.js"
+import { isDirectory, isLocalModelId, localModelDir, readGeometry, type ModelGeometry } from "../plan/vram.js"
+import { arrayElement, kindOf, objectShape, recordValue, tupleItems, unwrap } from "./zodwalk.js"
+
+export interface StaticProblem {
+  /** path inside `with` */
+  readonly path: ReadonlyArray<string | number>
+  readonly message: string
+}
+
+const FIXTURES = ["tiny-llama", "tiny-gpt2"]
+
+const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v)
+
+const same = (a: z.ZodType, b: z.ZodType): boolean => unwrap(a) === unwrap(b)
+
+interface Found {
+  readonly path: (string | number)[]
+  readonly value: unknown
+  readonly kind: "corpus" | "model" | "quant" | "protect" | "override" | "language" | "calibration"
+}
+
+/** Walk a value beside its schema and collect the values the checks care about. */
+const collect = (value: unknown, schema: z.ZodType | undefined, path: (string | number)[], found: Found[]): void => {
+  if (schema === undefined || value === undefined || value === null) return
+  if (same(schema, CorpusSpec)) return void found.push({ path, value, kind: "corpus" })
+  if (same(schema, ModelSpec)) return void found.push({ path, value, kind: "model" })
+  if (same(schema, Language)) return void found.push({ path, value, kind: "language" })
+  if (same(schema, QuantConfig)) found.push({ path, value, kind: "quant" })
+  if (same(schema, Protect)) found.push({ path, value, kind: "protect" })
+  if (same(schema, Override)) found.push({ path, value, kind: "override" })
+  if (same(schema, CalibrationSpec)) found.push({ path, value, kind: "calibration" })
+  const kind = kindOf(schema)
+  if (kind === "object" && isMap(value)) {
+    const shape = objectShape(schema) ?? {}
+    for (const [k, v] of Object.entries(value)) collect(v, shape[k], [...path, k], found)
+  } else if (kind === "array" && Array.isArray(value)) value.forEach((v, i) => collect(v, arrayElement(schema), [...path, i], found))
+  else if (kind === "tuple" && Array.isArray(value)) value.forEach((v, i) => collect(v, tupleItems(schema)?.[i], [...path, i], found))
+  else if (kind === "record" && isMap(value)) for (const [k, v] of Object.entries(value)) collect(v, recordValue(schema), [...path, k], found)
+}
+
+const layerRange = (layers: number): string => `${-layers}..${layers - 1}`
+
+export const staticChecks = (
+  parsed: Record<string, unknown>,
+  kernel: Pick<KernelDefinition, "with" | "models">,
+  options: { readonly baseDir: string; readonly env: NodeJS.ProcessEnv }
+): StaticProblem[] => {
+  const problems: StaticProblem[] = []
+  const found: Found[] = []
+  collect(parsed, kernel.with, [], found)
+  const corpora = found.filter((f) => f.kind === "corpus")
+  const allUdhr = corpora.every((c) => (c.value as CorpusSpec).source === "udhr" && (c.value as CorpusSpec).files === undefined)
+
+  for (const c of corpora) {
+    const spec = c.value as CorpusSpec
+    if (spec.source === "udhr" && spec.files === undefined) {
+      ;(spec.languages ?? []).forEach((l, i) => {
+        if (!isUdhrLanguage(l)) problems.push({ path: [...c.path, "languages", i], message: `unknown UDHR language '${l}' (e.g. en, he, ar, zh, de, ru, hi, ja; or a udhr declaration code such as cmn_hant)` })
+      })
+    }
+    if (spec.source === "files" && spec.files === undefined) problems.push({ path: [...c.path, "files"], message: "source: files needs `files` (language → path of a text file)" })
+    for (const [language, file] of Object.entries(spec.files ?? {})) {
+      const path = isAbsolute(file) ? file : resolve(options.baseDir, file)
+      if (!existsSync(path)) problems.push({ path: [...c.path, "files", language], message: `corpus file not found: ${file} (resolved to ${path})` })
+    }
+    for (const l of spec.languages ?? []) {
+      if (spec.files !== undefined && spec.files[l] === undefined) problems.push({ path: [...c.path, "languages"], message: `language '${l}' has no file in corpus.files (files: ${Object.keys(spec.files).join(", ")})` })
+    }
+    if (spec.source === "hub" && spec.dataset === undefined) problems.push({ path: [...c.path, "dataset"], message: "source: hub needs `dataset` (a hub dataset id)" })
+  }
+  if (allUdhr) {
+    for (const l of found.filter((f) => f.kind === "language" && !corpora.some((c) => f.path.join(".").startsWith(c.path.join(".") + ".")))) {
+      if (!isUdhrLanguage(String(l.value))) problems.push({ path: l.path, message: `unknown UDHR language '${String(l.value)}'` })
+    }
+  }
+
+  // the model this step loads: at the kernel's first models path
+  let geometry: ModelGeometry | undefined
+  let modelId: string | undefined
+  for (const m of found.filter((f) => f.kind === "model")) {
+    const id = (m.value as ModelSpec).id
+    if (id.startsWith("fixture:") && !FIXTURES.includes(id.slice("fixture:".length))) {
+      problems.push({ path: [...m.path, "id"], message: `unknown fixture '${id}' (fixtures: ${FIXTURES.map((f) => `fixture:${f}`).join(", ")})` })
+      continue
+    }
+    if (isLocalModelId(id) && !isDirectory(localModelDir(id, options.baseDir))) {
+      problems.push({ path: [...m.path, "id"], message: `model directory not found: ${id} (resolved to ${localModelDir(id, options.baseDir)})` })
+      continue
+    }
+    if (modelId === undefined && kernel.models.length > 0 && m.path.join(".") === kernel.models[0]) {
+      modelId = id
+      geometry = readGeometry(id, options.baseDir, options.env)
+    }
+  }
+  if (geometry === undefined || modelId === undefined) return problems
+
+  const L = geometry.layers
+  const inFeatures = geometry.inFeatures
+  const checkGroup = (g: number | undefined, path: (string | number)[]): void => {
+    if (g === undefined || g <= 0 || inFeatures.length === 0) return
+    const bad = inFeatures.filter((f) => f % g !== 0)
+    if (bad.length > 0) {
+      problems.push({ path, message: `group_size ${g} does not divide in_features ${bad.join(", ")} of ${modelId} (its linears have in_features ${inFeatures.join(", ")}); use a divisor or -1 (per channel)` })
+    }
+  }
+  const checkLayers = (layers: ReadonlyArray<number> | undefined, path: (string | number)[]): void => {
+    if (L === undefined || layers === undefined) return
+    layers.forEach((i, k) => {
+      if (i >= L || i < -L) problems.push({ path: [...path, k], message: `layer ${i} is out of range: ${modelId} has ${L} layers (valid: ${layerRange(L)})` })
+    })
+  }
+  for (const f of found) {
+    if (f.kind === "quant") checkGroup((f.value as QuantConfig).group_size, [...f.path, "group_size"])
+    if (f.kind === "protect") checkLayers((f.value as Protect).layers, [...f.path, "layers"])
+    if (f.kind === "override") {
+      const o = f.value as Override
+      checkGroup(o.group_size, [...f.path, "group_size"])
+      checkLayers(o.layers, [...f.path, "layers"])
+    }
+  }
+  return problems
+}
