@@ -1,0 +1,1 @@
+"""Evaluation: per-language perplexity under recorded protocols (and, from other modules, task accuracy)."""

@@ -1,0 +1,336 @@
+"""Per-language negative log-likelihood under a named, recorded protocol.
+
+Three protocols (`Protocol.name`), each recorded with every result so numbers compare with
+published ones:
+
+- `rolling`: lm-evaluation-harness's `loglikelihood_rolling`. Each document is scored on its own in
+  disjoint windows of the model's context; the first token is conditioned on a prefix token (BOS,
+  else EOS); the last window takes as much earlier text as context as fits. The windows come from a
+  port of lm-eval's `lm_eval/utils.py::get_rolling_token_windows` (context_len=1) and
+  `make_disjoint_window` (EleutherAI/lm-evaluation-harness; originally EleutherAI/lm_perplexity),
+  so `bits_per_byte` equals what lm-eval reports for the same model, text and max length.
+- `chunked`: the GPTQ/AWQ papers' evaluation. A language's documents are joined with "\\n\\n" and
+  tokenized once (BOS in front when `add_bos`); the token stream is cut into non-overlapping chunks
+  of `context_length`; inside a chunk every token but the first is predicted. Unlike the papers we
+  keep the final partial chunk, so every byte of the text is under some chunk.
+- `sliding`: per document (prefix token in front when `add_bos`), a window of `context_length`
+  moves by `stride`; each window scores only the tokens not scored before (the Hugging Face
+  perplexity guide's strided evaluation).
+
+Windows use shifted labels: `labels[t]` is the token that `logits[t]` predicts (-100: not scored).
+For a sequence x_0..x_n, NLL = -sum_t log p(x_{t+1} | x_<=t) over scored t, in nats. Per language:
+ppl = exp(nll / tokens), bits_per_byte = nll / (bytes * ln 2), bits_per_char = nll / (chars * ln 2),
+with bytes the UTF-8 bytes and chars the Unicode code points of the text the windows cover.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CorpusError, KernelStopped, ParameterError
+
+log = logging.getLogger("polyquant.eval")
+
+PROTOCOLS = ("rolling", "chunked", "sliding")
+IGNORE = -100  # label of a position that is not scored
+MAX_CONTEXT = 4096  # context_length defaults to the model's max positions, capped here (memory)
+FALLBACK_CONTEXT = 2048  # lm-eval's default max length when the model config names none
+CHUNK_SEPARATOR = "\n\n"  # chunked: documents joined as the GPTQ scripts join WikiText
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str = "rolling"  # rolling | chunked | sliding (see the module docstring)
+    context_length: Optional[int] = None  # tokens per window; None: the model's max positions, capped at MAX_CONTEXT
+    stride: Optional[int] = None  # sliding only: tokens the window moves; None: context_length // 2
+    batch_size: int = 8  # windows per forward pass; results do not depend on it
+    add_bos: bool = True  # condition the first token on BOS (else EOS); rolling without it uses the first token as prefix
+
+    def validate(self) -> "Protocol":
+        if self.name not in PROTOCOLS:
+            raise ParameterError(f"perplexity protocol {self.name!r} is not one of {', '.join(PROTOCOLS)}")
+        if self.context_length is not None and (not isinstance(self.context_length, int) or self.context_length < 2):
+            raise ParameterError(f"perplexity context_length {self.context_length!r} must be an integer >= 2")
+        if self.stride is not None:
+            if self.name != "sliding":
+                raise ParameterError(f"stride {self.stride!r} is only used by the sliding protocol, not {self.name!r}")
+            if not isinstance(self.stride, int) or self.stride < 1:
+                raise ParameterError(f"sliding stride {self.stride!r} must be a positive integer")
+            if self.context_length is not None and self.stride > self.context_length:
+                raise ParameterError(f"sliding stride {self.stride} exceeds context_length {self.context_length}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ParameterError(f"perplexity batch_size {self.batch_size!r} must be a positive integer")
+        return self
+
+    def resolve(self, max_positions: Optional[int]) -> "Protocol":
+        """Fill context_length (and stride) from the model; the result is what gets recorded."""
+        self.validate()
+        limit = max_positions or FALLBACK_CONTEXT
+        ctx_len = self.context_length if self.context_length is not None else min(limit, MAX_CONTEXT)
+        if ctx_len > limit:
+            raise ParameterError(f"perplexity context_length {ctx_len} exceeds the model's {limit} positions")
+        stride = self.stride
+        if self.name == "sliding" and stride is None:
+            stride = max(1, ctx_len // 2)
+        if stride is not None and stride > ctx_len:
+            raise ParameterError(f"sliding stride {stride} exceeds context_length {ctx_len}")
+        return replace(self, context_length=ctx_len, stride=stride)
+
+    @classmethod
+    def from_params(cls, raw: Optional[dict], batch_size: Optional[int] = None) -> "Protocol":
+        raw = dict(raw or {})
+        known = {"name", "context_length", "stride", "batch_size", "add_bos"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ParameterError(f"unknown perplexity protocol key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if batch_size is not None:
+            raw["batch_size"] = batch_size
+        return cls(**raw).validate()
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Window:
+    input_ids: list[int]  # what the model reads, at most context_length tokens
+    labels: list[int]  # same length; labels[t] is predicted by logits[t]; IGNORE where not scored
+    doc: int  # document index within the language (chunked: the chunk index)
+    segment: int  # window index within the document (chunked: 0)
+
+    @property
+    def scored(self) -> int:
+        return sum(1 for y in self.labels if y != IGNORE)
+
+
+def prefix_token_id(tokenizer: Any) -> int:
+    """lm-eval's HFLM.prefix_token_id: BOS if the tokenizer has one, else EOS."""
+    for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    raise ParameterError("the tokenizer has neither a BOS nor an EOS token to condition the first token on")
+
+
+def encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids without special tokens (lm-eval's tok_encode for causal LMs)."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def rolling_token_windows(tokens: list[int], prefix_token: int, max_seq_len: int) -> Iterator[tuple[list[int], list[int]]]:
+    """lm-eval `get_rolling_token_windows(token_list, prefix_token, max_seq_len, context_len=1)`.
+
+    Yields (input tokens, predicted tokens); score the last len(predicted) logits.
+    """
+    if not tokens:
+        return
+    pred_len = max_seq_len  # max_seq_len - context_len + 1 with context_len = 1
+    first = min(max_seq_len, len(tokens))
+    yield [prefix_token] + tokens[: first - 1], tokens[:first]
+    predicted = first
+    while predicted < len(tokens):
+        window_pred_len = min(len(tokens) - predicted, pred_len)
+        window_end = predicted + window_pred_len
+        yield tokens[window_end - max_seq_len - 1 : window_end - 1], tokens[window_end - window_pred_len : window_end]
+        predicted += window_pred_len
+
+
+def _disjoint_window(context: list[int], continuation: list[int], max_len: int) -> Window:
+    """lm-eval `make_disjoint_window` + `_loglikelihood_tokens`: input = (ctx + cont)[-(max_len+1):][:-1]."""
+    context = context[: len(context) - (len(continuation) - 1)]
+    full = (context + continuation)[-(max_len + 1) :]
+    input_ids = full[:-1]
+    n_ctx = len(input_ids) - len(continuation)
+    labels = [IGNORE] * n_ctx + continuation
+    return Window(input_ids=input_ids, labels=labels, doc=-1, segment=-1)
+
+
+def _rolling(tokens: list[int], prefix: Optional[int], length: int, doc: int) -> list[Window]:
+    if prefix is None:  # add_bos off: the first token serves as the prefix and is not scored
+        if len(tokens) < 2:
+            return []
+        prefix, tokens = tokens[0], tokens[1:]
+    out = []
+    for seg, (ctx, cont) in enumerate(rolling_token_windows(tokens, prefix, length)):
+        w = _disjoint_window(ctx, cont, length)
+        w.doc, w.segment = doc, seg
+        out.append(w)
+    return out
+
+
+def _sliding(seq: list[int], length: int, stride: int, doc: int) -> list[Window]:
+    """Predict seq[1:]; windows read at most `length` tokens; each scores only new predictions."""
+    out: list[Window] = []
+    n = len(seq)
+    done = 0  # predictions of seq[1..done] are scored
+    seg = 0
+    while done < n - 1:
+        end = min(n - 1, (done + stride) if done else length)  # last input position + 1
+        start = max(0, end - length)
+        input_ids = seq[start:end]
+        labels = [seq[t + 1] if t + 1 > done else IGNORE for t in range(start, end)]
+        out.append(Window(input_ids=input_ids, labels=labels, doc=doc, segment=seg))
+        done = end
+        seg += 1
+    return out
+
+
+def make_windows(tokenizer: Any, docs: Sequence[str], protocol: Protocol) -> list[Window]:
+    """Windows of one language's documents under a resolved protocol (context_length set)."""
+    if protocol.context_length is None:
+        raise ParameterError("make_windows needs a resolved protocol: call protocol.resolve(max_positions) first")
+    length = protocol.context_length
+    prefix = prefix_token_id(tokenizer) if protocol.add_bos else None
+    windows: list[Window] = []
+    if protocol.name == "chunked":
+        ids = encode(tokenizer, CHUNK_SEPARATOR.join(docs))
+        if prefix is not None:
+            ids = [prefix] + ids
+        for c, start in enumerate(range(0, len(ids), length)):
+            chunk = ids[start : start + length]
+            if len(chunk) >= 2:
+                windows.append(Window(input_ids=chunk[:-1], labels=chunk[1:], doc=c, segment=0))
+        return windows
+    for d, text in enumerate(docs):
+        tokens = encode(tokenizer, text)
+        if protocol.name == "rolling":
+            windows.extend(_rolling(tokens, prefix, length, d))
+        else:
+            seq = ([prefix] if prefix is not None else []) + tokens
+            windows.extend(_sliding(seq, length, int(protocol.stride or length), d))
+    return windows
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def iterate_batches(
+    model: nn.Module, windows: Sequence[Window], batch_size: int, device: Optional[torch.device] = None, pad_id: int = 0
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Yield (window indices, logits (B, T, V), labels (B, T)) for batches of windows.
+
+    Windows are right-padded to the batch's longest with `pad_id`, attention_mask 0 and label
+    IGNORE on the padding, so a window's logits do not depend on its batch mates.
+    """
+    if batch_size < 1:
+        raise ParameterError(f"batch_size {batch_size!r} must be a positive integer")
+    device = device or _model_device(model)
+    for b in range(0, len(windows), batch_size):
+        idx = list(range(b, min(b + batch_size, len(windows))))
+        T = max(len(windows[i].input_ids) for i in idx)
+        ids = torch.full((len(idx), T), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(idx), T), dtype=torch.long)
+        labels = torch.full((len(idx), T), IGNORE, dtype=torch.long)
+        for row, i in enumerate(idx):
+            w = windows[i]
+            n = len(w.input_ids)
+            ids[row, :n] = torch.tensor(w.input_ids, dtype=torch.long)
+            mask[row, :n] = 1
+            labels[row, :n] = torch.tensor(w.labels, dtype=torch.long)
+        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits  # (B, T, V)
+        yield idx, logits, labels
+
+
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log p(label) per position in float32 (B, T); 0 where the label is IGNORE."""
+    return F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
+
+
+def _check_corpus(corpus: dict) -> dict[str, list[str]]:
+    languages = corpus.get("languages") if isinstance(corpus, dict) else None
+    if not isinstance(languages, dict) or not languages:
+        raise CorpusError(f"corpus has no languages (expected a ResolvedCorpus with `languages`), got {str(corpus)[:200]!r}")
+    for lang, docs in languages.items():
+        if not isinstance(docs, list) or not all(isinstance(d, str) for d in docs):
+            raise CorpusError(f"corpus language {lang!r}: documents must be a list of strings")
+        if not any(d.strip() for d in docs):
+            raise CorpusError(f"corpus language {lang!r} has no text")
+    return languages
+
+
+def text_stats(docs: Sequence[str], protocol: Protocol) -> tuple[int, int]:
+    """(UTF-8 bytes, code points) of the text the protocol's windows cover."""
+    if protocol.name == "chunked":
+        joined = CHUNK_SEPARATOR.join(docs)
+        return len(joined.encode("utf-8")), len(joined)
+    return sum(len(d.encode("utf-8")) for d in docs), sum(len(d) for d in docs)
+
+
+def summarize(nll: float, tokens: int, n_bytes: int, chars: int) -> dict:
+    """ppl, bits per byte and bits per char from summed NLL (nats)."""
+    return {
+        "ppl": math.exp(nll / tokens) if tokens else float("nan"),
+        "bits_per_byte": nll / (n_bytes * math.log(2)) if n_bytes else float("nan"),
+        "bits_per_char": nll / (chars * math.log(2)) if chars else float("nan"),
+    }
+
+
+@torch.no_grad()
+def measure(loaded: Any, corpus: dict, protocol: Protocol, ctx: Any = None) -> dict[str, dict]:
+    """Per-language stats: {language: {documents, tokens, bytes, chars, nll, ppl, bits_per_byte,
+    bits_per_char, segments: {doc, segment, nll, tokens}, doc_bytes}}.
+
+    `segments` has one entry per window (chunked: per chunk), so a bootstrap can resample windows
+    or, grouping by `doc`, documents; `doc_bytes` are the UTF-8 bytes of each document.
+    `protocol` may be unresolved; it is resolved against the model's max positions.
+    """
+    languages = _check_corpus(corpus)
+    protocol = protocol.resolve(loaded.max_positions)
+    model, tok = loaded.model, loaded.tokenizer
+    pad_id = int(tok.pad_token_id) if tok.pad_token_id is not None else 0
+    per_lang = {lang: make_windows(tok, docs, protocol) for lang, docs in languages.items()}
+    total = sum(len(w) for w in per_lang.values())
+    done = 0
+    results: dict[str, dict] = {}
+    for lang, windows in per_lang.items():
+        docs = languages[lang]
+        seg_nll = [0.0] * len(windows)
+        seg_tok = [w.scored for w in windows]
+        for idx, logits, labels in iterate_batches(model, windows, protocol.batch_size, loaded.device, pad_id):
+            sums = token_nll(logits, labels).sum(dim=1).double().cpu().tolist()
+            for i, s in zip(idx, sums):
+                seg_nll[i] = s
+            done += len(idx)
+            if ctx is not None:
+                ctx.progress(done, total, "windows", lang)
+                if ctx.should_stop():
+                    raise KernelStopped(f"perplexity stopped in {lang} after {done} of {total} windows")
+        nll = math.fsum(seg_nll)
+        tokens = sum(seg_tok)
+        if tokens == 0:
+            raise CorpusError(f"corpus language {lang!r} yields no scored tokens under protocol {protocol.name!r}")
+        n_bytes, chars = text_stats(docs, protocol)
+        stats = {
+            "documents": len(docs),
+            "tokens": tokens,
+            "bytes": n_bytes,
+            "chars": chars,
+            "nll": nll,
+            **summarize(nll, tokens, n_bytes, chars),
+        }
+        if ctx is not None:
+            ctx.partial({"language": lang, **stats})
+        stats["segments"] = {
+            "doc": [w.doc for w in windows],
+            "segment": [w.segment for w in windows],
+            "nll": seg_nll,
+            "tokens": seg_tok,
+        }
+        stats["doc_bytes"] = [len(d.encode("utf-8")) for d in docs]
+        results[lang] = stats
+        log.info("perplexity %s: %d tokens, ppl %.4f, bpb %.4f", lang, tokens, stats["ppl"], stats["bits_per_byte"])
+    return results
+
+
+def resolved_protocol(loaded: Any, protocol: Protocol) -> Protocol:
+    """The protocol as `measure` runs it on this model (for recording next to results)."""
+    return protocol.resolve(loaded.max_positions)
