@@ -62,8 +62,8 @@ const rowOf = (language: string, o: unknown): LanguageRow | undefined => {
   if (typeof o !== "object" || o === null) return undefined
   const row: LanguageRow = {
     language,
-    baseline: firstNumber(o, ["baseline.ppl", "baseline.token_ppl", "ppl_baseline", "baseline_ppl", "ppl_b", "ppl", "token_ppl"]),
-    quantized: firstNumber(o, ["quantized.ppl", "quantized.token_ppl", "ppl_quantized", "quantized_ppl", "ppl_q"]),
+    baseline: firstNumber(o, ["ppl_base", "baseline.ppl", "baseline.token_ppl", "ppl_baseline", "baseline_ppl", "ppl_b", "ppl", "token_ppl"]),
+    quantized: firstNumber(o, ["ppl_quant", "quantized.ppl", "quantized.token_ppl", "ppl_quantized", "quantized_ppl", "ppl_q"]),
     degradation: firstEstimate(o, ["degradation", "d"]),
     deltaBpb: firstEstimate(o, ["delta_bpb", "delta_bits_per_byte"]),
     bitsPerByte: firstNumber(o, ["bits_per_byte", "bpb", "baseline.bits_per_byte"]),

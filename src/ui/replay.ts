@@ -3,10 +3,14 @@
  * play it through a renderer, keeping the recorded gaps between events (scaled by `speed`).
  */
 import { readFileSync } from "node:fs"
+import { Data } from "effect"
 import { RunEvent } from "../engine/events.js"
 
-export class EventsFileError extends Error {
-  readonly _tag = "EventsFileError"
+/** An events file that cannot be read, or a line that is not a RunEvent: names the file and line. */
+export class EventsFileInvalidError extends Data.TaggedError("EventsFileInvalidError")<{ readonly path: string; readonly line?: number; readonly reason: string }> {
+  override get message(): string {
+    return `${this.path}${this.line !== undefined ? `:${this.line}` : ""}: ${this.reason}`
+  }
 }
 
 /** Parse a JSON-lines file of RunEvents; an invalid line is an error naming its line number. */
@@ -15,7 +19,7 @@ export const readEvents = (path: string): RunEvent[] => {
   try {
     text = readFileSync(path, "utf8")
   } catch (e) {
-    throw new EventsFileError(`cannot read events file ${path}: ${(e as Error).message}`)
+    throw new EventsFileInvalidError({ path, reason: `cannot read events file: ${(e as Error).message}` })
   }
   const events: RunEvent[] = []
   text.split("\n").forEach((line, i) => {
@@ -24,16 +28,16 @@ export const readEvents = (path: string): RunEvent[] => {
     try {
       raw = JSON.parse(line)
     } catch (e) {
-      throw new EventsFileError(`${path}:${i + 1}: not JSON: ${(e as Error).message}`)
+      throw new EventsFileInvalidError({ path, line: i + 1, reason: `not JSON: ${(e as Error).message}` })
     }
     const parsed = RunEvent.safeParse(raw)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
-      throw new EventsFileError(`${path}:${i + 1}: not a RunEvent: ${issue ? `${issue.path.join(".") || "(event)"}: ${issue.message}` : "invalid"}`)
+      throw new EventsFileInvalidError({ path, line: i + 1, reason: `not a RunEvent: ${issue ? `${issue.path.join(".") || "(event)"}: ${issue.message}` : "invalid"}` })
     }
     events.push(parsed.data)
   })
-  if (events.length === 0) throw new EventsFileError(`${path}: no events`)
+  if (events.length === 0) throw new EventsFileInvalidError({ path, reason: "no events" })
   return events
 }
 

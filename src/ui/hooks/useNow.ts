@@ -1,12 +1,15 @@
-/** The current time, re-read every `intervalMs` while `active` (elapsed time and ETAs tick). */
+/**
+ * The current time: read from `clock` on every render, and a re-render every `intervalMs` while
+ * `active`, so elapsed times and ETAs tick even when no event arrives.
+ */
 import { useEffect, useState } from "react"
 
 export const useNow = (clock: () => number, intervalMs: number, active: boolean): number => {
-  const [now, setNow] = useState(clock)
+  const [, setTick] = useState(0)
   useEffect(() => {
     if (!active) return
-    const timer = setInterval(() => setNow(clock()), intervalMs)
+    const timer = setInterval(() => setTick((n) => n + 1), intervalMs)
     return () => clearInterval(timer)
-  }, [clock, intervalMs, active])
-  return active ? now : clock()
+  }, [intervalMs, active])
+  return clock()
 }

@@ -1,0 +1,104 @@
+import { render } from "ink-testing-library"
+import { describe, expect, it } from "vitest"
+import type { RunEvent } from "../../src/engine/events.js"
+import { App } from "../../src/ui/App.js"
+import { RunStore } from "../../src/ui/RunStore.js"
+import { week1Events } from "../report/fixtures.js"
+
+const tick = () => new Promise((r) => setTimeout(r, 5))
+const count = (s: string, sub: string) => s.split(sub).length - 1
+const widest = (s: string) => Math.max(...s.split("\n").map((l) => [...l].length))
+
+/** Drive the real App with the recorded stream; `until(e)` stops after the matching event. */
+const drive = async (width: number, until?: (e: RunEvent) => boolean) => {
+  const events = week1Events()
+  const store = new RunStore()
+  let now = events[0]!.t
+  const stops: Array<{ reason: string; force: boolean }> = []
+  const ui = render(<App store={store} clock={() => now} width={width} onStop={(r) => stops.push(r)} />)
+  for (const e of events) {
+    now = e.t
+    store.push(e)
+    await tick()
+    if (until?.(e)) break
+  }
+  await tick()
+  return { ui, stops, frame: () => ui.lastFrame() ?? "" }
+}
+
+describe("the dashboard driven by the recorded week-1 stream", () => {
+  it("shows the header and the planned steps when the run starts", async () => {
+    const { ui, frame } = await drive(80, (e) => e.type === "run-started")
+    const f = frame()
+    expect(f).toContain("polyquant week1-validation run r-20261126-week1 on local running 0ms")
+    expect(f).toContain("budget kaggle: 2.25h used, 27.8h left of 30.0h/week")
+    for (const id of ["baseline", "colab_001", "colab_002", "kaggle_001"]) expect(f).toMatch(new RegExp(`· ${id} \\S+ pending`))
+    expect(f).toContain("q or Ctrl-C: stop")
+    ui.unmount()
+  })
+
+  it("shows a progress bar with unit and ETA for the running step", async () => {
+    const { ui, frame } = await drive(80, (e) => e.type === "step-progress" && e.stepId === "colab_001" && e.done === 4)
+    const f = frame()
+    expect(f).toMatch(/▶ colab_001 disparity running 3\.0s/) // 200 ms log + 4 × 700 ms since it started
+    // 4 of 8 windows in 3.0 s since the step started → 4 left at 4/3 per s → 3.0 s
+    expect(f).toMatch(/colab_001 █+░+ 4\/8 windows 50% eta 3\.0s/)
+    expect(f).toContain("✔ baseline perplexity succeeded 4.0s")
+    ui.unmount()
+  })
+
+  it("fills the per-language table as partial results arrive", async () => {
+    const { ui, frame } = await drive(80, (e) => e.type === "step-partial" && e.stepId === "colab_001" && (e.result as { language: string }).language === "he")
+    const f = frame()
+    expect(f).toContain("colab_001 (partial)")
+    expect(f).toMatch(/en\s+21\.4\s+24\.1\s+\+12\.6% \[\+8\.0%, \+17\.0%\]/)
+    expect(f).toMatch(/he\s+35\.2\s+41\.9\s+\+19\.0% \[\+13\.0%, \+25\.0%\]/)
+    expect(f).not.toMatch(/\bzh\s+44\.0\s+52\.6/)
+    ui.unmount()
+  })
+
+  it("prints finished steps and branch decisions once, then ends with the summary and the report path", async () => {
+    const { ui, frame } = await drive(80)
+    const f = frame()
+    expect(count(f, "✔ baseline perplexity succeeded 4.0s")).toBe(1)
+    expect(count(f, "✔ colab_001 disparity succeeded 6.8s")).toBe(1)
+    expect(count(f, "↷ kaggle_001 layer-sweep skipped 0ms if: steps.colab_001.outputs.disparity.value >= 2.0 was false")).toBe(1)
+    // once in the printed record, once in the summary
+    expect(count(f, "⎇ colab_001: disparity 1.42 [1.10, 1.81] < 2.0 → colab_002")).toBe(2)
+    expect(f).toContain("run r-20261126-week1 succeeded in 15.7s: 3 succeeded, 1 skipped")
+    expect(f).toContain("report: .polyquant/reports/r-20261126-week1/report.md")
+    expect(f).not.toContain("q or Ctrl-C")
+    // the record comes first, in the order things happened
+    expect(f.indexOf("✔ baseline")).toBeLessThan(f.indexOf("✔ colab_001"))
+    expect(f.indexOf("✔ colab_001")).toBeLessThan(f.indexOf("⎇ colab_001"))
+    expect(f.indexOf("↷ kaggle_001")).toBeLessThan(f.indexOf("✔ colab_002"))
+    ui.unmount()
+  })
+
+  it("asks to stop on q, forces on the second press, and says it is stopping", async () => {
+    const { ui, frame, stops } = await drive(80, (e) => e.type === "step-progress" && e.stepId === "colab_001" && e.done === 2)
+    ui.stdin.write("q")
+    await tick()
+    expect(stops).toEqual([{ reason: "key", force: false }])
+    expect(frame()).toContain("stopping…")
+    expect(frame()).toContain("stopping: the running step checkpoints and stops")
+    ui.stdin.write("\u0003") // Ctrl-C
+    await tick()
+    expect(stops).toEqual([
+      { reason: "key", force: false },
+      { reason: "key", force: true }
+    ])
+    ui.unmount()
+  })
+
+  it("fits 80 columns, and 40 columns without losing the essentials", async () => {
+    for (const width of [80, 40]) {
+      const { ui, frame } = await drive(width, (e) => e.type === "step-partial" && e.stepId === "colab_001" && (e.result as { language: string }).language === "zh")
+      const f = frame()
+      expect(widest(f), `widest line at ${width} columns`).toBeLessThanOrEqual(width)
+      expect(f).toContain("colab_001")
+      expect(f).toMatch(/zh\s+.*\+19\.5%/)
+      ui.unmount()
+    }
+  })
+})
