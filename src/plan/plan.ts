@@ -80,7 +80,7 @@ export const plan = (workflow: Workflow, options: PlanOptions = {}): Plan => {
   for (const step of workflow.steps) {
     const kernel = step.custom ? undefined : findKernel(step.uses)
     const instances = step.custom
-      ? [{ id: step.id, with: { ...step.with }, expressions: [], origin: {} }]
+      ? [{ id: step.id, with: { ...step.with }, expressions: [], unresolved: [], origin: {} }]
       : stepInstances({ id: step.id, with: step.with, matrix: step.matrix }, kernel, workflow.defaults)
     instancesOf.set(step.id, instances.map((i) => i.id))
     for (const instance of instances) {

@@ -21,6 +21,8 @@ export interface StepInstance {
   readonly with: Record<string, unknown>
   /** dotted path in `with` → CEL source of each `${{ }}` that reads steps */
   readonly expressions: ReadonlyArray<{ readonly path: string; readonly expression: string }>
+  /** dotted paths whose `${{ matrix.… }}` could not be evaluated (reported by the expression checker) */
+  readonly unresolved: ReadonlyArray<string>
   /** which top-level `with` keys came from where, for error messages */
   readonly origin: Readonly<Record<string, "step" | "defaults" | "matrix">>
 }
@@ -55,7 +57,8 @@ const substituteMatrix = (
   value: unknown,
   matrix: Readonly<Record<string, unknown>>,
   path: string[],
-  expressions: { path: string; expression: string }[]
+  expressions: { path: string; expression: string }[],
+  unresolved: string[] = []
 ): unknown => {
   if (typeof value === "string" && value.includes("${{")) {
     const whole = WHOLE_EXPRESSION.exec(value)
@@ -72,11 +75,12 @@ const substituteMatrix = (
         return typeof v === "string" ? v : JSON.stringify(v)
       })
     } catch {
+      unresolved.push(path.join("."))
       return value // reported by the checker (unknown axis, type error)
     }
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteMatrix(v, matrix, [...path, String(i)], expressions))
-  if (isMap(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteMatrix(v, matrix, [...path, k], expressions)]))
+  if (Array.isArray(value)) return value.map((v, i) => substituteMatrix(v, matrix, [...path, String(i)], expressions, unresolved))
+  if (isMap(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteMatrix(v, matrix, [...path, k], expressions, unresolved)]))
   return value
 }
 
@@ -130,9 +134,15 @@ export const stepInstances = (
   const combos = step.matrix ? expandMatrix(step.matrix) : [undefined]
   return combos.map((combo) => {
     const expressions: { path: string; expression: string }[] = []
-    const w = substituteMatrix(structuredClone(step.with), combo ?? {}, [], expressions) as Record<string, unknown>
+    const unresolved: string[] = []
+    const w = substituteMatrix(structuredClone(step.with), combo ?? {}, [], expressions, unresolved) as Record<string, unknown>
     const origin: Record<string, "step" | "defaults" | "matrix"> = Object.fromEntries(Object.keys(w).map((k) => [k, "step" as const]))
     if (kernel !== undefined) {
+      // `model: fixture:tiny-llama` is short for `model: {id: fixture:tiny-llama}`
+      for (const p of kernel.models) {
+        const parts = p.split(".")
+        if (typeof getPath(w, parts) === "string") setPath(w, parts, modelSpecOf(getPath(w, parts)))
+      }
       const model = combo?.["model"] ?? defaults["model"]
       const modelFrom = combo?.["model"] !== undefined ? "matrix" : "defaults"
       if (model !== undefined) for (const p of kernel.models) if (fill(w, p, modelSpecOf(model))) origin[p.split(".")[0]!] ??= modelFrom
@@ -158,6 +168,7 @@ export const stepInstances = (
       ...(combo !== undefined ? { matrix: combo } : {}),
       with: w,
       expressions,
+      unresolved,
       origin
     }
   })

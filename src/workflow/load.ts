@@ -188,6 +188,7 @@ const zodMessages = (issue: ZodIssue, input: unknown, schema: z.ZodType | undefi
       return [{ path, message: options.length === 1 ? `expected ${options[0]}, got ${describeValue(value)}` : `expected one of ${options.join(", ")}; got ${describeValue(value)}` }]
     }
     case "invalid_union": {
+      if (issue.message !== "Invalid input") return [{ path, message: `${issue.message}, got ${describeValue(value)}` }]
       return [{ path, message: `${describeValue(value)} is not allowed here` }]
     }
     case "too_small":
@@ -468,7 +469,7 @@ export const checkWorkflow = (
     if (!isMap(withRaw)) continue // reported by the structure schema
     const instances = stepInstances({ id: d.id, with: withRaw, matrix: d.matrix }, d.kernel, defaults)
     for (const instance of instances) {
-      const stepExpressionPaths = instance.expressions.map((e) => e.path)
+      const stepExpressionPaths = [...instance.expressions.map((e) => e.path), ...instance.unresolved]
       const underExpression = (p: PathKey[]): boolean => {
         const s = dotted(p)
         return stepExpressionPaths.some((e) => s === e || s.startsWith(e + ".") || (e !== "" && e.startsWith(s + ".") === false && s === ""))
@@ -517,7 +518,13 @@ export const checkWorkflow = (
   const envFor = new Map<string, ReturnType<typeof typedEnvironment>>()
   const conditionRefs = new Map<string, string[]>()
   for (const d of drafts) {
-    const axes = d.matrix ? [...new Set([...Object.keys(d.matrix.axes), ...d.matrix.include.flatMap((e) => Object.keys(e))])] : []
+    // a matrix with problems still declares its axes, so that its ${{ matrix.… }} are not reported twice
+    const rawMatrix = d.raw["matrix"]
+    const axes = d.matrix
+      ? [...new Set([...Object.keys(d.matrix.axes), ...d.matrix.include.flatMap((e) => Object.keys(e))])]
+      : isMap(rawMatrix)
+        ? [...new Set([...Object.keys(rawMatrix).filter((k) => k !== "include" && k !== "exclude"), ...(Array.isArray(rawMatrix["include"]) ? rawMatrix["include"].filter(isMap).flatMap((e) => Object.keys(e)) : [])])]
+        : []
     const key = axes.join(",")
     if (!envFor.has(key)) envFor.set(key, typedEnvironment(typing, axes))
     const celEnv = envFor.get(key)!
@@ -579,7 +586,8 @@ export const checkWorkflowText = (text: string, file: string, options: LoadOptio
           : `YAML syntax error: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`
       return { file, line: pos.line, column: pos.col, path: "", message }
     })
-    return { ok: false, issues: sortIssues(issues) }
+    const unique = issues.filter((i, k) => issues.findIndex((j) => j.line === i.line && j.column === i.column && j.message === i.message) === k)
+    return { ok: false, issues: sortIssues(unique) }
   }
   return checkWorkflow(doc.toJS({ maxAliasCount: 100 }) as unknown, source, options)
 }

@@ -43,7 +43,10 @@ export const CustomPlatform = z.strictObject({
 })
 
 const stepFields = {
-  needs: z.union([z.string(), z.array(z.string())]).optional().describe("step ids this step waits for"),
+  needs: z
+    .union([z.string(), z.array(z.string())], { error: "needs is a step id or a list of step ids" })
+    .optional()
+    .describe("step ids this step waits for"),
   if: z.string().min(1).optional().describe("a CEL expression over steps.<id>.status and steps.<id>.outputs"),
   matrix: Matrix.optional(),
   platform: z.string().optional().describe("local, colab-free, colab-pro, kaggle, or one of `platforms:`"),

@@ -75,7 +75,7 @@ export const staticChecks = (
     if (spec.source === "files" && spec.files === undefined) problems.push({ path: [...c.path, "files"], message: "source: files needs `files` (language → path of a text file)" })
     for (const [language, file] of Object.entries(spec.files ?? {})) {
       const path = isAbsolute(file) ? file : resolve(options.baseDir, file)
-      if (!existsSync(path)) problems.push({ path: [...c.path, "files", language], message: `corpus file not found: ${file} (resolved to ${path})` })
+      if (!existsSync(path)) problems.push({ path: [...c.path, "files", language], message: `corpus file not found: ${file} (paths are relative to the workflow's folder)` })
     }
     for (const l of spec.languages ?? []) {
       if (spec.files !== undefined && spec.files[l] === undefined) problems.push({ path: [...c.path, "languages"], message: `language '${l}' has no file in corpus.files (files: ${Object.keys(spec.files).join(", ")})` })
@@ -98,7 +98,7 @@ export const staticChecks = (
       continue
     }
     if (isLocalModelId(id) && !isDirectory(localModelDir(id, options.baseDir))) {
-      problems.push({ path: [...m.path, "id"], message: `model directory not found: ${id} (resolved to ${localModelDir(id, options.baseDir)})` })
+      problems.push({ path: [...m.path, "id"], message: `model directory not found: ${id} (paths are relative to the workflow's folder)` })
       continue
     }
     if (modelId === undefined && kernel.models.length > 0 && m.path.join(".") === kernel.models[0]) {
