@@ -158,6 +158,8 @@ interface Worker {
   readonly proc: ChildProcess
   readonly api: PyApi
   readonly info: WorkerInfo
+  /** the runtime that started it: only that runtime's finalizer stops it */
+  readonly owner: symbol
   readonly exited: Promise<Exit>
   logPath: string
 }
@@ -311,13 +313,14 @@ const parseEnvelope = (kernel: string, text: string): { ok: true; result: unknow
 // the service
 
 // pythonia holds one Python process per Node process, so the worker and its lock are per process
-// too: every PythonRuntime in a process shares them, and closing any runtime's scope stops the
-// worker (the next call, from any runtime, starts a fresh one).
+// too: every PythonRuntime in a process shares them. Closing a runtime's scope stops the worker
+// if that runtime started it; a worker that another runtime started stays up for its owner.
 let current: Worker | undefined
 const lock = Effect.unsafeMakeSemaphore(1) // one kernel at a time: one worker, one model resident
 
 export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
   Effect.gen(function* () {
+    const owner = Symbol("PythonRuntime")
     const bridgeTimeoutMs = config.bridgeTimeoutMs ?? DEFAULT_BRIDGE_TIMEOUT_MS
     const pollMs = config.pollMs ?? DEFAULT_POLL_MS
     const defaultLog = config.logPath ?? join(tmpdir(), "polyquant", `worker-${process.pid}.log`)
@@ -395,6 +398,7 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
       }
       const started = envelope.result as { pid: number; python: string }
       const worker: Worker = {
+        owner,
         proc,
         api,
         exited,
@@ -499,7 +503,7 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
 
     const stop = lock.withPermits(1)(Effect.promise(async () => (current !== undefined ? kill(current) : undefined)))
 
-    yield* Effect.addFinalizer(() => Effect.promise(async () => (current !== undefined ? kill(current) : undefined)))
+    yield* Effect.addFinalizer(() => Effect.promise(async () => (current !== undefined && current.owner === owner ? kill(current) : undefined)))
     return PythonRuntime.of({ call, worker, stop })
   })
 

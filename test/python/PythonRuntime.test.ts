@@ -166,10 +166,15 @@ describe("PythonRuntime", () => {
     expect(error.message).toContain(missing)
   })
 
-  it("stops the worker when the scope closes", async () => {
+  it("stops the worker when the scope of the runtime that started it closes, and only then", async () => {
+    await Effect.runPromise(runtime.stop)
     const scope2 = Effect.runSync(Scope.make())
     const r = await Effect.runPromise(Scope.extend(makePythonRuntime({ logPath }), scope2))
     const info = await Effect.runPromise(r.worker)
+    expect(alive(info.pid)).toBe(true)
+    // a second runtime in this process shares the worker; closing it leaves the worker to its owner
+    const borrowed = await Effect.runPromise(Effect.scoped(Effect.flatMap(makePythonRuntime({ logPath }), (other) => other.worker)))
+    expect(borrowed.pid).toBe(info.pid)
     expect(alive(info.pid)).toBe(true)
     await Effect.runPromise(Scope.close(scope2, Exit.void))
     expect(alive(info.pid)).toBe(false)

@@ -1,5 +1,182 @@
-/** `polyquant doctor`: placeholder wiring until the runtime lands (issue #2 replaces it). */
-export const run = async (): Promise<number> => {
-  process.stdout.write(`node ${process.versions.node}\n`)
-  return 0
+/**
+ * `polyquant doctor [--store PATH]`: what polyquant runs on. Node, the Python interpreter (path,
+ * version), torch, transformers and the other Python packages, CUDA (device name and memory) or
+ * CPU, SQLite, the fixture models and the store. Everything missing comes with the exact command
+ * that fixes it; the exit code is 1 when something required is missing.
+ * The Python facts come from the `environment` kernel, run through the PythonRuntime, so a
+ * passing doctor means the bridge itself works.
+ */
+import { existsSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { parseArgs } from "node:util"
+import { Effect, Either } from "effect"
+import { describeKernelError } from "../../python/errors.js"
+import { FIXTURE_NAMES, fixtureStatus, type FixtureStatus } from "../../python/fixtures.js"
+import { projectRoot, resolveInterpreter, type Interpreter } from "../../python/interpreter.js"
+import { PythonRuntime, PythonRuntimeLive } from "../../python/PythonRuntime.js"
+
+/** What python/polyquant/kernels/environment.py returns. */
+export interface EnvironmentInfo {
+  readonly python: string
+  readonly executable: string
+  readonly packages: Readonly<Record<string, string | null>>
+  readonly cuda: { readonly version: string | null; readonly devices: ReadonlyArray<{ readonly index: number; readonly name: string; readonly memory_bytes: number }> } | null
+  readonly cpu_threads: number | null
+  readonly torch_error?: string
+}
+
+export interface DoctorFacts {
+  readonly node: string
+  readonly interpreter: Interpreter
+  /** the environment kernel's answer, when the worker started */
+  readonly environment?: EnvironmentInfo
+  /** why the worker could not start or the kernel failed */
+  readonly workerError?: string
+  /** undefined: better-sqlite3 loads; otherwise why not */
+  readonly sqliteError?: string
+  readonly fixtures: ReadonlyArray<FixtureStatus>
+  readonly storePath: string
+}
+
+export interface Problem {
+  readonly what: string
+  readonly fix: string
+  /** required: polyquant cannot run without it (exit 1) */
+  readonly required: boolean
+}
+
+export interface Diagnosis {
+  readonly lines: ReadonlyArray<string>
+  readonly problems: ReadonlyArray<Problem>
+  readonly ok: boolean
+}
+
+/** Python packages polyquant cannot run without (python/requirements.txt minus pytest). */
+export const REQUIRED_PACKAGES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib"] as const
+const MIN_NODE: readonly [number, number] = [20, 19]
+
+export const GIB = 1024 ** 3
+
+/** `79.6 GiB` from bytes. */
+export const formatGiB = (bytes: number): string => `${(bytes / GIB).toFixed(1)} GiB`
+
+const row = (label: string, value: string): string => `${label.padEnd(14)}${value}`
+
+export const diagnose = (facts: DoctorFacts): Diagnosis => {
+  const lines: string[] = []
+  const problems: Problem[] = []
+  const requirements = join(projectRoot(), "python", "requirements.txt")
+
+  const [major = 0, minor = 0] = facts.node.split(".").map(Number)
+  const nodeOk = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1])
+  lines.push(row("node", `${facts.node}${nodeOk ? "" : `  (too old: needs >= ${MIN_NODE.join(".")})`}`))
+  if (!nodeOk) problems.push({ what: `Node ${facts.node} is older than ${MIN_NODE.join(".")}`, fix: "install Node 20.19 or newer (`nvm install 20`)", required: true })
+
+  const source = facts.interpreter.source === "venv" ? "the project's .venv" : "POLYQUANT_PYTHON"
+  if (!facts.interpreter.exists) {
+    lines.push(row("python", `missing: ${facts.interpreter.path} (${source})`))
+    problems.push({ what: `no Python interpreter at ${facts.interpreter.path} (${source})`, fix: facts.interpreter.fix, required: true })
+  } else if (facts.environment === undefined) {
+    lines.push(row("python", `${facts.interpreter.path} (${source}) does not start the worker`))
+    problems.push({
+      what: `the Python worker did not start: ${facts.workerError ?? "unknown error"}`,
+      fix: facts.interpreter.source === "venv" ? "run `npm install` (it repairs .venv), then `polyquant doctor` again" : facts.interpreter.fix,
+      required: true
+    })
+  } else {
+    const env = facts.environment
+    lines.push(row("python", `${env.python}  ${env.executable} (${source})`))
+    const pipFix = `${facts.interpreter.source === "venv" ? "run `npm install`, or " : ""}run \`${facts.interpreter.path} -m pip install -r ${requirements}\``
+    for (const name of REQUIRED_PACKAGES) {
+      const version = env.packages[name] ?? null
+      lines.push(row(name, version ?? "missing"))
+      if (version === null) problems.push({ what: `the Python package ${name} is missing`, fix: pipFix, required: true })
+    }
+    if (env.cuda !== null && env.cuda.devices.length > 0) {
+      for (const d of env.cuda.devices) {
+        lines.push(row(d.index === 0 ? "device" : "", `cuda:${d.index} ${d.name} (${formatGiB(d.memory_bytes)})${d.index === 0 && env.cuda.version ? `, CUDA ${env.cuda.version}` : ""}`))
+      }
+    } else if (env.packages.torch) {
+      lines.push(row("device", `CPU (${env.cpu_threads ?? "?"} torch threads; no CUDA device)`))
+    } else {
+      lines.push(row("device", `unknown (torch does not import${env.torch_error ? `: ${env.torch_error}` : ""})`))
+    }
+  }
+
+  lines.push(row("sqlite", facts.sqliteError === undefined ? "better-sqlite3 loads" : `better-sqlite3 does not load: ${facts.sqliteError}`))
+  if (facts.sqliteError !== undefined) problems.push({ what: "the SQLite driver (better-sqlite3) does not load", fix: "run `npm rebuild better-sqlite3` (or `npm install`)", required: true })
+
+  facts.fixtures.forEach((f, i) => {
+    lines.push(row(i === 0 ? "fixtures" : "", `fixture:${f.name} ${f.trained ? "trained" : "not trained"}  ${f.dir}`))
+  })
+  const untrained = facts.fixtures.filter((f) => !f.trained)
+  if (untrained.length > 0) {
+    problems.push({
+      what: `fixture models not trained yet: ${untrained.map((f) => `fixture:${f.name}`).join(", ")} (they train on first use, about a minute each)`,
+      fix: "run `polyquant fixture`",
+      required: false
+    })
+  }
+
+  lines.push(row("store", `${facts.storePath}${existsSync(facts.storePath) ? "" : " (created by the first run)"}`))
+  return { lines, problems, ok: problems.every((p) => !p.required) }
+}
+
+export const render = (diagnosis: Diagnosis): string => {
+  const out = [...diagnosis.lines]
+  if (diagnosis.problems.length > 0) {
+    out.push("")
+    for (const p of diagnosis.problems) out.push(`${p.required ? "missing" : "note"}: ${p.what}\n  fix: ${p.fix}`)
+  }
+  out.push("", diagnosis.ok ? "polyquant is ready." : "polyquant cannot run until the missing parts above are fixed.")
+  return out.join("\n") + "\n"
+}
+
+/** Gather the facts: the environment kernel through the runtime in context, plus local checks. */
+export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never, PythonRuntime> =>
+  Effect.gen(function* () {
+    const interpreter = resolveInterpreter()
+    let environment: EnvironmentInfo | undefined
+    let workerError: string | undefined
+    if (interpreter.exists) {
+      const runtime = yield* PythonRuntime
+      const result = yield* Effect.either(runtime.call("environment", {}))
+      if (Either.isRight(result)) environment = result.right as EnvironmentInfo
+      else {
+        const d = describeKernelError(result.left)
+        workerError = `${d.type}: ${d.message}${d.logTail ? `\n${d.logTail}` : ""}`
+      }
+    }
+    const sqliteError = yield* Effect.promise(async () => {
+      try {
+        const { default: Database } = await import("better-sqlite3")
+        new Database(":memory:").close()
+        return undefined
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error)
+      }
+    })
+    return {
+      node: process.versions.node,
+      interpreter,
+      ...(environment !== undefined ? { environment } : {}),
+      ...(workerError !== undefined ? { workerError } : {}),
+      ...(sqliteError !== undefined ? { sqliteError } : {}),
+      fixtures: FIXTURE_NAMES.map((name) => fixtureStatus(name)),
+      storePath: resolve(storePath)
+    }
+  })
+
+export const run = async (args: ReadonlyArray<string>): Promise<number> => {
+  let store: string
+  try {
+    store = parseArgs({ args: [...args], options: { store: { type: "string", default: join(".polyquant", "polyquant.db") } } }).values.store ?? ""
+  } catch (error) {
+    process.stderr.write(`polyquant doctor: ${(error as Error).message}\n`)
+    return 2
+  }
+  const facts = await Effect.runPromise(Effect.scoped(gatherFacts(store)).pipe(Effect.provide(PythonRuntimeLive())))
+  const diagnosis = diagnose(facts)
+  process.stdout.write(render(diagnosis))
+  return diagnosis.ok ? 0 : 1
 }

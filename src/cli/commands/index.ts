@@ -13,5 +13,6 @@ export const commands: ReadonlyArray<Command> = [
   { name: "show", summary: "a stored run: steps, statuses, outputs, branch decisions", usage: "polyquant show RUN [--json] [--store PATH]", load: () => import("./show.js") },
   { name: "explain", summary: "the parts of a step's cache key", usage: "polyquant explain RUN STEP [--json] [--store PATH]", load: () => import("./explain.js") },
   { name: "report", summary: "write a run's report: Markdown tables and SVG/PNG plots", usage: "polyquant report RUN [--out DIR] [--store PATH] [--no-plots]", load: () => import("./report.js") },
-  { name: "doctor", summary: "check Node, Python, torch, transformers and CUDA", usage: "polyquant doctor", load: () => import("./doctor.js") }
+  { name: "fixture", summary: "train the fixture models (tiny Llama, tiny GPT-2) on the UDHR if missing", usage: "polyquant fixture [--force] [--name tiny-llama|tiny-gpt2]", load: () => import("./fixture.js") },
+  { name: "doctor", summary: "check Node, Python, torch, transformers, CUDA, the fixtures and the store", usage: "polyquant doctor [--store PATH]", load: () => import("./doctor.js") }
 ]
