@@ -1,0 +1,152 @@
+/**
+ * plan() against a table of fixture workflows (test/fixtures/plans/<case>/workflow.yaml), in the
+ * style of nektos/act's planner tests: exact ids, stages and needs. Model sizes are checked
+ * against transformers' own parameter count.
+ */
+import { spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { plan } from "../../src/plan/plan.js"
+import { formatPlan } from "../../src/plan/print.js"
+import type { Plan } from "../../src/plan/types.js"
+import { geometryOf } from "../../src/plan/vram.js"
+import { loadWorkflowFile } from "../../src/workflow/load.js"
+
+const planOf = async (name: string): Promise<Plan> => {
+  const result = await loadWorkflowFile(join("test/fixtures/plans", name, "workflow.yaml"))
+  if (!result.ok) throw new Error(result.issues.map((i) => i.message).join("\n"))
+  return plan(result.workflow, { localMemoryGb: 8 })
+}
+
+interface Expected {
+  readonly stages: string[][]
+  readonly needs: Record<string, string[]>
+}
+
+const table: Record<string, Expected> = {
+  diamond: {
+    stages: [["top"], ["left", "right"], ["bottom"]],
+    needs: { top: [], left: ["top"], right: ["top"], bottom: ["left", "right"] }
+  },
+  "out-of-order": {
+    stages: [["a", "d"], ["b"], ["c"]],
+    needs: { a: [], b: ["a"], c: ["b"], d: [] }
+  },
+  "matrix-include-exclude": {
+    stages: [
+      ["sweep[to=2,tick=0]", "sweep[to=2,tick=0.01]", "sweep[to=3,tick=0]", "sweep[to=4,tick=0,checkpoint_every=1]", "sweep[to=4,tick=0.01]", "sweep[to=9,tick=0]"],
+      ["after"]
+    ],
+    needs: { after: ["sweep[to=2,tick=0]", "sweep[to=2,tick=0.01]", "sweep[to=3,tick=0]", "sweep[to=4,tick=0,checkpoint_every=1]", "sweep[to=4,tick=0.01]", "sweep[to=9,tick=0]"] }
+  },
+  seed: {
+    stages: [
+      ["colab_001"],
+      ["colab_002", "kaggle_001", "kaggle_002[model=mistralai/Mistral-7B-v0.1]", "kaggle_002[model=Qwen/Qwen-7B]"],
+      ["pro_001"],
+      ['pro_002[calibration=["en"]]', 'pro_002[calibration=["en","he","ar","zh"]]']
+    ],
+    needs: { colab_002: ["colab_001"], kaggle_001: ["colab_001"], pro_001: ["kaggle_001"], 'pro_002[calibration=["en"]]': ["pro_001"] }
+  }
+}
+
+describe("plan() on the fixture table", () => {
+  it.each(Object.keys(table))("%s", async (name) => {
+    const p = await planOf(name)
+    const expected = table[name]!
+    expect(p.stages).toEqual(expected.stages)
+    expect(p.steps.map((s) => s.id)).toEqual(expected.stages.flat())
+    for (const [id, needs] of Object.entries(expected.needs)) expect(p.steps.find((s) => s.id === id)?.needs).toEqual(needs)
+    // every step comes after everything it needs
+    const seen = new Set<string>()
+    for (const s of p.steps) {
+      for (const n of s.needs) expect(seen.has(n)).toBe(true)
+      seen.add(s.id)
+    }
+    // plain data: survives JSON unchanged
+    expect(JSON.parse(JSON.stringify(p))).toEqual(p)
+  })
+
+  it("substitutes the matrix, resolves defaults and applies kernel defaults", async () => {
+    const p = await planOf("matrix-include-exclude")
+    expect(p.steps.find((s) => s.id === "sweep[to=4,tick=0.01]")).toMatchObject({ baseId: "sweep", matrix: { to: 4, tick: 0.01 }, with: { to: 4, tick: 0.01, checkpoint_every: 2 } })
+    const seed = await planOf("seed")
+    const colab = seed.steps.find((s) => s.id === "colab_001")!
+    expect(colab.with["model"]).toEqual({ id: "NousResearch/Llama-2-7b-hf", dtype: "auto", device: "auto", format: "hf", trust_remote_code: false })
+    expect(colab.with["corpus"]).toEqual({ source: "udhr", languages: ["en", "he", "ar", "zh"], split: "heldout" })
+    expect(colab.with["protect"]).toEqual({ layers: [0, -1], modules: [] })
+    expect(colab).toMatchObject({ platform: "colab-free", estimateSeconds: 1800, gpu: true })
+    expect("condition" in colab).toBe(false)
+    expect(seed.steps.find((s) => s.id === "colab_002")?.condition).toEqual({
+      expression: "steps.colab_001.outputs.disparity.value < 2.0",
+      references: ["steps.colab_001.outputs.disparity.value"]
+    })
+    const mistral = seed.steps.find((s) => s.id === "kaggle_002[model=mistralai/Mistral-7B-v0.1]")!
+    expect((mistral.with["model"] as { id: string }).id).toBe("mistralai/Mistral-7B-v0.1")
+    const calibration = seed.steps.find((s) => s.id === 'pro_002[calibration=["en"]]')!.with["quant"] as { calibration: { languages: string[]; corpus: { split: string } } }
+    expect(calibration.calibration.languages).toEqual(["en"])
+    expect(calibration.calibration.corpus.split).toBe("train") // the workflow corpus, training split
+    expect(seed.budgets).toEqual([
+      { platform: "colab-free", gpuHours: 4, per: "day" },
+      { platform: "kaggle", gpuHours: 30, per: "week" },
+      { platform: "colab-pro", gpuHours: 12, per: "session" }
+    ])
+  })
+
+  it("computes VRAM fit from params × dtype bytes against the platform", async () => {
+    const seed = await planOf("seed")
+    expect(seed.steps.find((s) => s.id === "colab_001")?.resources).toEqual({
+      model: "NousResearch/Llama-2-7b-hf", paramsB: 6.74, paramsSource: "table", dtype: "float16", dtypeBytes: 2, weightsGb: 13.48, memoryGb: 16, fits: true
+    })
+    const local = await planOf("local-model")
+    const big = local.steps.find((s) => s.id === "b")!.resources!
+    expect(big.fits).toBe(false)
+    expect(big.weightsGb).toBeCloseTo(68.98 * 2, 6)
+    const small = local.steps.find((s) => s.id === "a")!.resources!
+    expect(small.paramsSource).toBe("config")
+    // GPT-2 geometry (n_embd 64, 2 layers, 128 positions, vocab 300), counted by hand:
+    // wte 300·64 + wpe 128·64 + 2·(ln 4·64 + attn 64·192+192 + proj 64·64+64 + fc 64·256+256 + proj 256·64+64) + ln_f 128
+    const hand = 300 * 64 + 128 * 64 + 2 * (4 * 64 + (64 * 192 + 192) + (64 * 64 + 64) + (64 * 256 + 256) + (256 * 64 + 64)) + 128
+    expect(small.paramsB! * 1e9).toBeCloseTo(hand, 3)
+  })
+
+  it("prints the DAG, the seed's resource table and budgets", async () => {
+    const text = formatPlan(await planOf("seed"))
+    const lines = text.split("\n").map((l) => l.trimEnd())
+    expect(lines[0]).toBe("workflow seed-program (test/fixtures/plans/seed/workflow.yaml): 8 steps in 4 stages")
+    expect(lines).toContain("  colab_001                                    disparity    colab-free  30m     NousResearch/Llama-2-7b-hf 6.74B × 2 B (float16) = 13.48 GB of 16 GB (T4): fits")
+    expect(lines).toContain("                                               if steps.colab_001.outputs.disparity.value >= 2.0")
+    expect(lines).toContain("  kaggle_001                                   6h         kaggle")
+    expect(lines).toContain("  colab_002                                    0.75h      colab-free")
+    expect(lines).toContain("  colab-free  1.25h     4h per day        4h (full budget)")
+    expect(lines).toContain("  kaggle      10h       30h per week      30h (full budget)")
+    expect(lines).toContain("  colab-pro   5h        12h per session   12h (full budget)")
+    const used = formatPlan(await planOf("seed"), { used: [{ platform: "colab-free", usedHours: 3.5 }, { platform: "kaggle", usedHours: 0 }, { platform: "colab-pro", usedHours: 0 }] })
+    expect(used).toContain("  colab-free  1.25h     4h per day        0.5h (3.5h used this day): short by 0.75h")
+  })
+})
+
+describe("model geometry vs transformers", () => {
+  const python = ".venv/bin/python"
+  it.skipIf(!existsSync(python))("counts Llama (GQA, untied) and GPT-2 parameters exactly", () => {
+    const configs = [
+      { model_type: "llama", hidden_size: 64, intermediate_size: 192, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300, tie_word_embeddings: false },
+      { model_type: "llama", hidden_size: 64, intermediate_size: 160, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 500, tie_word_embeddings: true },
+      { model_type: "gpt2", n_embd: 64, n_layer: 2, n_head: 4, n_positions: 128, vocab_size: 300 }
+    ]
+    const script = `
+import json, sys, transformers
+out = []
+for c in json.loads(sys.argv[1]):
+    c = dict(c)
+    cls = transformers.GPT2Config if c.pop("model_type") == "gpt2" else transformers.LlamaConfig
+    model = transformers.AutoModelForCausalLM.from_config(cls(**c))
+    out.append(sum(p.numel() for p in model.parameters()))
+print(json.dumps(out))`
+    const run = spawnSync(python, ["-c", script, JSON.stringify(configs)], { encoding: "utf8" })
+    expect(run.status, run.stderr).toBe(0)
+    const counts = JSON.parse(run.stdout.trim().split("\n").pop()!) as number[]
+    expect(configs.map((c) => geometryOf(c).params)).toEqual(counts)
+  }, 120_000)
+})
