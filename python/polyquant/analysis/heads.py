@@ -172,14 +172,9 @@ def normalise_per_head(act: dict[str, float]) -> dict[str, float]:
 
 def _fingerprint(geo: HeadGeometry, rule: HeadRule, windows: dict[str, list[torch.Tensor]]) -> str:
     """What a checkpoint must match to be resumed: geometry, rule and the exact windows."""
-    import hashlib
+    from .windows import windows_digest
 
-    h = hashlib.sha256(f"{geo}|{rule}".encode())
-    for lang in sorted(windows):
-        h.update(lang.encode())
-        for w in windows[lang]:
-            h.update(w.numpy().tobytes())
-    return h.hexdigest()[:16]
+    return f"{geo.layers}x{geo.heads}x{geo.head_dim}|k={rule.k}|floor={rule.floor}|{windows_digest(windows)}"
 
 
 def analyse_heads(

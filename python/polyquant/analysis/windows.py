@@ -105,3 +105,15 @@ def mean_nll(model: nn.Module, windows: list[torch.Tensor], batch_size: int = 8)
     if count == 0:
         raise CorpusError("no token to score: every window is shorter than 2 tokens")
     return total / count
+
+
+def windows_digest(windows: dict[str, list[torch.Tensor]]) -> str:
+    """A short digest of the exact token windows per language (checkpoints must match it)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for lang in sorted(windows):
+        h.update(lang.encode() + b"\0")
+        for w in windows[lang]:
+            h.update(w.numpy().astype("int64").tobytes() + b"\1")
+    return h.hexdigest()[:16]

@@ -26,6 +26,10 @@ MODULES: dict[str, str] = {
     "disparity": "polyquant.kernels.disparity",
     "layer-sweep": "polyquant.kernels.layer_sweep",
     "load-quantized": "polyquant.kernels.load_quantized",
+    "attention-heads": "polyquant.kernels.attention_heads",
+    "layer-importance": "polyquant.kernels.layer_importance",
+    "task-eval": "polyquant.kernels.task_eval",
+    "correlation": "polyquant.kernels.correlation",
 }
 
 
