@@ -10,6 +10,15 @@ from polyquant.models import registry
 from quant_tiny import tiny_gpt2, tiny_llama
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Many tiny ops: one thread is faster than two contended ones on a shared machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _bytes_of(tok, ids, lang_of_row):
     """Independent count: decode each row and add its UTF-8 bytes to its language."""
     out = {}
