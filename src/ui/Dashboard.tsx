@@ -27,20 +27,30 @@ export const Dashboard = ({ run, now, width, stopping = false, logLines = 5 }: D
   const live = run.steps.filter((s) => !run.finished.includes(s.id))
   const running = live.filter((s) => s.status === "running")
   const done = run.status !== "running"
-  const elapsed = done ? (run.durationMs ?? now - run.startedAt) : now - run.startedAt
+  const elapsed = done ? (run.durationMs ?? now - run.startedAt) : run.startedAt > 0 ? Math.max(0, now - run.startedAt) : 0
   return (
     <Box flexDirection="column" width={width}>
       <Static items={[...run.record]}>
         {(entry: RecordEntry) => {
+          // each printed line gets the terminal's width: <Static> sits outside the layout's width
           if (entry.kind === "branch") {
             const b = run.branches[entry.index]
-            return b ? <BranchLine key={`b${entry.index}`} branch={b} outputsOf={outputsOf} /> : <Text key={`b${entry.index}`} />
+            return (
+              <Box key={`b${entry.index}`} width={width}>
+                {b ? <BranchLine branch={b} outputsOf={outputsOf} /> : null}
+              </Box>
+            )
           }
           const s = run.steps.find((x) => x.id === entry.id)
-          return s ? <StepLine key={`s${entry.id}`} step={s} now={now} width={width} /> : <Text key={`s${entry.id}`} />
+          return (
+            <Box key={`s${entry.id}`} width={width}>
+              {s ? <StepLine step={s} now={now} width={width} /> : null}
+            </Box>
+          )
         }}
       </Static>
       <Box flexDirection="column" borderStyle={width >= 40 ? "round" : undefined} borderColor="gray" paddingX={width >= 40 ? 1 : 0}>
+        {run.runId === "" ? <Text dimColor>waiting for the run to start…</Text> : null}
         <Header
           workflow={run.workflow}
           runId={run.runId}

@@ -38,16 +38,18 @@ export const StepLine = ({ step, now, width }: StepLineProps) => {
         : (step.reason ?? (step.attempt > 1 ? `attempt ${step.attempt}` : ""))
   const narrow = width < 60
   return (
-    <Box columnGap={1}>
-      <Text color={statusColor[step.status]}>{statusIcon[step.status]}</Text>
+    <Box>
       <Box flexShrink={0}>
-        <Text bold={step.status === "running"}>{step.id}</Text>
+        <Text>
+          <Text color={statusColor[step.status]}>{statusIcon[step.status]}</Text> <Text bold={step.status === "running"}>{step.id}</Text>
+          {narrow ? "" : " "}
+          {narrow ? null : <Text dimColor>{step.uses}</Text>} <Text color={statusColor[step.status]}>{step.status}</Text>
+          {time ? " " : ""}
+          {time ? <Text dimColor>{time}</Text> : null}
+        </Text>
       </Box>
-      {narrow ? null : <Text dimColor>{step.uses}</Text>}
-      <Text color={statusColor[step.status]}>{step.status}</Text>
-      {time ? <Text dimColor>{time}</Text> : null}
       {note ? (
-        <Box flexShrink={1}>
+        <Box flexShrink={1} marginLeft={1}>
           <Text color={step.error ? "red" : "gray"} wrap="truncate-end">
             {note}
           </Text>

@@ -62,7 +62,11 @@ describe("the dashboard driven by the recorded week-1 stream", () => {
     const f = frame()
     expect(count(f, "✔ baseline perplexity succeeded 4.0s")).toBe(1)
     expect(count(f, "✔ colab_001 disparity succeeded 6.8s")).toBe(1)
-    expect(count(f, "↷ kaggle_001 layer-sweep skipped 0ms if: steps.colab_001.outputs.disparity.value >= 2.0 was false")).toBe(1)
+    // the reason is cut to the line (79 columns), not wrapped
+    const skipped = f.split("\n").filter((l) => l.startsWith("↷ kaggle_001 layer-sweep skipped 0ms if: steps.colab_001.outputs"))
+    expect(skipped.length).toBe(1)
+    expect(skipped[0]!.endsWith("…")).toBe(true)
+    expect([...skipped[0]!].length).toBe(79)
     // once in the printed record, once in the summary
     expect(count(f, "⎇ colab_001: disparity 1.42 [1.10, 1.81] < 2.0 → colab_002")).toBe(2)
     expect(f).toContain("run r-20261126-week1 succeeded in 15.7s: 3 succeeded, 1 skipped")
