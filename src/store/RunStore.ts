@@ -187,7 +187,12 @@ export class RunStore {
       db.pragma("foreign_keys = ON")
     } catch (error) {
       const e = error as NodeJS.ErrnoException
-      const reason = e.code === "EACCES" || e.code === "EROFS" || e.code === "EPERM" ? `the folder is not writable (${e.code})` : e.message
+      const reason =
+        e.code === "EACCES" || e.code === "EROFS" || e.code === "EPERM"
+          ? `the folder is not writable (${e.code})`
+          : e.code === "ENOTDIR" || e.code === "EEXIST"
+            ? "a part of the path is a file, not a folder"
+            : e.message
       throw new StoreOpenError({ path: absolute, reason })
     }
     const store = new RunStore(absolute, db)

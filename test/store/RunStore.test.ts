@@ -84,6 +84,13 @@ describe("RunStore", () => {
     }
   })
 
+  it("names the path when a part of it is a file (unwritable for root too)", () => {
+    const file = join(tmp(), "plain-file")
+    writeFileSync(file, "")
+    const path = join(file, "pq.db")
+    expect(() => RunStore.open(path)).toThrow(`cannot open the run store at ${path}: a part of the path is a file, not a folder`)
+  })
+
   it("names the path when the file is not a database", () => {
     const path = join(tmp(), "junk.db")
     writeFileSync(path, "this is not sqlite, just text that is long enough to be read as a header ".repeat(10))
