@@ -14,3 +14,6 @@ export type { Plan, PlannedStep, PlannedCondition, BudgetSpec, PlatformSpec } fr
 export { kernels, findKernel, kernelNames } from "./kernels/catalog.js"
 export { defineKernel, type KernelDefinition } from "./kernels/define.js"
 export * as schemas from "./kernels/common.js"
+// so that a workflow.ts needs only `import { workflow, step, z, Effect } from "polyquant"`
+export { z } from "zod"
+export { Effect } from "effect"

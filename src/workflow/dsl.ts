@@ -48,7 +48,8 @@ export interface StepOptions {
 }
 
 export interface KernelStepOptions<N extends KernelName> extends StepOptions {
-  readonly with?: WithInput<z.input<KernelNamed<N>["with"]>>
+  /** the kernel's parameters; top-level keys may come from the workflow's `defaults` (model, corpus, ...) */
+  readonly with?: WithInput<Partial<z.input<KernelNamed<N>["with"]>>>
 }
 
 /** A step as the DSL records it: the YAML-equivalent fields, plus `custom` for TypeScript steps. */

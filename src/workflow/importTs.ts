@@ -2,7 +2,8 @@
  * Loading a TypeScript (or JavaScript) workflow: `polyquant validate|plan|run file.ts`.
  * Node 20 cannot strip types, so the file is transpiled with the TypeScript compiler's
  * `transpileModule` (no type check: `tsc` does that in the user's editor) into a temporary .mjs
- * next to nothing else, with `import … from "polyquant"` pointed at this package, then imported.
+ * in a hidden folder beside the file (so that its imports of zod or effect resolve as they would
+ * for the file), with `import … from "polyquant"` pointed at this package, then imported.
  * Its default export (or `export const workflow`) must be the value `workflow({...})` returns;
  * it is checked again with the file's name and the --set overrides. Relative imports of other
  * .ts files are not supported (put the workflow in one file).
@@ -59,7 +60,14 @@ export const importWorkflowModule = async (file: string, options: LoadOptions = 
     }
     code = out.outputText
   }
-  const dir = mkdtempSync(join(tmpdir(), "polyquant-workflow-"))
+  // next to the source, so that its bare imports (zod, effect) resolve from the user's node_modules;
+  // in the temp folder when the source folder is read-only
+  let dir: string
+  try {
+    dir = mkdtempSync(join(dirname(path), ".polyquant-workflow-"))
+  } catch {
+    dir = mkdtempSync(join(tmpdir(), "polyquant-workflow-"))
+  }
   const target = join(dir, "workflow.mjs")
   writeFileSync(target, rewriteImports(code, dirname(path)))
   let module: Record<string, unknown>
