@@ -21,7 +21,7 @@ import { PythonRuntime, type WorkerEvent } from "../python/PythonRuntime.js"
 import { describeKernelError, type KernelError as PythonKernelError } from "../python/errors.js"
 import { Store, type StoreService } from "../store/Store.js"
 import type { CacheKeyParts } from "../store/RunStore.js"
-import { evaluateCondition, resolveExpressions } from "./conditions.js"
+import { evaluateCondition, resolveWith } from "../workflow/conditions.js"
 import type { BudgetState, KernelError, RunEvent, RunStatus, StepStatus } from "./events.js"
 import { StepOutputInvalidError } from "./errors.js"
 import { prepareStep, stepModels, type PreparedStep } from "./prepare.js"
@@ -79,7 +79,7 @@ export interface EngineOptions {
   /** implementations of custom steps, by step id or by the id written in the workflow */
   readonly local?: Readonly<Record<string, LocalStep>>
   /** make a model available before its step (e.g. train `fixture:*`) */
-  readonly ensureModel?: (spec: ModelSpec) => Effect.Effect<void, unknown>
+  readonly ensureModel?: (spec: ModelSpec) => Effect.Effect<unknown, unknown, PythonRuntime>
   /** the kernel catalog (tests substitute their own) */
   readonly kernels?: (name: string) => KernelDefinition | undefined
   readonly now?: () => number
@@ -178,7 +178,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
 
     const stepsState = (): StepsState => {
       const state: StepsState = {}
-      for (const [id, o] of outcomes) state[id] = { status: o.status, outputs: o.outputs ?? {} }
+      for (const [id, o] of outcomes) state[id] = { status: o.status, uses: plan.steps.find((s) => s.id === id)?.uses ?? "", ...(o.outputs !== undefined ? { outputs: o.outputs } : {}) }
       return state
     }
 
@@ -323,7 +323,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
         // models first: a fixture must exist before it can be fingerprinted
         for (const spec of stepModels(kernel, withValue)) {
           if (options.ensureModel) {
-            const ensured = yield* Effect.either(options.ensureModel(spec))
+            const ensured = yield* Effect.either(options.ensureModel(spec).pipe(Effect.provideService(PythonRuntime, runtime)))
             if (ensured._tag === "Left") {
               const message = `model ${spec.id} could not be prepared: ${ensured.left instanceof Error ? ensured.left.message : String(ensured.left)}`
               return yield* finish(step, { status: "failed", error: errorOf("ModelUnavailableError", message), ...(step.continueOnError ? { continueOnError: true } : {}) }, { durationMs: now() - t0 })
@@ -456,7 +456,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
         }
         let withValue: Record<string, unknown>
         try {
-          withValue = resolveExpressions(step.with, state) as Record<string, unknown>
+          withValue = resolveWith(step, state)
         } catch (error) {
           return yield* finish(step, { status: "failed", error: errorOf("StepPrepareError", `step ${step.id}: ${(error as Error).message}`) }, { durationMs: 0 })
         }

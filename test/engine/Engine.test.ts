@@ -98,7 +98,8 @@ describe("Engine: statuses, skips and branches", () => {
     const rt = scriptedRuntime({ "test-echo": echo() })
     const plan = makePlan(dir, [
       step("a", "test-echo", { with: { values: [3, 5] } }),
-      step("b", "test-echo", { needs: ["a"], with: { values: "${{ steps.a.outputs.echo.values }}", value: "${{ steps.a.outputs.echo.values[1] + 1.0 }}" } })
+      step("b", "test-echo", { needs: ["a"], with: { values: "${{ steps.a.outputs.echo.values }}", value: "${{ steps.a.outputs.echo.values[1] + 1.0 }}" },
+        expressions: [{ path: "values", expression: "steps.a.outputs.echo.values" }, { path: "value", expression: "steps.a.outputs.echo.values[1] + 1.0" }] })
     ])
     const { result } = await run(db, plan, rt.layer)
     expect(result.steps["b"]?.error).toBeUndefined()

@@ -1,0 +1,49 @@
+/**
+ * `polyquant resume RUN [--plain|--json] [--store PATH]`: continue a run after a crash, a kill
+ * or a closed notebook. The stored plan is run again under the same run id: steps that succeeded
+ * (or came from the cache) are not rerun, deferred steps get another budget check, and a step that
+ * checkpoints continues from its last stored checkpoint.
+ */
+import { parseArgs } from "node:util"
+import { DEFAULT_STORE_PATH } from "../../store/RunStore.js"
+import { ExitCode } from "../command.js"
+import { execute, loadPlan } from "./run.js"
+import { findRunForCli, openStoreForCli } from "./show.js"
+
+export const run = async (args: ReadonlyArray<string>): Promise<number> => {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { plain: { type: "boolean", default: false }, json: { type: "boolean", default: false }, force: { type: "boolean" }, store: { type: "string" } }
+    })
+  } catch (error) {
+    process.stderr.write(`polyquant resume: ${(error as Error).message}\n`)
+    return ExitCode.invalidInput
+  }
+  const { values, positionals } = parsed
+  const storePath = values.store ?? DEFAULT_STORE_PATH
+  const store = openStoreForCli("resume", storePath)
+  if (store === undefined) return ExitCode.invalidInput
+  const record = findRunForCli("resume", store, positionals[0])
+  store.close()
+  if (record === undefined) return ExitCode.invalidInput
+  // custom TypeScript steps live in the workflow module, not in the stored plan
+  let workflow
+  if (record.plan.steps.some((s) => s.local === true)) {
+    const loaded = await loadPlan("resume", record.file, record.options.sets)
+    if (typeof loaded === "number") return loaded
+    workflow = loaded.workflow
+  }
+  return execute({
+    command: "resume",
+    plan: record.plan,
+    ...(workflow ? { workflow } : {}),
+    storePath,
+    mode: { plain: values.plain ?? false, json: values.json ?? false },
+    force: values.force ?? record.options.force,
+    sets: record.options.sets,
+    resume: record.id
+  })
+}

@@ -1,0 +1,159 @@
+/**
+ * `polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH]`:
+ * load and plan the workflow, run it with the engine against the real Python runtime, show the
+ * events (Ink on a terminal, plain lines otherwise, JSON lines with --json), and exit
+ * 0 (done), 1 (a step failed), 2 (invalid input) or 130 (stopped).
+ * `resume` (resume.ts) shares `execute`.
+ */
+import { parseArgs } from "node:util"
+import { join } from "node:path"
+import { Effect, Layer } from "effect"
+import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../engine/Engine.js"
+import type { ModelSpec } from "../../kernels/common.js"
+import type { Plan } from "../../plan/types.js"
+import { plan as makePlan } from "../../plan/plan.js"
+import { PythonRuntimeLive } from "../../python/PythonRuntime.js"
+import { ensureFixtureEffect } from "../../python/fixtures.js"
+import { StoreOpenError } from "../../store/errors.js"
+import { DEFAULT_STORE_PATH, RunStore } from "../../store/RunStore.js"
+import { makeStoreService, Store } from "../../store/Store.js"
+import { createRenderer, pickMode } from "../../ui/index.js"
+import { loadWorkflow } from "../../workflow/load.js"
+import type { Workflow } from "../../workflow/types.js"
+import { ExitCode } from "../command.js"
+
+export const exitCodeOf = (result: RunResult): number =>
+  result.status === "succeeded" ? ExitCode.ok : result.status === "interrupted" ? ExitCode.interrupted : ExitCode.stepFailed
+
+/** The TypeScript steps of a DSL workflow, as the engine runs them (outputs checked by their schema). */
+export const localSteps = (workflow: Workflow): Record<string, LocalStep> => {
+  const local: Record<string, LocalStep> = {}
+  for (const s of workflow.steps) {
+    const custom = s.custom
+    if (custom === undefined) continue
+    local[s.id] = ({ steps }) => {
+      const outputs: Record<string, unknown> = {}
+      for (const need of s.needs) for (const [id, state] of Object.entries(steps)) if (id === need || id.startsWith(`${need}[`)) outputs[id] = state.outputs
+      return custom.run(outputs).pipe(
+        Effect.flatMap((value) => {
+          const parsed = custom.outputs.safeParse(value)
+          return parsed.success
+            ? Effect.succeed(parsed.data)
+            : Effect.fail(new Error(`custom step ${s.id} returned outputs that do not match its schema: ${parsed.error.issues.map((i) => `outputs.${i.path.map(String).join(".")}: ${i.message}`).join("; ")}`))
+        })
+      )
+    }
+  }
+  return local
+}
+
+/** `fixture:*` models are trained on first use; other models are the kernel's to load. */
+const ensureModel = (spec: ModelSpec) => (spec.id.startsWith("fixture:") ? ensureFixtureEffect(spec.id.slice("fixture:".length)) : Effect.void)
+
+export interface ExecuteInput {
+  readonly command: string
+  readonly plan: Plan
+  readonly workflow?: Workflow
+  readonly storePath: string
+  readonly mode: { readonly plain: boolean; readonly json: boolean }
+  readonly force: boolean
+  readonly sets: ReadonlyArray<string>
+  readonly resume?: string
+}
+
+/** Run (or resume) a plan with the real runtime, rendering its events; resolves to the exit code. */
+export const execute = async (input: ExecuteInput): Promise<number> => {
+  let store: RunStore
+  try {
+    store = RunStore.open(input.storePath)
+  } catch (error) {
+    process.stderr.write(`polyquant ${input.command}: ${error instanceof StoreOpenError ? error.message : String(error)}\n`)
+    return ExitCode.invalidInput
+  }
+  const stop = makeStopSignal()
+  const renderer = createRenderer(pickMode(input.mode), { onStop: ({ force }) => stop.request({ force }) })
+  let runDir: string | undefined
+  try {
+    const program = runPlan(input.plan, {
+      force: input.force,
+      sets: input.sets,
+      stop,
+      onEvent: (e) => {
+        if (runDir === undefined) runDir = store.runDir(e.runId)
+        renderer.handle(e)
+      },
+      ensureModel,
+      ...(input.resume !== undefined ? { resume: input.resume } : {}),
+      ...(input.workflow ? { local: localSteps(input.workflow) } : {})
+    })
+    const runtime = PythonRuntimeLive({ logPath: join(store.root, "worker.log") })
+    const result = await Effect.runPromise(program.pipe(Effect.provide(Layer.merge(runtime, Layer.succeed(Store, makeStoreService(store))))))
+    await renderer.close()
+    if (input.mode.json !== true) {
+      const counts = Object.values(result.steps).reduce<Record<string, number>>((acc, s) => ({ ...acc, [s.status]: (acc[s.status] ?? 0) + 1 }), {})
+      process.stderr.write(
+        `run ${result.runId} ${result.status} in ${(result.durationMs / 1000).toFixed(2)} s (${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}); ` +
+          `see \`polyquant show ${result.runId}\`${result.status === "interrupted" || Object.values(result.steps).some((s) => s.status === "deferred") ? `, continue with \`polyquant resume ${result.runId}\`` : ""}\n`
+      )
+    }
+    return exitCodeOf(result)
+  } catch (error) {
+    await renderer.close()
+    process.stderr.write(`polyquant ${input.command}: ${error instanceof Error ? error.message : String(error)}\n`)
+    return input.resume !== undefined && /no run/.test(String(error)) ? ExitCode.invalidInput : ExitCode.stepFailed
+  } finally {
+    store.close()
+  }
+}
+
+export const loadPlan = async (command: string, file: string, sets: ReadonlyArray<string>): Promise<{ plan: Plan; workflow: Workflow } | number> => {
+  const loaded = await Effect.runPromise(Effect.either(loadWorkflow(file, { sets })))
+  if (loaded._tag === "Left") {
+    process.stderr.write(`polyquant ${command}: ${loaded.left.message}\n`)
+    return ExitCode.invalidInput
+  }
+  try {
+    return { plan: makePlan(loaded.right), workflow: loaded.right }
+  } catch (error) {
+    process.stderr.write(`polyquant ${command}: ${error instanceof Error ? error.message : String(error)}\n`)
+    return ExitCode.invalidInput
+  }
+}
+
+export const run = async (args: ReadonlyArray<string>): Promise<number> => {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        set: { type: "string", multiple: true, default: [] },
+        force: { type: "boolean", default: false },
+        plain: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        store: { type: "string" }
+      }
+    })
+  } catch (error) {
+    process.stderr.write(`polyquant run: ${(error as Error).message}\n`)
+    return ExitCode.invalidInput
+  }
+  const { values, positionals } = parsed
+  const file = positionals[0]
+  if (file === undefined || positionals.length > 1) {
+    process.stderr.write(`polyquant run: ${file === undefined ? "name a workflow file" : `one workflow file at a time, got ${positionals.join(", ")}`}\nUsage: polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH]\n`)
+    return ExitCode.invalidInput
+  }
+  const sets = values.set ?? []
+  const loaded = await loadPlan("run", file, sets)
+  if (typeof loaded === "number") return loaded
+  return execute({
+    command: "run",
+    plan: loaded.plan,
+    workflow: loaded.workflow,
+    storePath: values.store ?? DEFAULT_STORE_PATH,
+    mode: { plain: values.plain ?? false, json: values.json ?? false },
+    force: values.force ?? false,
+    sets
+  })
+}
