@@ -132,3 +132,20 @@ export const writeReport = async (input: ReportInput, options: { readonly outDir
   renameSync(tmp, path)
   return { dir, path, plots: files, ...(plotError !== undefined ? { plotError } : {}) }
 }
+
+/**
+ * The one call for the end of `polyquant run`: read the run from the store and write its report
+ * into `.polyquant/reports/<run>/` (or `outDir`), plots included. Resolves to the written report;
+ * `plotError` says why plots are missing when Python could not draw them.
+ */
+export const writeRunReport = async (
+  store: import("../store/RunStore.js").RunStore,
+  runId: string,
+  options: { readonly outDir?: string; readonly plots?: PlotRenderer | false } = {}
+): Promise<WrittenReport> => {
+  const { reportInputFromStore } = await import("./fromStore.js")
+  const { pythonPlotRenderer } = await import("./plots.js")
+  const input = reportInputFromStore(store, runId)
+  const plots = options.plots === false ? undefined : (options.plots ?? pythonPlotRenderer())
+  return writeReport(input, { outDir: options.outDir ?? defaultReportDir(input.run.id, store.root), ...(plots ? { plots } : {}) })
+}

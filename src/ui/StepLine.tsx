@@ -2,6 +2,7 @@
 import { Box, Text } from "ink"
 import type { StepStatus } from "../engine/events.js"
 import { formatDuration, statusIcon } from "./format.js"
+import { headline } from "./headline.js"
 import type { StepView } from "./state.js"
 
 export const statusColor: Record<StepStatus, string> = {
@@ -35,7 +36,7 @@ export const StepLine = ({ step, now, width }: StepLineProps) => {
       ? "cache hit"
       : step.error
         ? `${step.error.type}: ${step.error.message}`
-        : (step.reason ?? (step.attempt > 1 ? `attempt ${step.attempt}` : ""))
+        : (step.reason ?? ((step.status === "succeeded" ? headline(step.uses, step.outputs) : undefined) ?? (step.attempt > 1 ? `attempt ${step.attempt}` : "")))
   const narrow = width < 60
   return (
     <Box>

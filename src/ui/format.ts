@@ -46,7 +46,11 @@ export interface Estimate {
 /** "1.42 [1.10, 1.81]"; with percent: "+12.3% [+8.0%, +16.1%]". */
 export const formatEstimate = (e: Estimate | undefined, style: "number" | "percent" = "number"): string => {
   if (e === undefined) return "–"
-  const f = style === "percent" ? formatPercent : (x: number | null | undefined) => formatNumber(x)
+  // the bounds get the point value's decimals, so "1.42 [0.95, 2.60]" reads evenly
+  const a = Math.abs(e.value ?? 0)
+  const decimals = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3
+  const fixed = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(decimals))
+  const f = style === "percent" ? formatPercent : a >= 1e-3 || e.value === 0 ? fixed : (x: number | null | undefined) => formatNumber(x)
   const ci = e.ci
   if (ci === undefined || ci === null || (ci[0] === null && ci[1] === null)) return f(e.value)
   return `${f(e.value)} [${f(ci[0])}, ${f(ci[1])}]`

@@ -4,6 +4,7 @@
  */
 import type { RunEvent } from "../engine/events.js"
 import { describeBranch, etaMs, formatDuration, formatEstimate, formatHours, formatNumber, statusIcon } from "./format.js"
+import { headline } from "./headline.js"
 import { languageRows } from "./languages.js"
 import { emptyRun, reduce, statusCounts, type RunView } from "./state.js"
 import type { Renderer, RendererOptions } from "./types.js"
@@ -56,6 +57,9 @@ export const plainLine = (event: RunEvent, before: RunView): string | undefined 
       const parts = [`${statusIcon[event.status]} ${event.stepId} ${event.status} in ${formatDuration(event.durationMs)}`]
       if (event.reason) parts.push(`(${event.reason})`)
       if (event.error) parts.push(`${event.error.type}: ${event.error.message}`)
+      const uses = before.steps.find((s) => s.id === event.stepId)?.uses ?? ""
+      const gist = headline(uses, event.outputs)
+      if (gist) parts.push(`— ${gist}`)
       const rows = rowsLine(event.outputs)
       if (rows) parts.push(`— ${rows}`)
       return parts.join(" ")

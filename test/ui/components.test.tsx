@@ -44,6 +44,14 @@ describe("StepLine", () => {
   it("shows icon, id, kernel, status and duration", () => {
     expect(frame(<StepLine step={step} now={0} width={80} />)).toBe("✔ colab_001 disparity succeeded 6.8s")
   })
+  it("adds the gist of a finished step's outputs", () => {
+    const outputs = { disparity: { value: 2.345, ci: [0.9, 4], defined: true }, worst_language: "he" }
+    expect(frame(<StepLine step={{ ...step, outputs }} now={0} width={80} />)).toBe("✔ colab_001 disparity succeeded 6.8s disparity 2.35 [0.90, 4.00], worst he")
+    const undef = { disparity: { value: 9, ci: [-3, 20], defined: false, reason: "…" }, worst_language: "he" }
+    expect(frame(<StepLine step={{ ...step, outputs: undef }} now={0} width={80} />)).toBe("✔ colab_001 disparity succeeded 6.8s disparity undefined (reference CI contains 0), worst he")
+    const sweep = { critical_layers: [{ layers: [3], label: "layer 3", score: 0.03 }] }
+    expect(frame(<StepLine step={{ ...step, uses: "layer-sweep", outputs: sweep }} now={0} width={80} />)).toBe("✔ colab_001 layer-sweep succeeded 6.8s most critical: layer 3")
+  })
   it("marks cache hits, reasons and errors", () => {
     expect(frame(<StepLine step={{ ...step, status: "cached", durationMs: 2 }} now={0} width={80} />)).toBe("◆ colab_001 disparity cached 2ms cache hit")
     expect(frame(<StepLine step={{ ...step, status: "deferred", durationMs: undefined, estimateSeconds: 21600, reason: "kaggle has 0.50h left, needs 6.00h" }} now={0} width={80} />)).toBe(

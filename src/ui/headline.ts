@@ -1,0 +1,31 @@
+/**
+ * The one-line gist of a finished step's outputs, for the step list and the plain lines:
+ * disparity → "disparity 1.42 [1.10, 1.81]" (or why it is undefined), layer-sweep → the most
+ * critical layer, layer-importance → the criteria, anything per-language → the worst language.
+ */
+import { formatEstimate, formatPercent } from "./format.js"
+import { asEstimate, languageRows } from "./languages.js"
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
+
+export const headline = (uses: string, outputs: unknown): string | undefined => {
+  if (!isObj(outputs)) return undefined
+  if (uses === "disparity" || isObj(outputs["disparity"])) {
+    const d = outputs["disparity"]
+    const e = asEstimate(d)
+    const worst = typeof outputs["worst_language"] === "string" ? `, worst ${outputs["worst_language"]}` : ""
+    if (isObj(d) && d["defined"] === false) return `disparity undefined (reference CI contains 0)${worst}`
+    if (e) return `disparity ${formatEstimate(e)}${worst}`
+  }
+  if (Array.isArray(outputs["critical_layers"])) {
+    const top = (outputs["critical_layers"] as unknown[]).find(isObj)
+    if (top) return `most critical: ${String(top["label"] ?? top["layers"])}`
+  }
+  const rows = languageRows(outputs).filter((r) => r.degradation?.value != null)
+  if (rows.length) {
+    const worst = rows.reduce((a, b) => ((b.degradation!.value ?? -Infinity) > (a.degradation!.value ?? -Infinity) ? b : a))
+    return `worst ${worst.language} d=${formatPercent(worst.degradation!.value)}`
+  }
+  return undefined
+}
