@@ -160,3 +160,16 @@ def test_load_errors_name_the_problem(tmp_path):
         load_model({"id": out, "format": "gptq", "device": "cpu"})
     with pytest.raises(ParameterError, match="integer codes"):
         export_gptq(loaded, quantize_model(loaded, {**quant, "method": "rtn"}, resolve_targets(model, quant)), str(tmp_path / "r"))
+
+
+def test_hub_checkpoint_that_cannot_be_downloaded(monkeypatch):
+    import huggingface_hub
+
+    from polyquant.quant.checkpoint import load_quantized
+
+    def offline(*_a, **_k):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(ModelError, match="'TheBloke/Llama-2-7B-GPTQ' is not a local directory and could not be downloaded: OSError: no network"):
+        load_quantized({"id": "TheBloke/Llama-2-7B-GPTQ", "format": "gptq"}, "TheBloke/Llama-2-7B-GPTQ")

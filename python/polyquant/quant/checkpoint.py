@@ -287,6 +287,16 @@ def dequantize_awq(qweight, qzeros, scales, bits: int, group_size: int) -> torch
     return ((q.float() - z[g].float()) * scales.float()[g]).t().contiguous()
 
 
+def _download(repo_id: str, revision: Optional[str], fmt: Any) -> str:
+    """A hub checkpoint's files (config, tokenizer, weights) in the local hub cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, revision=revision, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "tokenizer*"])
+    except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated: one clear error
+        raise ModelError(f"{fmt} checkpoint {repo_id!r} is not a local directory and could not be downloaded: {type(exc).__name__}: {exc}") from exc
+
+
 def _new_model(path: str, dtype: torch.dtype, trust: bool) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -308,8 +318,9 @@ def load_quantized(spec: dict, path: str) -> Any:
     from ..models.load import LoadedModel, fingerprint_dir, load_tokenizer, resolve_device, resolve_dtype
 
     fmt = spec.get("format")
-    if not os.path.isdir(path):
-        raise ModelError(f"{fmt} checkpoint {spec.get('id')!r}: {path!r} is not a local directory (download it first, e.g. huggingface-cli download)")
+    local = os.path.isdir(path)
+    if not local:
+        path = _download(str(spec.get("id")), spec.get("revision"), fmt)
     qcfg = read_quant_config(path)
     method = str(qcfg.get("quant_method", "gptq" if "checkpoint_format" in qcfg or "desc_act" in qcfg else "")).lower()
     if method != fmt:
@@ -382,7 +393,7 @@ def load_quantized(spec: dict, path: str) -> Any:
         tokenizer=tokenizer,
         family=fam,
         spec=spec,
-        fingerprint=fingerprint_dir(path),
+        fingerprint=fingerprint_dir(path) if local else f"{spec.get('id')}@{spec.get('revision') or 'main'}",
         device=device,
         dtype=dtype,
         n_params=sum(p.numel() for p in model.parameters()),
