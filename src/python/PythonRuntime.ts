@@ -376,7 +376,12 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
       proc.on("error", () => {}) // a failed spawn or a send to a dead worker shows up as its exit
       const exited = exitPromise(proc)
       const base = { logPath }
-      const module = await raceExit(imported, exited)
+      const module = await raceExit(imported, exited).catch(async () => {
+        // the import raised (pythonia's exception has no message): stop the process, show why
+        if (pythonia !== undefined && pythonia.com.proc === proc) pythonia.python.exit()
+        const exit = await Promise.race([exited, new Promise<Exit>((r) => setTimeout(() => r({ code: null, signal: null }), STOP_GRACE_MS))])
+        throw crashed(kernel, base, exit, "start", importDiagnosis(interpreter.path))
+      })
       if (module.kind !== "reply") {
         throw crashed(kernel, base, module.kind === "exit" ? module.exit : { code: null, signal: null }, "start", importDiagnosis(interpreter.path))
       }

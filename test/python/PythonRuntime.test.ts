@@ -3,12 +3,13 @@
  * (python/polyquant/kernels/testing.py): envelopes, tagged errors, progress events, crashes,
  * timeouts, restarts and the finalizer.
  */
-import { mkdtempSync, readFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { KernelCrashedError, KernelFailedError, KernelTimeoutError } from "../../src/python/errors.js"
+import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { makePythonRuntime, type PythonRuntimeService, type WorkerEvent } from "../../src/python/PythonRuntime.js"
 
 const alive = (pid: number): boolean => {
@@ -164,6 +165,27 @@ describe("PythonRuntime", () => {
     expect(error._tag).toBe("KernelCrashedError")
     expect(error.phase).toBe("start")
     expect(error.message).toContain(missing)
+  })
+
+  it("fails with KernelCrashedError (phase start) when polyquant does not import, and leaves no process", async () => {
+    // an interpreter whose `polyquant` package raises on import
+    const broken = join(dir, "broken")
+    mkdirSync(join(broken, "polyquant"), { recursive: true })
+    writeFileSync(join(broken, "polyquant", "__init__.py"), "raise ImportError('broken on purpose')\n")
+    const wrapper = join(dir, "python-broken")
+    writeFileSync(wrapper, `#!/bin/sh\nPYTHONPATH=${broken} exec ${resolveInterpreter().path} "$@"\n`)
+    chmodSync(wrapper, 0o755)
+    const t0 = Date.now()
+    const out = await Effect.runPromise(
+      Effect.scoped(Effect.flatMap(makePythonRuntime({ python: wrapper, logPath }), (r) => Effect.either(r.call("test-echo", {}))))
+    )
+    expect(Date.now() - t0).toBeLessThan(20_000)
+    const error = (out as { left: KernelCrashedError }).left
+    expect(error._tag).toBe("KernelCrashedError")
+    expect(error.phase).toBe("start")
+    expect(error.message).toContain("while starting")
+    const next = (await run(runtime.call("test-echo", { ok: 1 }))) as { right: { echo: unknown; pid: number } }
+    expect(next.right.echo).toEqual({ ok: 1 })
   })
 
   it("stops the worker when the scope of the runtime that started it closes, and only then", async () => {
