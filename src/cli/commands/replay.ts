@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util"
 import { ExitCode } from "../command.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
-import { EventsFileError, readEvents, replay } from "../../ui/replay.js"
+import { EventsFileInvalidError, readEvents, replay } from "../../ui/replay.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   let parsed
@@ -35,7 +35,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   try {
     events = readEvents(file)
   } catch (e) {
-    if (e instanceof EventsFileError) {
+    if (e instanceof EventsFileInvalidError) {
       process.stderr.write(`polyquant replay: ${e.message}\n`)
       return ExitCode.invalidInput
     }
