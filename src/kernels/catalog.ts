@@ -8,6 +8,13 @@ import { quantize } from "./quantize.js"
 import { disparity } from "./disparity.js"
 import { layerSweep } from "./layer-sweep.js"
 import { loadQuantized } from "./load-quantized.js"
+import { attentionHeads } from "./attention-heads.js"
+import { layerImportance } from "./layer-importance.js"
+import { taskEval } from "./task-eval.js"
+import { correlation } from "./correlation.js"
+import { perplexity } from "./perplexity.js"
+import { tokenizerStats } from "./tokenizer-stats.js"
+import { fixture } from "./fixture.js"
 
 // `as const satisfies`: keeps each kernel's literal name and zod types for the typed DSL (src/workflow/dsl.ts).
 export const kernels = [
@@ -15,7 +22,14 @@ export const kernels = [
   quantize,
   disparity,
   layerSweep,
-  loadQuantized
+  loadQuantized,
+  attentionHeads,
+  layerImportance,
+  taskEval,
+  correlation,
+  perplexity,
+  tokenizerStats,
+  fixture
 ] as const satisfies ReadonlyArray<KernelDefinition>
 
 export const kernelNames = (): string[] => kernels.map((k) => k.name)

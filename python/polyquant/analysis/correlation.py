@@ -37,8 +37,28 @@ def _number(v: Any, where: str) -> float:
     return float(v)
 
 
+def _select(values: Any, field: Optional[str], name: str) -> Any:
+    """With `<name>_field` (a dotted path such as "drop" or "d.value"), map each entry of a map of
+    objects (e.g. a kernel's per-language outputs) to the number at that path; null entries are dropped."""
+    if not field:
+        return values
+    if not isinstance(values, dict):
+        raise ParameterError(f"{name}_field {field!r} needs {name} to be a map of objects, got {type(values).__name__}")
+    out = {}
+    for key, obj in values.items():
+        cur = obj
+        for part in field.split("."):
+            if not isinstance(cur, dict) or part not in cur:
+                raise ParameterError(f"{name}[{key!r}] has no field {field!r}")
+            cur = cur[part]
+        if cur is not None:
+            out[key] = cur
+    return out
+
+
 def pairs_from_params(params: dict) -> list[Pair]:
-    """Accepts `pairs: [{label, x, y}]`, or `x` and `y` as equal-length lists or as maps label → number.
+    """Accepts `pairs: [{label, x, y}]`, or `x` and `y` as equal-length lists or as maps label → number
+    (or maps label → object with `x_field`/`y_field` naming the number inside, see `_select`).
 
     Maps are joined on their keys (keys present in only one map are an error, naming them); lists
     are paired by position and labelled by `labels` when given, else by index.
@@ -57,9 +77,10 @@ def pairs_from_params(params: dict) -> list[Pair]:
                 raise ParameterError(f"pairs[{i}] {p!r} is not an object with x and y")
             out.append(Pair(str(p.get("label", i)), _number(p.get("x"), f"pairs[{i}].x"), _number(p.get("y"), f"pairs[{i}].y")))
     else:
-        x, y = params.get("x"), params.get("y")
+        x = _select(params.get("x"), params.get("x_field"), "x")
+        y = _select(params.get("y"), params.get("y_field"), "y")
         if isinstance(x, dict) and isinstance(y, dict):
-            only = sorted(set(x) ^ set(y))
+            only = sorted(set(x) ^ set(y))  # a language missing on one side is an error, not a silent drop
             if only:
                 raise ParameterError(f"x and y must have the same keys; only in one of them: {only}")
             out = [Pair(k, _number(x[k], f"x[{k!r}]"), _number(y[k], f"y[{k!r}]")) for k in x]

@@ -142,8 +142,12 @@ def hutchinson_samples(
 
 def hessian_trace(model: nn.Module, windows: list[torch.Tensor], n_samples: int, seed: int) -> tuple[list[float], list[float]]:
     """Hutchinson tr(H_ℓ) for every block, and its standard error over the m samples."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     device = model_device(model)
-    with _grad_mode(model) as groups:
+    # Fused attention kernels (flash, memory-efficient; CPU and CUDA) have no double backward:
+    # the math backend computes the same attention and supports Hessian-vector products.
+    with _grad_mode(model) as groups, sdpa_kernel(SDPBackend.MATH):
         fns = [(lambda w=w: window_loss(model, w[None].to(device))) for w in windows]
         samples = hutchinson_samples(fns, groups, n_samples, seed)
     means, ses = [], []

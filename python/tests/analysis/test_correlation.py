@@ -43,6 +43,15 @@ def test_maps_join_on_keys_and_pairs_form_is_the_same():
     assert by_map["pearson"]["ci"] == [None, None]  # n = 3: Fisher's z needs n ≥ 4
 
 
+def test_fields_select_numbers_from_per_language_outputs():
+    x = {"en": {"d": {"value": 0.1}}, "he": {"d": {"value": 0.5}}, "ar": {"d": {"value": 0.3}}, "zh": {"d": {"value": None}}}
+    y = {"en": {"drop": 0.0}, "he": {"drop": 0.9}, "ar": {"drop": 0.2}}
+    pairs = pairs_from_params({"x": x, "x_field": "d.value", "y": y, "y_field": "drop"})
+    assert pairs == pairs_from_params({"x": {"en": 0.1, "he": 0.5, "ar": 0.3}, "y": {"en": 0.0, "he": 0.9, "ar": 0.2}})
+    with pytest.raises(ParameterError, match="y\\['en'\\] has no field 'accuracy'"):
+        pairs_from_params({"x": x, "x_field": "d.value", "y": y, "y_field": "accuracy"})
+
+
 def test_constant_input_gives_nulls_through_the_bridge():
     import json
 
