@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -46,8 +46,8 @@ class FixtureConfig:
     heads: int = 4  # attention heads (head dim 16)
     ffn: int = 192  # MLP inner size
     context: int = 128  # max positions; also the training block length
-    steps: int = 600  # optimizer steps (about a minute on 2 cores; see README)
-    batch_size: int = 16  # blocks per step
+    steps: int = 500  # optimizer steps (about a minute on 2 idle cores; see README)
+    batch_size: int = 8  # blocks per step
     lr: float = 3e-3  # AdamW peak learning rate, cosine-decayed to lr/10 after a short warmup
     warmup: int = 30  # linear warmup steps
     weight_decay: float = 0.01  # AdamW weight decay
@@ -170,7 +170,12 @@ def _lr_at(step: int, cfg: FixtureConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train_model(model: torch.nn.Module, stream: torch.Tensor, cfg: FixtureConfig, seed: int, log_every: int = 100) -> list[float]:
+StepCallback = Callable[[int, int, float], None]  # (step done, total steps, loss)
+
+
+def train_model(
+    model: torch.nn.Module, stream: torch.Tensor, cfg: FixtureConfig, seed: int, on_step: Optional[StepCallback] = None, log_every: int = 100
+) -> list[float]:
     """AdamW on random `context`-token blocks of `stream`; returns the per-step training loss."""
     if stream.numel() <= cfg.context:
         raise CorpusError(f"fixture corpus has {stream.numel()} tokens, fewer than one {cfg.context}-token block")
@@ -189,7 +194,9 @@ def train_model(model: torch.nn.Module, stream: torch.Tensor, cfg: FixtureConfig
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
+        if on_step is not None:
+            on_step(step + 1, cfg.steps, losses[-1])
         if log_every and (step + 1) % log_every == 0:
             log.info("fixture step %d/%d loss %.4f", step + 1, cfg.steps, losses[-1])
     model.eval()
@@ -198,6 +205,14 @@ def train_model(model: torch.nn.Module, stream: torch.Tensor, cfg: FixtureConfig
 
 def is_trained(out_dir: str) -> bool:
     return os.path.isfile(os.path.join(out_dir, FIXTURE_META)) and os.path.isfile(os.path.join(out_dir, "config.json"))
+
+
+def is_current(meta: dict, cfg: FixtureConfig, seed: int, corpus: Optional[dict]) -> bool:
+    """A cached fixture counts only if it was trained with these settings, seed and (when given) corpus."""
+    if meta.get("config") != asdict(cfg) or meta.get("seed") != seed:
+        return False
+    digest = corpus.get("digest") if isinstance(corpus, dict) else None
+    return digest is None or meta.get("corpus_digest") == digest
 
 
 def read_meta(out_dir: str) -> dict:
@@ -213,6 +228,7 @@ def train_fixture(
     steps: Optional[int] = None,
     config: Optional[FixtureConfig] = None,
     force: bool = False,
+    on_step: Optional[StepCallback] = None,
 ) -> dict:
     """Train fixture `name` on `corpus` (a ResolvedCorpus, train split) into `out_dir`; return its metadata."""
     if name not in ("tiny-llama", "tiny-gpt2"):
@@ -223,7 +239,11 @@ def train_fixture(
             raise ParameterError(f"fixture steps {steps!r} must be a positive integer")
         cfg = FixtureConfig(**{**asdict(cfg), "steps": steps})
     if is_trained(out_dir) and not force:
-        return read_meta(out_dir)
+        meta = read_meta(out_dir)
+        if is_current(meta, cfg, seed, corpus):
+            return meta
+        log.info("fixture %s in %s was trained with other settings or text: training again", name, out_dir)
+        force = True
     texts = corpus_texts(corpus)
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
@@ -232,7 +252,7 @@ def train_fixture(
         tokenizer = train_tokenizer(texts, cfg.vocab_size)
         stream = token_stream(tokenizer, texts)
         model = build_model(name, cfg, tokenizer, seed)
-        losses = train_model(model, stream, cfg, seed)
+        losses = train_model(model, stream, cfg, seed, on_step)
     finally:
         torch.set_num_threads(prev_threads)
     seconds = time.monotonic() - t0

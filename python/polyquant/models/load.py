@@ -121,8 +121,11 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def resolve_path(model_id: str) -> tuple[str, bool]:
-    """(path, is_local): a fixture's directory, a local directory, or a hub id."""
+def resolve_path(model_id: str, require_config: bool = True) -> tuple[str, bool]:
+    """(path, is_local): a fixture's directory, a local directory, or a hub id.
+
+    `require_config=False` accepts a local directory that holds only a tokenizer.
+    """
     if model_id.startswith(FIXTURE_PREFIX):
         name = model_id[len(FIXTURE_PREFIX) :]
         path = fixture_dir(name)
@@ -134,7 +137,7 @@ def resolve_path(model_id: str) -> tuple[str, bool]:
         return path, True
     expanded = os.path.expanduser(model_id)
     if os.path.isdir(expanded):
-        if not os.path.isfile(os.path.join(expanded, "config.json")):
+        if require_config and not os.path.isfile(os.path.join(expanded, "config.json")):
             raise ModelError(f"model directory {model_id!r} has no config.json")
         return os.path.abspath(expanded), True
     if model_id.startswith((".", "/", "~")):
