@@ -292,6 +292,29 @@ const runtimeEnv = (): Environment => {
 let sharedRuntime: Environment | undefined
 const runtime = (): Environment => (sharedRuntime ??= runtimeEnv())
 
+/**
+ * The status of a matrixed step as a whole (conditions read `steps.<base>.status`): succeeded when
+ * every instance succeeded or was cached, else failed if one failed, else the first other status.
+ */
+export const aggregateStatus = (statuses: ReadonlyArray<string>): string => {
+  if (statuses.every((s) => s === "succeeded" || s === "cached")) return "succeeded"
+  if (statuses.includes("failed")) return "failed"
+  return statuses.find((s) => s !== "succeeded" && s !== "cached") ?? "pending"
+}
+
+/** Instances `base[axis=value]` also appear as `base` with their aggregate status. */
+export const withMatrixAggregates = (state: StepsState): StepsState => {
+  const groups = new Map<string, string[]>()
+  for (const [id, s] of Object.entries(state)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\[.*\]$/.exec(id)
+    if (m && state[m[1]!] === undefined) groups.set(m[1]!, [...(groups.get(m[1]!) ?? []), s.status])
+  }
+  if (groups.size === 0) return state
+  const out: Record<string, StepState> = { ...state }
+  for (const [base, statuses] of groups) out[base] = { status: aggregateStatus(statuses) }
+  return out
+}
+
 const celState = (state: StepsState): Record<string, unknown> =>
   Object.fromEntries(
     Object.entries(state).map(([id, s]) => {
@@ -309,7 +332,8 @@ const valueAt = (root: Record<string, unknown>, segments: ReadonlyArray<string>)
   return v
 }
 
-const evaluate = (expression: string, state: StepsState, matrix: Readonly<Record<string, unknown>> = {}) => {
+const evaluate = (expression: string, given: StepsState, matrix: Readonly<Record<string, unknown>> = {}) => {
+  const state = withMatrixAggregates(given)
   const context = { steps: celState(state), matrix }
   let ast: unknown
   try {

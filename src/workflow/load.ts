@@ -179,7 +179,7 @@ const zodMessages = (issue: ZodIssue, input: unknown, schema: z.ZodType | undefi
       }))
     }
     case "invalid_type": {
-      if (value === undefined) return [{ path, message: `required (${EXPECTED[issue.expected] ?? issue.expected})` }]
+      if (value === undefined) return [{ path, message: `required field is missing (expected ${EXPECTED[issue.expected] ?? issue.expected})` }]
       if (issue.expected === "int" || (issue as { format?: string }).format === "safeint") return [{ path, message: `expected an integer, got ${describeValue(value)}` }]
       return [{ path, message: `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describeValue(value)}` }]
     }

@@ -150,3 +150,12 @@ describe("resolveWith", () => {
     expect(resolveWith(plain, state)).toBe(plain.with)
   })
 })
+
+describe("matrixed steps in conditions", () => {
+  it("read as one step whose status aggregates the instances", () => {
+    const done = { "sweep[bits=2]": { status: "succeeded" }, "sweep[bits=3]": { status: "cached" } }
+    expect(evaluateCondition("steps.sweep.status == 'succeeded'", done)).toEqual({ result: true, values: { "steps.sweep.status": "succeeded" } })
+    const failed = { "sweep[bits=2]": { status: "succeeded" }, "sweep[bits=3]": { status: "failed" } }
+    expect(evaluateCondition("steps.sweep.status == 'succeeded'", failed)).toEqual({ result: false, values: { "steps.sweep.status": "failed" } })
+  })
+})
