@@ -4,7 +4,7 @@
  * where `effect`, `zod` and `pythonia` resolve as usual. Used by the tests that must observe a
  * whole Node process: its terminal output, and its Python worker after a SIGKILL.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import ts from "typescript"
 
@@ -36,4 +36,11 @@ export const childScript = (name: string, body: string): string => {
   const path = join(dir, "..", name)
   writeFileSync(path, body)
   return path
+}
+
+/** Remove this process's transpiled runtime (call from afterAll). */
+export const cleanRuntime = (): void => {
+  if (built === undefined) return
+  rmSync(join(built, ".."), { recursive: true, force: true })
+  built = undefined
 }
