@@ -4,25 +4,15 @@
  * no model, so it does not go through the run's resident worker.
  */
 import { spawn } from "node:child_process"
-import { existsSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join, resolve } from "node:path"
 import { Data } from "effect"
+import { projectRoot, resolveInterpreter } from "../python/interpreter.js"
 import type { PlotFile, PlotRenderer, PlotSpec } from "./types.js"
 
 /** The plot worker could not start, crashed, or the kernel rejected a spec. */
 export class ReportPlotFailedError extends Data.TaggedError("ReportPlotFailedError")<{ readonly reason: string }> {
   override get message(): string {
     return this.reason
-  }
-}
-
-/** The folder holding python/polyquant/api.py, searched upwards from this file. */
-const findRoot = (): string => {
-  const here = dirname(fileURLToPath(import.meta.url))
-  for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "python", "polyquant", "api.py"))) return dir
-    if (dirname(dir) === dir) return resolve(here, "..", "..")
   }
 }
 
@@ -36,10 +26,16 @@ export const pythonPlotRenderer =
   (options: { python?: string; timeoutMs?: number } = {}): PlotRenderer =>
   (specs: ReadonlyArray<PlotSpec>, outDir: string) => {
     if (specs.length === 0) return Promise.resolve([])
-    const root = findRoot()
-    const python = options.python ?? process.env["POLYQUANT_PYTHON"] ?? join(root, ".venv", "bin", "python")
+    const root = projectRoot()
+    let python = options.python
+    if (python === undefined) {
+      const found = resolveInterpreter()
+      if (!found.exists) return Promise.reject(new ReportPlotFailedError({ reason: `no Python at ${found.path} (${found.source}): ${found.fix}` }))
+      python = found.path
+    }
+    const interpreter = python
     return new Promise<ReadonlyArray<PlotFile>>((resolvePromise, reject) => {
-      const child = spawn(python, ["-c", SCRIPT], {
+      const child = spawn(interpreter, ["-c", SCRIPT], {
         cwd: join(root, "python"),
         env: { ...process.env, MPLBACKEND: "Agg", PYTHONPATH: join(root, "python") },
         stdio: ["pipe", "pipe", "pipe"]
@@ -51,7 +47,7 @@ export const pythonPlotRenderer =
       child.stderr.on("data", (d: Buffer) => (err += d.toString("utf8")))
       child.on("error", (e) => {
         clearTimeout(timer)
-        reject(new ReportPlotFailedError({ reason: `cannot start ${python} to draw plots: ${e.message}` }))
+        reject(new ReportPlotFailedError({ reason: `cannot start ${interpreter} to draw plots: ${e.message}` }))
       })
       child.on("close", (code, signal) => {
         clearTimeout(timer)
@@ -59,7 +55,7 @@ export const pythonPlotRenderer =
         try {
           envelope = JSON.parse(out.trim().split("\n").pop() ?? "")
         } catch {
-          reject(new ReportPlotFailedError({ reason: `plot worker ${python} exited with ${code ?? signal}: ${err.trim().split("\n").slice(-5).join(" | ")}` }))
+          reject(new ReportPlotFailedError({ reason: `plot worker ${interpreter} exited with ${code ?? signal}: ${err.trim().split("\n").slice(-5).join(" | ")}` }))
           return
         }
         if (!envelope.ok || !envelope.result) reject(new ReportPlotFailedError({ reason: `report-plots failed: ${envelope.error?.type}: ${envelope.error?.message}` }))

@@ -141,6 +141,11 @@ describe("writeReport with matplotlib plots", () => {
     }
   }, 120_000)
 
+  it("passes the kernel's error about a bad spec back, naming the bad value", async () => {
+    const bad: PlotSpec = { kind: "bars", name: "x", title: "t", xlabel: "language", ylabel: "d (%)", categories: ["en", "he"], series: [{ label: "s", values: [1] }] }
+    await expect(pythonPlotRenderer()([bad], join(tmp, "bad"))).rejects.toThrow("report-plots failed: ParameterError: bars plot 'x': series 's' has 1 values for 2 categories")
+  }, 60_000)
+
   it("still writes the Markdown, with the reason, when plots cannot be drawn", async () => {
     const out = join(tmp, "noplots")
     const written = await writeReport(reportInput(), { outDir: out, plots: pythonPlotRenderer({ python: "/nonexistent/python3" }) })
