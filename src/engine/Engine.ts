@@ -24,6 +24,7 @@ import type { CacheKeyParts } from "../store/RunStore.js"
 import { evaluateCondition, resolveWith } from "../workflow/conditions.js"
 import type { BudgetState, KernelError, RunEvent, RunStatus, StepStatus } from "./events.js"
 import { StepOutputInvalidError } from "./errors.js"
+import { localModelDir } from "./fingerprint.js"
 import { prepareStep, stepModels, type PreparedStep } from "./prepare.js"
 import { delayFor, policyFor, shouldRetry } from "./retry.js"
 import { needMet, type StepOutcome, type StepsState } from "./state.js"
@@ -83,6 +84,8 @@ export interface EngineOptions {
   /** the kernel catalog (tests substitute their own) */
   readonly kernels?: (name: string) => KernelDefinition | undefined
   readonly now?: () => number
+  /** write the run's report once its steps are done (not when interrupted); its path goes into run-finished */
+  readonly report?: (runId: string) => Promise<string | undefined>
 }
 
 export interface RunResult {
@@ -90,6 +93,7 @@ export interface RunResult {
   readonly status: RunStatus
   readonly durationMs: number
   readonly steps: Readonly<Record<string, StepOutcome>>
+  readonly reportPath?: string
 }
 
 export const newRunId = (now: number = Date.now()): string => {
@@ -323,6 +327,10 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
         // models first: a fixture must exist before it can be fingerprinted
         for (const spec of stepModels(kernel, withValue)) {
           if (options.ensureModel) {
+            const dir = localModelDir(spec, baseDir)
+            if (spec.id.startsWith("fixture:") && dir !== undefined && !existsSync(join(dir, "config.json"))) {
+              emit({ type: "log", runId, t: now(), stepId: step.id, level: "info", message: `training ${spec.id} on first use (about a minute on two CPU cores)` })
+            }
             const ensured = yield* Effect.either(options.ensureModel(spec).pipe(Effect.provideService(PythonRuntime, runtime)))
             if (ensured._tag === "Left") {
               const message = `model ${spec.id} could not be prepared: ${ensured.left instanceof Error ? ensured.left.message : String(ensured.left)}`
@@ -491,8 +499,19 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
           : "succeeded"
     const finished = now()
     yield* store.use("setRunStatus", (d) => d.setRunStatus(runId, status, finished)).pipe(Effect.ignore)
-    emit({ type: "run-finished", runId, t: finished, status, durationMs: finished - started })
-    return { runId, status, durationMs: finished - started, steps } satisfies RunResult
+    let reportPath: string | undefined
+    if (options.report && status !== "interrupted") {
+      const report = options.report
+      reportPath = yield* Effect.promise(() =>
+        report(runId).catch((error: unknown) => {
+          emit({ type: "log", runId, t: now(), level: "warn", message: `the report could not be written: ${error instanceof Error ? error.message : String(error)}` })
+          return undefined
+        })
+      )
+    }
+    // durationMs is the engine's time; writing the report is not part of it
+    emit({ type: "run-finished", runId, t: now(), status, durationMs: finished - started, ...(reportPath !== undefined ? { reportPath } : {}) })
+    return { runId, status, durationMs: finished - started, steps, ...(reportPath !== undefined ? { reportPath } : {}) } satisfies RunResult
   })
 
 /** Steps of a stored run that a resume would run again (everything not succeeded or cached). */

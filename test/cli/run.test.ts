@@ -119,7 +119,7 @@ describe.skipIf(!hasPython)("polyquant run with the real runtime", () => {
     const r = await cli(["run", "fail.yaml", "--plain"], dir)
     expect(r.code).toBe(1)
     expect(r.stdout + r.stderr).toContain("broken on purpose")
-    expect(r.stderr).toMatch(/run \S+ failed in/)
+    expect(r.stdout + r.stderr).toMatch(/run \S+ failed in/)
   })
 
   it("runs, then reuses every step from the cache in well under a second of engine time; --force reruns", async () => {
@@ -136,6 +136,8 @@ describe.skipIf(!hasPython)("polyquant run with the real runtime", () => {
     const end = events.at(-1) as Extract<RunEvent, { type: "run-finished" }>
     expect(end.type).toBe("run-finished")
     expect(end.durationMs).toBeLessThan(1000)
+    expect(end.reportPath).toBe(join(dir, ".polyquant", "reports", end.runId, "report.md"))
+    expect(existsSync(end.reportPath!)).toBe(true)
     const forced = await cli([...args, "--force"], dir)
     expect(finished(jsonEvents(forced.stdout))["count"]).toBe("succeeded")
 

@@ -16,7 +16,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { plain: { type: "boolean", default: false }, json: { type: "boolean", default: false }, force: { type: "boolean" }, store: { type: "string" } }
+      options: { plain: { type: "boolean", default: false }, json: { type: "boolean", default: false }, force: { type: "boolean" }, store: { type: "string" }, "no-report": { type: "boolean", default: false } }
     })
   } catch (error) {
     process.stderr.write(`polyquant resume: ${(error as Error).message}\n`)
@@ -44,6 +44,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     mode: { plain: values.plain ?? false, json: values.json ?? false },
     force: values.force ?? record.options.force,
     sets: record.options.sets,
-    resume: record.id
+    resume: record.id,
+    report: values["no-report"] !== true
   })
 }

@@ -59,6 +59,8 @@ export interface ExecuteInput {
   readonly force: boolean
   readonly sets: ReadonlyArray<string>
   readonly resume?: string
+  /** write the Markdown report (with plots) when the run ends */
+  readonly report: boolean
 }
 
 /** Run (or resume) a plan with the real runtime, rendering its events; resolves to the exit code. */
@@ -83,18 +85,24 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
         renderer.handle(e)
       },
       ensureModel,
+      ...(input.report
+        ? {
+            report: async (runId: string) => {
+              const { writeRunReport } = await import("../../report/index.js")
+              const written = await writeRunReport(store, runId)
+              return written.path
+            }
+          }
+        : {}),
       ...(input.resume !== undefined ? { resume: input.resume } : {}),
       ...(input.workflow ? { local: localSteps(input.workflow) } : {})
     })
     const runtime = PythonRuntimeLive({ logPath: join(store.root, "worker.log") })
     const result = await Effect.runPromise(program.pipe(Effect.provide(Layer.merge(runtime, Layer.succeed(Store, makeStoreService(store))))))
     await renderer.close()
-    if (input.mode.json !== true) {
-      const counts = Object.values(result.steps).reduce<Record<string, number>>((acc, s) => ({ ...acc, [s.status]: (acc[s.status] ?? 0) + 1 }), {})
-      process.stderr.write(
-        `run ${result.runId} ${result.status} in ${(result.durationMs / 1000).toFixed(2)} s (${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}); ` +
-          `see \`polyquant show ${result.runId}\`${result.status === "interrupted" || Object.values(result.steps).some((s) => s.status === "deferred") ? `, continue with \`polyquant resume ${result.runId}\`` : ""}\n`
-      )
+    const deferred = Object.values(result.steps).some((s) => s.status === "deferred")
+    if (input.mode.json !== true && (result.status === "interrupted" || deferred)) {
+      process.stderr.write(`continue with \`polyquant resume ${result.runId}${input.storePath !== DEFAULT_STORE_PATH ? ` --store ${input.storePath}` : ""}\`\n`)
     }
     return exitCodeOf(result)
   } catch (error) {
@@ -131,7 +139,8 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
         force: { type: "boolean", default: false },
         plain: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
-        store: { type: "string" }
+        store: { type: "string" },
+        "no-report": { type: "boolean", default: false }
       }
     })
   } catch (error) {
@@ -141,7 +150,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   const { values, positionals } = parsed
   const file = positionals[0]
   if (file === undefined || positionals.length > 1) {
-    process.stderr.write(`polyquant run: ${file === undefined ? "name a workflow file" : `one workflow file at a time, got ${positionals.join(", ")}`}\nUsage: polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH]\n`)
+    process.stderr.write(`polyquant run: ${file === undefined ? "name a workflow file" : `one workflow file at a time, got ${positionals.join(", ")}`}\nUsage: polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report]\n`)
     return ExitCode.invalidInput
   }
   const sets = values.set ?? []
@@ -154,6 +163,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     storePath: values.store ?? DEFAULT_STORE_PATH,
     mode: { plain: values.plain ?? false, json: values.json ?? false },
     force: values.force ?? false,
-    sets
+    sets,
+    report: values["no-report"] !== true
   })
 }
