@@ -325,6 +325,12 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
     const pollMs = config.pollMs ?? DEFAULT_POLL_MS
     const defaultLog = config.logPath ?? join(tmpdir(), "polyquant", `worker-${process.pid}.log`)
 
+    /** Stop a process now; clear pythonia's handle to it, so that the next start spawns afresh. */
+    const discard = (proc: ChildProcess): void => {
+      if (pythonia !== undefined && pythonia.com.proc === proc) pythonia.python.exit()
+      proc.kill("SIGKILL")
+    }
+
     const kill = async (worker: Worker): Promise<void> => {
       if (current === worker) current = undefined
       if (pythonia !== undefined && pythonia.com.proc === worker.proc) pythonia.python.exit() // SIGTERM, clears com.proc
@@ -378,11 +384,12 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
       const base = { logPath }
       const module = await raceExit(imported, exited).catch(async () => {
         // the import raised (pythonia's exception has no message): stop the process, show why
-        if (pythonia !== undefined && pythonia.com.proc === proc) pythonia.python.exit()
+        discard(proc)
         const exit = await Promise.race([exited, new Promise<Exit>((r) => setTimeout(() => r({ code: null, signal: null }), STOP_GRACE_MS))])
         throw crashed(kernel, base, exit, "start", importDiagnosis(interpreter.path))
       })
       if (module.kind !== "reply") {
+        discard(proc)
         throw crashed(kernel, base, module.kind === "exit" ? module.exit : { code: null, signal: null }, "start", importDiagnosis(interpreter.path))
       }
       const api = module.value
@@ -391,14 +398,17 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
         async (error: unknown) => {
           // a bridge timeout or a PythonException: pythonia's message is empty, the log says more
           const exit = await Promise.race([exited, new Promise<Exit>((r) => setTimeout(() => r({ code: null, signal: null }), 200))])
-          proc.kill("SIGKILL")
+          discard(proc)
           throw crashed(kernel, base, exit, "start", error instanceof Error ? error.message : String(error))
         }
       )
-      if (reply.kind !== "reply") throw crashed(kernel, base, reply.kind === "exit" ? reply.exit : { code: null, signal: null }, "start")
+      if (reply.kind !== "reply") {
+        discard(proc)
+        throw crashed(kernel, base, reply.kind === "exit" ? reply.exit : { code: null, signal: null }, "start")
+      }
       const envelope = parseEnvelope(kernel, reply.value)
       if (!envelope.ok) {
-        proc.kill("SIGKILL")
+        discard(proc)
         throw envelope.error
       }
       const started = envelope.result as { pid: number; python: string }
@@ -455,6 +465,7 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
       const aborted = new Promise<never>((_, reject) => {
         signal.addEventListener("abort", () => reject(new Error("interrupted")), { once: true })
       })
+      aborted.catch(() => {}) // an abort after the call settled is nobody's error
       try {
         const outcome = await raceExit(
           Promise.race([worker.api.call$(kernel, paramsJson, ctx, { $timeout: Infinity }), aborted]),
@@ -463,7 +474,7 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
         )
         if (outcome.kind === "exit") {
           if (current === worker) current = undefined
-          if (pythonia !== undefined && pythonia.com.proc === worker.proc) pythonia.python.exit()
+          discard(worker.proc)
           throw crashed(kernel, worker, outcome.exit, "call")
         }
         if (outcome.kind === "timeout") {
