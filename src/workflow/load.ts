@@ -470,37 +470,31 @@ export const checkWorkflow = (
     const instances = stepInstances({ id: d.id, with: withRaw, matrix: d.matrix }, d.kernel, defaults)
     for (const instance of instances) {
       const stepExpressionPaths = [...instance.expressions.map((e) => e.path), ...instance.unresolved]
+      // an issue at (or inside, or on an object holding) a field that an expression fills is the expression's to report
       const underExpression = (p: PathKey[]): boolean => {
         const s = dotted(p)
-        return stepExpressionPaths.some((e) => s === e || s.startsWith(e + ".") || (e !== "" && e.startsWith(s + ".") === false && s === ""))
+        return stepExpressionPaths.some((e) => s === e || s.startsWith(e + ".") || e.startsWith(s + "."))
       }
       const suffix = instance.matrix ? ` (matrix ${Object.entries(instance.matrix).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ")})` : ""
+      /** Where a bad value was written: the step, or `defaults` (reported there once for all steps). */
+      const report = (path: PathKey[], message: string, key?: boolean): void => {
+        const top = String(path[0] ?? "")
+        const written = valueAt(withRaw, path) !== undefined
+        const fromDefaults =
+          !written && (((withRaw as Record<string, unknown>)[top] === undefined && instance.origin[top] === "defaults") || (top !== "model" && top !== "corpus" && valueAt(defaults, path) !== undefined))
+        if (fromDefaults) return out.add(["defaults", ...path], message, key)
+        const fromMatrix = instance.origin[top] === "matrix" || (written && JSON.stringify(valueAt(withRaw, path.slice(0, 1))).includes("${{"))
+        out.add([...at, "with", ...path], message + (fromMatrix ? suffix : ""), key)
+      }
       const parsed = d.kernel.with.safeParse(instance.with)
       if (!parsed.success) {
         for (const issue of parsed.error.issues) {
-          for (const m of zodMessages(issue, instance.with, d.kernel.with)) {
-            if (underExpression(m.path)) continue
-            const top = String(m.path[0] ?? "")
-            const origin = instance.origin[top]
-            const fromDefaults = origin === "defaults" && (withRaw as Record<string, unknown>)[top] === undefined
-            const fromMatrix = typeof valueAt(withRaw, m.path) === "string" && String(valueAt(withRaw, m.path)).includes("${{")
-            if (fromDefaults && (top === "model" || top === "corpus" ? true : valueAt(defaults[top], m.path.slice(1)) !== undefined)) {
-              // the bad value is in `defaults`: report it there, once
-              const defaultsPath = top === "model" || top === "corpus" ? [top, ...m.path.slice(1)] : m.path
-              const inDefaults = top === "corpus" && d.kernel.corpora.some((p) => p.endsWith("calibration.corpus") && m.path.join(".").startsWith(p)) ? m.path : defaultsPath
-              out.add(["defaults", ...inDefaults], m.message, m.key)
-            } else out.add([...at, "with", ...m.path], m.message + (fromMatrix || origin === "matrix" ? suffix : ""), m.key)
-          }
+          for (const m of zodMessages(issue, instance.with, d.kernel.with)) if (!underExpression(m.path)) report(m.path, m.message, m.key)
         }
         continue
       }
       if (instance.expressions.length > 0) continue // static checks need the resolved values
-      for (const p of staticChecks(parsed.data as Record<string, unknown>, d.kernel, { baseDir, env })) {
-        const top = String(p.path[0] ?? "")
-        const inStep = valueAt(withRaw, p.path.slice(0, 1)) !== undefined
-        const fromDefaults = !inStep && instance.origin[top] === "defaults"
-        out.add(fromDefaults ? ["defaults", ...(top === "model" || top === "corpus" ? p.path : p.path)] : [...at, "with", ...p.path], p.message + (instance.matrix && !fromDefaults && instance.origin[top] === "matrix" ? suffix : instance.matrix && inStep ? suffix : ""))
-      }
+      for (const p of staticChecks(parsed.data as Record<string, unknown>, d.kernel, { baseDir, env })) report([...p.path], p.message)
     }
   }
 

@@ -120,3 +120,34 @@ steps:
     ])
   })
 })
+
+describe("where an error is reported", () => {
+  it("a bad default is reported once, under defaults, even when merged into several steps", () => {
+    expect(
+      issues(`
+name: w
+defaults:
+  quant: { bits: 9 }
+  model: { id: fixture:tiny-llama, dtype: float8 }
+steps:
+  a: { uses: test-echo, with: { quant: { method: rtn } } }
+  b: { uses: test-echo, with: { quant: { method: gptq } } }
+`)
+    ).toEqual([
+      "w.yaml:4:18 defaults.quant.bits: bits must be between 2 and 8",
+      "w.yaml:5:43 defaults.model.dtype: expected one of auto, float32, float16, bfloat16; got the string \"float8\""
+    ])
+  })
+
+  it("a bad matrix value names its instance", () => {
+    expect(
+      issues(`
+name: w
+steps:
+  a:
+    uses: test-echo
+    matrix: { model: [fixture:tiny-llama, fixture:tiny-bert] }
+`)
+    ).toEqual(["w.yaml:5:5 steps.a.with.model.id: unknown fixture 'fixture:tiny-bert' (fixtures: fixture:tiny-llama, fixture:tiny-gpt2) (matrix model=fixture:tiny-bert)"])
+  })
+})
