@@ -175,3 +175,62 @@ def test_gpt2_conv1d_matches_quantizing_the_transposed_weight():
     assert not torch.equal(result.weights[name + ".weight"], wrong)
     with pytest.raises(ParameterError, match="does not divide in_features 256 of module transformer.h.0.mlp.c_proj"):
         resolve_targets(model, {"bits": 4, "group_size": 96}, {"modules": ["attn", "c_fc"]})
+
+
+# ---- the quantize kernel ----------------------------------------------------------------------
+
+
+def test_quantize_kernel_writes_a_content_addressed_artifact_and_restores_the_model(tmp_path):
+    import hashlib
+    import json
+
+    from safetensors import safe_open
+
+    from polyquant.context import KernelContext
+    from polyquant.kernels import quantize
+    from polyquant.models import resident
+    from quant_tiny import save_tiny
+
+    model_dir = save_tiny(str(tmp_path / "m"), "tiny-gpt2", layers=2)
+    loaded = resident.get({"id": model_dir})
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    params = {"model": {"id": model_dir}, "quant": {"bits": 4, "group_size": 32}, "protect": {"modules": [r"\.mlp\."]}, "overrides": [{"layers": [1], "bits": 8}]}
+    ctx = KernelContext(artifacts_dir=str(tmp_path / "art"))
+    out = quantize.run(params, ctx)
+    assert all(torch.equal(before[k], v) for k, v in loaded.model.state_dict().items())
+    path = out["artifact"]["path"]
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    assert out["artifact"]["digest"] == f"sha256:{digest}" and path.endswith(f"{digest}.safetensors")
+    assert [m["name"] for m in out["modules"]] == [f"transformer.h.{i}.attn.{n}" for i in (0, 1) for n in ("c_attn", "c_proj")]
+    assert [m["bits"] for m in out["modules"]] == [4, 4, 8, 8]
+    assert out["protected"] == [f"transformer.h.{i}.mlp.{n}" for i in (0, 1) for n in ("c_fc", "c_proj")]
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+        assert meta["method"] == "rtn" and meta["bits"] == "4" and meta["fingerprint"] == loaded.fingerprint
+        assert [t["bits"] for t in json.loads(meta["targets"])] == [4, 4, 8, 8]
+        for m in out["modules"]:
+            W = before[m["name"] + ".weight"]
+            saved = f.get_tensor(m["name"] + ".weight")
+            assert saved.shape == W.shape  # Conv1D layout, as stored in the model
+            expected = rtn_quantize(W.t().contiguous(), m["bits"], 32).t()
+            assert torch.equal(saved, expected)
+            assert m["rel_error"] == pytest.approx((torch.linalg.norm(W - saved) / torch.linalg.norm(W)).item(), rel=1e-5)
+    assert out["mean_rel_error"] == pytest.approx(sum(m["rel_error"] for m in out["modules"]) / 4)
+    assert out["modules"][2]["rel_error"] < out["modules"][0]["rel_error"] / 4  # 8 bits vs 4 bits
+    again = quantize.run(params, ctx)  # same result, same file
+    assert again["artifact"] == out["artifact"]
+
+
+def test_artifact_bytes_are_canonical_and_load_with_safetensors():
+    from safetensors.torch import load
+
+    from polyquant.kernels.quantize import safetensors_bytes
+
+    tensors = {"b.weight": torch.randn(3, 5).half(), "a.weight": torch.randn(4, 4), "c": torch.arange(6, dtype=torch.uint8).view(2, 3)}
+    meta = {"z": "1", "a": "2"}
+    blob = safetensors_bytes(tensors, meta)
+    assert blob == safetensors_bytes(dict(reversed(list(tensors.items()))), dict(reversed(list(meta.items()))))
+    loaded = load(blob)
+    assert loaded.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert torch.equal(loaded[k], v) and loaded[k].dtype == v.dtype

@@ -20,8 +20,11 @@ import json
 import logging
 import math
 import os
+import struct
 import tempfile
 from typing import Any, Optional
+
+import torch
 
 from ..context import KernelContext
 from ..errors import ParameterError
@@ -69,10 +72,44 @@ def module_rows(targets: list[QuantTarget], result: QuantResult) -> list[dict]:
     return [{**{k: v for k, v in t.describe().items() if k != "sym"}, "rel_error": result.module_errors.get(t.name)} for t in targets]
 
 
+_DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float64: "F64",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """A safetensors file with a canonical header (sorted keys), so equal content gives equal bytes.
+
+    (`safetensors.torch.save` writes its header from a hash map: the key order, and so the file's
+    digest, changes from call to call.) Layout: u64 little-endian header length, the JSON header
+    padded with spaces to a multiple of 8, then the tensors' bytes in header order.
+    """
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        if t.dtype not in _DTYPES:
+            raise ParameterError(f"tensor {name} has dtype {t.dtype}, which the artifact format does not store")
+        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + b"".join(chunks)
+
+
 def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict, loaded: Any, artifacts_dir: Optional[str]) -> dict:
     """Save the changed weights as safetensors named by the sha256 of the file's bytes."""
-    from safetensors.torch import save
-
     folder = artifacts_dir or os.path.join(tempfile.gettempdir(), "polyquant-artifacts")
     os.makedirs(folder, exist_ok=True)
     metadata = {
@@ -86,7 +123,7 @@ def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict,
         "targets": json.dumps([t.describe() for t in targets]),
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in sorted(result.weights.items())}
-    blob = save(tensors, metadata=metadata)
+    blob = safetensors_bytes(tensors, metadata)
     digest = hashlib.sha256(blob).hexdigest()
     path = os.path.join(folder, f"{digest}.safetensors")
     if not os.path.exists(path):
