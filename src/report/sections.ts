@@ -187,7 +187,21 @@ const perplexitySection = (step: ReportStep, out: Obj): Section => {
       [1, 2, 3, 4, 5]
     )
   )
-  return { stepId: step.id, lines, plots: [] }
+  const names = Object.keys(langs)
+  const plots: PlotSpec[] = names.length
+    ? [
+        {
+          kind: "bars",
+          name: `${slug(step.id)}-bits-per-byte`,
+          title: `${step.id}: bits per byte per language`,
+          xlabel: "language",
+          ylabel: "bits per byte (bits/byte, lower is better)",
+          categories: names,
+          series: [{ label: "bits/byte", values: names.map((l) => num(langs[l]!["bits_per_byte"])) }]
+        }
+      ]
+    : []
+  return { stepId: step.id, lines, plots }
 }
 
 const quantizeSection = (step: ReportStep, out: Obj): Section => {
@@ -195,7 +209,22 @@ const quantizeSection = (step: ReportStep, out: Obj): Section => {
   return { stepId: step.id, lines: table(["field", "value"], meta.map(([k, v]) => [k, formatValue(v)])), plots: [] }
 }
 
+/** Scalar fields of `languages: {lang: {...}}` as a table with one column per field. */
+const languageFieldsTable = (out: unknown): string[] | undefined => {
+  if (!isObj(out) || !isObj(out["languages"])) return undefined
+  const langs = Object.entries(out["languages"]).filter((e): e is [string, Obj] => isObj(e[1]))
+  if (langs.length === 0) return undefined
+  const fields: string[] = []
+  for (const [, r] of langs) for (const [k, v] of Object.entries(r)) if ((typeof v === "number" || typeof v === "string") && !fields.includes(k)) fields.push(k)
+  if (fields.length === 0) return undefined
+  const cols = fields.slice(0, 9)
+  const cell = (v: unknown): string => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : fmtSci(v)) : typeof v === "string" ? v : "–")
+  return table(["language", ...cols], langs.map(([l, r]) => [l, ...cols.map((c) => cell(r[c]))]), cols.map((_, i) => i + 1))
+}
+
 const genericSection = (step: ReportStep, out: unknown): Section => {
+  const fieldsTable = languageFieldsTable(out)
+  if (fieldsTable) return { stepId: step.id, lines: fieldsTable, plots: [] }
   const rows = languageRows(out)
   if (rows.length) {
     return {

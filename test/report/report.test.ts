@@ -76,7 +76,7 @@ describe("buildReport", () => {
   })
 
   it("makes one plot per result with titles and unit-labelled axes", () => {
-    expect(plots.map((p) => p.name)).toEqual(["colab_001-degradation", "colab_002-degradation", "sweep-sweep", "importance-criteria", "configuration-comparison"])
+    expect(plots.map((p) => p.name)).toEqual(["baseline-bits-per-byte", "colab_001-degradation", "colab_002-degradation", "sweep-sweep", "importance-criteria", "configuration-comparison"])
     for (const p of plots) {
       expect(p.title.length).toBeGreaterThan(5)
       expect(p.xlabel).not.toBe("")
@@ -84,14 +84,27 @@ describe("buildReport", () => {
       expect(markdown).toContain(`![${p.title}](${p.name}.svg)`)
       expect(markdown).toContain(`[PNG](${p.name}.png)`)
     }
-    const bars = plots[0] as Extract<PlotSpec, { kind: "bars" }>
+    const byName = (n: string) => plots.find((p) => p.name === n)!
+    const bpb = byName("baseline-bits-per-byte") as Extract<PlotSpec, { kind: "bars" }>
+    const ppl = input.steps[0]!.outputs as { languages: Record<string, { bits_per_byte: number }> }
+    expect(bpb.categories).toEqual(["en", "he", "ar", "zh"])
+    expect(bpb.series[0]!.values).toEqual(["en", "he", "ar", "zh"].map((l) => ppl.languages[l]!.bits_per_byte))
+    expect(bpb.ylabel).toBe("bits per byte (bits/byte, lower is better)")
+    const bars = byName("colab_001-degradation") as Extract<PlotSpec, { kind: "bars" }>
     expect(bars.ylabel).toBe("degradation d = PPL_q/PPL_b − 1 (%)")
     expect(bars.series[0]!.values[0]).toBeCloseTo(12.6, 10)
     expect(bars.series[0]!.lo![0]).toBeCloseTo(8, 10)
     expect(bars.series[0]!.hi![0]).toBeCloseTo(17, 10)
-    const heat = plots[2] as Extract<PlotSpec, { kind: "heatmap" }>
+    const heat = byName("sweep-sweep") as Extract<PlotSpec, { kind: "heatmap" }>
     expect(heat.rows).toEqual(["layer 0", "layer 1", "layer 2", "layer 3"])
     expect(heat.values[3]![3]).toBeCloseTo(17, 10) // zh with layer 3 protected: 0.25 − 0.08
+  })
+
+  it("tabulates any other kernel's per-language fields, one column each", () => {
+    const stats = { reference: "en", languages: { en: { tokens: 1000, bytes: 4000, tokens_per_byte: 0.25, premium: 1 }, he: { tokens: 1500, bytes: 4500, tokens_per_byte: 1 / 3, premium: 1.5 } } }
+    const md = buildReport({ ...input, steps: [{ id: "tok", uses: "tokenizer-stats", status: "succeeded", durationMs: 10, outputs: stats }], branches: [] }).markdown
+    expect(md).toContain("| language | tokens | bytes | tokens_per_byte | premium |")
+    expect(md).toContain("| he | 1500 | 4500 | 0.3333 | 1.500 |")
   })
 
   it("builds the correlation matrix symmetric with 1 on the diagonal and null where ρ is undefined", () => {
