@@ -173,3 +173,19 @@ def test_hub_checkpoint_that_cannot_be_downloaded(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(ModelError, match="'TheBloke/Llama-2-7B-GPTQ' is not a local directory and could not be downloaded: OSError: no network"):
         load_quantized({"id": "TheBloke/Llama-2-7B-GPTQ", "format": "gptq"}, "TheBloke/Llama-2-7B-GPTQ")
+
+
+def test_gptq_lm_head_export_and_load(tmp_path):
+    model = tiny_llama(layers=1, vocab=320)  # qzeros pack out_features: 320·4/32 words
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    quant = {"method": "gptq", "bits": 4, "group_size": 16, "sym": True, "include_lm_head": True,
+             "calibration": {"corpus": ct.corpus(), "samples": 4, "seq_len": 16}}
+    res = quantize_model(loaded, quant, resolve_targets(model, quant, protect={"layers": [0]}))
+    qcfg = export_gptq(loaded, res, str(tmp_path / "h"))
+    assert qcfg["lm_head"] is True and len(qcfg["dynamic"]) == 7  # the 7 protected block linears
+    back = load_model({"id": str(tmp_path / "h"), "format": "gptq", "device": "cpu"})
+    torch.testing.assert_close(back.model.lm_head.weight.detach(), res.weights["lm_head.weight"], rtol=2e-3, atol=1e-4)
+    odd = tiny_llama(layers=1, vocab=300)
+    res = quantize_model(ct.loaded(odd), quant, resolve_targets(odd, quant, protect={"layers": [0]}))
+    with pytest.raises(ParameterError, match="module lm_head \\(out 300, in 64\\) cannot be packed"):
+        export_gptq(ct.loaded(odd), res, str(tmp_path / "odd"))

@@ -64,9 +64,15 @@ def _gptq_tensors(name: str, codes: Any, checkpoint_format: str) -> dict[str, to
                 "export with checkpoint_format 'gptq_v2'"
             )
         z = z - 1
+    try:
+        qweight = pack.pack_gptq_qweight(codes.codes.to(torch.int64), bits)
+        qzeros = pack.pack_gptq_qzeros(z.t().contiguous(), bits)
+    except ParameterError as exc:
+        out_f, in_f = codes.codes.shape
+        raise ParameterError(f"module {name} (out {out_f}, in {in_f}) cannot be packed in the GPTQ layout at {bits} bits: {exc}") from exc
     return {
-        f"{name}.qweight": pack.pack_gptq_qweight(codes.codes.to(torch.int64), bits),
-        f"{name}.qzeros": pack.pack_gptq_qzeros(z.t().contiguous(), bits),
+        f"{name}.qweight": qweight,
+        f"{name}.qzeros": qzeros,
         f"{name}.scales": codes.scales.t().contiguous().to(torch.float16),
         f"{name}.g_idx": codes.g_idx.to(torch.int32).contiguous(),
     }
@@ -142,6 +148,9 @@ def export_gptq(loaded: Any, result: Any, out_dir: str, checkpoint_format: str =
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}  # no shared storage (tied weights)
     skipped = sorted(all_block_linears - set(coded))
     qcfg = _gptq_config(coded_cfg, skipped, result.meta.get("gptq", {}), checkpoint_format)
+    lm_head = registry.family_of(model).lm_head
+    if lm_head in coded:
+        qcfg["lm_head"] = True  # GPTQModel's flag for a quantized lm_head
     os.makedirs(out_dir, exist_ok=True)
     save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
     _write_config(model, out_dir, qcfg, "quantize_config.json")
