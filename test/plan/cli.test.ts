@@ -45,8 +45,8 @@ describe("polyquant plan", () => {
     const used = await capture(["test/fixtures/plans/seed/workflow.yaml", "--store", storePath])
     expect(used.code).toBe(0)
     const lines = used.out.split("\n")
-    expect(lines).toContain("  colab-free  1.25h     4h per day        0.5h (3.5h used this day): short by 0.75h")
-    expect(lines).toContain("  kaggle      10h       30h per week      18h (12h used this week)")
+    expect(lines).toContain("  colab-free  2.25h     4h per day        0.5h (3.5h used this day): short by 1.75h")
+    expect(lines).toContain("  kaggle      13h       30h per week      18h (12h used this week)")
   })
 
   it("exits 2 with the errors of an invalid workflow", async () => {

@@ -43,11 +43,17 @@ const table: Record<string, Expected> = {
   seed: {
     stages: [
       ["colab_001"],
-      ["colab_002", "kaggle_001", "kaggle_002[model=mistralai/Mistral-7B-v0.1]", "kaggle_002[model=Qwen/Qwen-7B]"],
-      ["pro_001"],
+      ["colab_002", "colab_003", "kaggle_001", "kaggle_002[model=mistralai/Mistral-7B-v0.1]", "kaggle_002[model=Qwen/Qwen-7B]"],
+      ["kaggle_003", "pro_001", "pro_003"],
       ['pro_002[calibration=["en"]]', 'pro_002[calibration=["en","he","ar","zh"]]']
     ],
-    needs: { colab_002: ["colab_001"], kaggle_001: ["colab_001"], pro_001: ["kaggle_001"], 'pro_002[calibration=["en"]]': ["pro_001"] }
+    needs: {
+      colab_002: ["colab_001"],
+      kaggle_001: ["colab_001"],
+      kaggle_003: ["kaggle_002[model=mistralai/Mistral-7B-v0.1]", "kaggle_002[model=Qwen/Qwen-7B]"],
+      pro_001: ["kaggle_001"],
+      'pro_002[calibration=["en"]]': ["pro_001"]
+    }
   }
 }
 
@@ -114,16 +120,17 @@ describe("plan() on the fixture table", () => {
   it("prints the DAG, the seed's resource table and budgets", async () => {
     const text = formatPlan(await planOf("seed"))
     const lines = text.split("\n").map((l) => l.trimEnd())
-    expect(lines[0]).toBe("workflow seed-program (test/fixtures/plans/seed/workflow.yaml): 8 steps in 4 stages")
-    expect(lines).toContain("  colab_001                                    disparity    colab-free  30m     NousResearch/Llama-2-7b-hf 6.74B × 2 B (float16) = 13.48 GB of 16 GB (T4): fits")
+    expect(lines[0]).toBe("workflow seed-program (test/fixtures/plans/seed/workflow.yaml): 11 steps in 4 stages")
+    expect(lines).toContain("  colab_001                                    disparity         colab-free  30m     NousResearch/Llama-2-7b-hf 6.74B × 2 B (float16) = 13.48 GB of 16 GB (T4): fits")
     expect(lines).toContain("                                               if steps.colab_001.outputs.disparity.value >= 2.0")
     expect(lines).toContain("  kaggle_001                                   6h         kaggle")
     expect(lines).toContain("  colab_002                                    0.75h      colab-free")
-    expect(lines).toContain("  colab-free  1.25h     4h per day        4h (full budget)")
-    expect(lines).toContain("  kaggle      10h       30h per week      30h (full budget)")
-    expect(lines).toContain("  colab-pro   5h        12h per session   12h (full budget)")
+    // the seed's totals: ~15h of free GPU (Colab free + Kaggle), 9h of Colab Pro
+    expect(lines).toContain("  colab-free  2.25h     4h per day        4h (full budget)")
+    expect(lines).toContain("  kaggle      13h       30h per week      30h (full budget)")
+    expect(lines).toContain("  colab-pro   9h        12h per session   12h (full budget)")
     const used = formatPlan(await planOf("seed"), { used: [{ platform: "colab-free", usedHours: 3.5 }, { platform: "kaggle", usedHours: 0 }, { platform: "colab-pro", usedHours: 0 }] })
-    expect(used).toContain("  colab-free  1.25h     4h per day        0.5h (3.5h used this day): short by 0.75h")
+    expect(used).toContain("  colab-free  2.25h     4h per day        0.5h (3.5h used this day): short by 1.75h")
   })
 })
 
