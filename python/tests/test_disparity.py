@@ -261,3 +261,19 @@ def test_variant_with_another_tokenizer_is_refused(llama_dir, tmp_path):
     other = save_tiny(str(tmp_path / "other"), "tiny-llama", layers=2, vocab=280)
     with pytest.raises(ParameterError, match="tokenizes .* differently"):
         disparity.run({"model": {"id": llama_dir}, "corpus": CORPUS, "variant": {"model": {"id": other}}, "protocol": PROTOCOL}, KernelContext())
+
+
+def test_partial_results_carry_each_language_as_it_finishes(llama_dir, tmp_path):
+    import json
+
+    events = tmp_path / "events.jsonl"
+    out = disparity.run(
+        {"model": {"id": llama_dir}, "corpus": CORPUS, "quant": {"bits": 3, "group_size": 32}, "protocol": PROTOCOL, "bootstrap": {"samples": 50}},
+        KernelContext(events_path=str(events)),
+    )
+    partials = [e["result"] for e in map(json.loads, events.read_text().splitlines()) if e["type"] == "partial"]
+    assert [p["language"] for p in partials] == list(CORPUS["languages"])
+    for p in partials:
+        row = out["languages"][p["language"]]
+        assert p["degradation"]["value"] == pytest.approx(row["degradation"]["value"], rel=1e-9, abs=1e-15)
+        assert p["kl"] == row["kl"] and p["ppl_quant"] == pytest.approx(row["ppl_quant"], rel=1e-12)

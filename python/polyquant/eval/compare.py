@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -188,8 +188,9 @@ class LanguageComparison:
 
 
 @torch.no_grad()
-def compare(loaded: Any, baseline: Baseline, ctx: Any = None) -> dict[str, LanguageComparison]:
-    """Run `loaded` (the quantized model, or a pre-quantized variant) over the baseline's windows."""
+def compare(loaded: Any, baseline: Baseline, ctx: Any = None, on_language: Optional[Callable[[str, "LanguageComparison"], None]] = None) -> dict[str, LanguageComparison]:
+    """Run `loaded` (the quantized model, or a pre-quantized variant) over the baseline's windows.
+    `on_language(lang, comparison)` is called as each language finishes (live partial results)."""
     vocab = _vocab_size(loaded)
     total = sum(len(lb.windows) for lb in baseline.languages.values())
     done = 0
@@ -222,6 +223,8 @@ def compare(loaded: Any, baseline: Baseline, ctx: Any = None) -> dict[str, Langu
         if pos != lb.label_logp.shape[0]:
             raise ParameterError(f"{lang}: the variant scored {pos} tokens, the baseline {lb.label_logp.shape[0]}")
         out[lang] = LanguageComparison(seg_nll, kl_sum / pos, dp_sum / pos, agree / pos, pos)
+        if on_language is not None:
+            on_language(lang, out[lang])
     return out
 
 

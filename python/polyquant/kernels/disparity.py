@@ -76,6 +76,28 @@ def report(baseline: Baseline, quantized: dict, reference: str, boot: BootstrapC
     return {"languages": rows, "disparity": stats["disparity"], "gap": stats["gap"], "worst_language": stats["worst_language"]}
 
 
+def _partial(ctx: KernelContext, baseline: Baseline):
+    """Emit one language's point estimates (no CIs yet) as soon as its quantized pass ends."""
+
+    def emit(lang: str, q: Any) -> None:
+        lb = baseline.languages[lang]
+        tokens = float(lb.seg_tokens.sum())
+        nll_b, nll_q = math.fsum(lb.seg_nll), math.fsum(q.seg_nll)
+        ctx.partial(
+            {
+                "language": lang,
+                "ppl_base": math.exp(nll_b / tokens),
+                "ppl_quant": math.exp(nll_q / tokens),
+                "tokens": int(tokens),
+                "degradation": {"value": math.expm1((nll_q - nll_b) / tokens), "ci": [None, None]},
+                "kl": q.kl,
+                "top1_agreement": q.top1_agreement,
+            }
+        )
+
+    return emit
+
+
 def run(params: dict, ctx: KernelContext) -> dict:
     for key in ("model", "corpus"):
         if key not in params:
@@ -105,12 +127,12 @@ def run(params: dict, ctx: KernelContext) -> dict:
         bad = same_windows({k: v.windows for k, v in baseline.languages.items()}, other_windows)
         if bad is not None:
             raise ParameterError(f"variant {other.id!r} tokenizes {bad!r} differently from {loaded.id!r}: compare models with one tokenizer")
-        quantized = compare(other, baseline, ctx)
+        quantized = compare(other, baseline, ctx, _partial(ctx, baseline))
         out.update(quant=None, variant={"id": other.id, "fingerprint": other.fingerprint}, protected=[])
     else:
         result = quantize_model(loaded, quant, targets, ctx)
         with apply_weights(loaded.model, result.weights):
-            quantized = compare(loaded, baseline, ctx)
+            quantized = compare(loaded, baseline, ctx, _partial(ctx, baseline))
         errors = list(result.module_errors.values())
         out.update(
             quant={
