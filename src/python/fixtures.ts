@@ -53,6 +53,19 @@ export const fixtureStatus = (name: FixtureName, env: NodeJS.ProcessEnv = proces
   }
 }
 
+/**
+ * Whether a trained fixture matches what would be trained now: the same corpus (digest), seed and,
+ * when asked for, step count. The trainer applies the same rule (plus its own config), so a
+ * stale fixture is retrained rather than silently used.
+ */
+export const isCurrent = (status: FixtureStatus, options: { readonly seed?: number; readonly steps?: number } = {}): boolean => {
+  if (!status.trained || status.meta === undefined) return false
+  const meta = status.meta
+  if (meta.corpus_digest !== undefined && meta.corpus_digest !== fixtureCorpus().digest) return false
+  if ((meta.seed ?? 0) !== (options.seed ?? 0)) return false
+  return options.steps === undefined || meta.steps === options.steps
+}
+
 /** The training corpus: the UDHR preamble and articles 1-25 in the 14 fixture languages. */
 export const fixtureCorpus = (): ResolvedCorpus => resolveCorpus(CorpusSpec.parse({ source: "udhr", languages: [...FIXTURE_LANGUAGES], split: "train" }))
 
@@ -74,7 +87,7 @@ export const ensureFixtureEffect = (
   Effect.gen(function* () {
     const fixture = yield* parseFixtureName(name)
     const before = fixtureStatus(fixture)
-    if (before.trained && options.force !== true) return before
+    if (options.force !== true && isCurrent(before, options)) return before
     const runtime = yield* PythonRuntime
     const root = join(cacheDir(), "fixtures")
     mkdirSync(root, { recursive: true })
@@ -118,7 +131,7 @@ export const ensureFixture = async (name: string, options: EnsureFixtureOptions 
   const bare = name.startsWith("fixture:") ? name.slice("fixture:".length) : name
   if ((FIXTURE_NAMES as ReadonlyArray<string>).includes(bare) && options.force !== true) {
     const status = fixtureStatus(bare as FixtureName)
-    if (status.trained) return status
+    if (isCurrent(status, options)) return status
   }
   const program = ensureFixtureEffect(name, options).pipe(Effect.provide(PythonRuntimeLive()))
   const exit = await Effect.runPromiseExit(program)

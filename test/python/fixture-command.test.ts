@@ -114,6 +114,27 @@ describe("ensureFixture", () => {
     expect(Either.isLeft(out) && out.left.message).toContain("holds no polyquant-fixture.json")
   })
 
+  it("retrains a fixture trained on another corpus or with another seed", async () => {
+    const dummy = makeDummyRuntime({ fixture: fakeTraining(cache) })
+    const corpus = resolveCorpus({ source: "udhr", languages: [...FIXTURE_LANGUAGES], split: "train" } as never)
+    const write = (extra: Record<string, unknown>) => {
+      const dir = join(cache, "fixtures", "tiny-llama")
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, "config.json"), "{}")
+      writeFileSync(join(dir, "polyquant-fixture.json"), JSON.stringify({ ...meta("tiny-llama"), corpus_digest: corpus.digest, ...extra }))
+    }
+    const ensure = () => Effect.runPromise(ensureFixtureEffect("tiny-llama").pipe(Effect.provideService(PythonRuntime, dummy.service)))
+    write({})
+    await ensure()
+    expect(dummy.calls).toHaveLength(0) // current: same corpus, seed 0
+    write({ corpus_digest: "0".repeat(64) })
+    await ensure()
+    expect(dummy.calls).toHaveLength(1)
+    write({ seed: 7 })
+    await ensure()
+    expect(dummy.calls).toHaveLength(2)
+  })
+
   it("reads a trained fixture's status without any runtime call", () => {
     fakeTraining(cache)({ name: "tiny-llama" })
     const status = fixtureStatus("tiny-llama" as FixtureName)

@@ -11,6 +11,7 @@ import {
   ensureFixtureEffect,
   FIXTURE_NAMES,
   fixtureStatus,
+  isCurrent,
   parseFixtureName,
   type FixtureName,
   type FixtureStatus
@@ -80,11 +81,11 @@ export const fixtureCommand = (
     let failed = false
     for (const name of names) {
       const before = fixtureStatus(name)
-      if (before.trained && values.force !== true) {
+      if (values.force !== true && isCurrent(before)) {
         io.out(describeFixture(before))
         continue
       }
-      io.err(`${name}: training on the UDHR training split (14 languages)...`)
+      io.err(`${name}: ${before.trained ? "trained with other settings or another corpus: training again" : "training"} on the UDHR training split (14 languages)...`)
       const result = yield* Effect.either(ensureFixtureEffect(name, { force: values.force === true, onEvent: progressPrinter(name, io.err) }))
       if (Either.isLeft(result)) {
         failed = true
