@@ -1,0 +1,109 @@
+"""Layer-sweep cost against its target: one quantization pass + one evaluation per configuration.
+
+Builds a random Llama (default hidden 256, 6 blocks) with a small byte-level BPE tokenizer, saves
+it, and measures side by side in one run:
+- T_eval: one evaluation of the corpus windows (NLL of every window);
+- T_quant: one RTN pass over every block linear;
+- T_sweep: the `layer-sweep` kernel in protect-one mode (G configurations, plus the baseline and
+  the all-quantized evaluations), and the ratio T_sweep / (T_quant + (G + 2) · T_eval): near 1
+  means swapping weights in and out costs little next to evaluating;
+- T_reload: what the seed's template does per configuration (reload the model from disk, quantize
+  it, evaluate), and the ratio of G such configurations to the sweep;
+- the bytes a snapshot keeps for one protect-one configuration, as a share of the model's bytes.
+
+    .venv/bin/python bench/layer_sweep_cost.py
+    .venv/bin/python bench/layer_sweep_cost.py --hidden 512 --layers 8 --threads 2
+
+Not part of the test suite; timings depend on the machine, the ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+from polyquant.context import KernelContext  # noqa: E402
+from polyquant.eval.compare import language_windows, window_nll  # noqa: E402
+from polyquant.eval.perplexity import Protocol  # noqa: E402
+from polyquant.kernels import layer_sweep  # noqa: E402
+from polyquant.models import resident  # noqa: E402
+from polyquant.models.fixture import FixtureConfig, build_model, save_tokenizer, train_tokenizer  # noqa: E402
+from polyquant.models.load import load_model  # noqa: E402
+from polyquant.quant.apply import apply_weights  # noqa: E402
+from polyquant.quant.methods import quantize_model  # noqa: E402
+from polyquant.quant.plan import resolve_targets  # noqa: E402
+
+TEXT = {
+    "en": ["All human beings are born free and equal in dignity and rights. " * 6] * 4,
+    "de": ["Alle Menschen sind frei und gleich an Würde und Rechten geboren. " * 6] * 4,
+    "he": ["כל בני האדם נולדו בני חורין ושווים בערכם ובזכויותיהם. " * 6] * 4,
+}
+CORPUS = {"source": "bench", "split": "heldout", "digest": "bench", "languages": TEXT}
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bits", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    folder = tempfile.mkdtemp(prefix="polyquant-bench-")
+    tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
+    cfg = FixtureConfig(vocab_size=400, hidden=args.hidden, layers=args.layers, heads=4, ffn=args.hidden * 3, context=128)
+    build_model("tiny-llama", cfg, tok, seed=0).save_pretrained(folder)
+    save_tokenizer(tok, folder, cfg.context)
+    spec = {"id": folder, "device": "cpu"}
+    quant = {"method": "rtn", "bits": args.bits, "group_size": 64}
+
+    loaded = resident.get(spec)
+    protocol, windows, _ = language_windows(loaded, CORPUS, Protocol())
+    window_nll(loaded, windows, protocol.batch_size)  # warm-up
+    t_eval, _ = timed(lambda: window_nll(loaded, windows, protocol.batch_size))
+    targets = resolve_targets(loaded.model, quant)
+    t_quant, result = timed(lambda: quantize_model(loaded, quant, targets))
+    names = [t.param_name for t in targets if t.layer != 0]
+    with apply_weights(loaded.model, result.weights, names) as snap:
+        snapshot_bytes = snap.nbytes()
+    model_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+
+    params = {"model": spec, "corpus": CORPUS, "quant": quant, "mode": "protect-one", "checkpoint_every": 1000}
+    t_sweep, out = timed(lambda: layer_sweep.run(params, KernelContext()))
+    G = len(out["rows"])
+    target = t_quant + (G + 2) * t_eval
+
+    def seed_style_config():
+        fresh = load_model(spec)  # the seed's template: reload, quantize, evaluate
+        t = resolve_targets(fresh.model, quant, {"layers": [0]})
+        with apply_weights(fresh.model, quantize_model(fresh, quant, t).weights):
+            window_nll(fresh, windows, protocol.batch_size)
+
+    t_reload, _ = timed(seed_style_config)
+
+    print(f"model: hidden {args.hidden}, {args.layers} blocks, {model_bytes / 2**20:.1f} MiB; {sum(len(w) for w in windows.values())} windows; threads {args.threads}")
+    print(f"T_eval   {t_eval:8.3f} s   one evaluation")
+    print(f"T_quant  {t_quant:8.3f} s   one RTN pass over {len(targets)} linears")
+    print(f"T_sweep  {t_sweep:8.3f} s   protect-one, {G} configurations")
+    print(f"sweep / (T_quant + (G+2)·T_eval) = {t_sweep / target:.2f}   (target: close to 1)")
+    print(f"T_reload {t_reload:8.3f} s   one seed-style configuration (reload + quantize + evaluate)")
+    print(f"G seed-style configurations / sweep = {G * t_reload / t_sweep:.2f}")
+    print(f"snapshot of one protect-one configuration: {snapshot_bytes / 2**20:.1f} MiB = {snapshot_bytes / model_bytes:.2f} of the model")
+
+
+if __name__ == "__main__":
+    main()
