@@ -15,7 +15,9 @@
  * - REQ_TIMEOUT cuts off any request after 100 s by default: kernel calls pass `$timeout: Infinity`,
  *   the housekeeping requests (import, start) use `bridgeTimeoutMs`;
  * - Node never exits while the worker lives: the layer's finalizer stops it;
- * - Python's prints would reach the terminal: `api.start` points fds 1 and 2 at the log file.
+ * - Python's prints would reach the terminal: `api.start` points fds 1 and 2 at the log file;
+ * - the worker shares Node's process group, so a terminal's Ctrl-C would raise KeyboardInterrupt in
+ *   the running kernel: the worker ignores SIGINT (the engine stops kernels through the stop file).
  * If Node dies without running the finalizer (SIGKILL), the worker's watchdog (api.start) exits it.
  */
 import type { ChildProcess } from "node:child_process"
@@ -107,6 +109,8 @@ interface PythoniaCom {
 }
 interface PythoniaModule {
   python: ((file: string) => Promise<PyApi>) & { exit: () => void }
+  /** evaluate a Python expression in the worker's main thread */
+  py: (tokens: TemplateStringsArray, ...values: unknown[]) => Promise<unknown>
   com: PythoniaCom
 }
 /** The proxy of api.py; `name$` calls pass keyword arguments (pythonia's `$timeout` among them). */
@@ -410,6 +414,13 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
       if (!envelope.ok) {
         discard(proc)
         throw envelope.error
+      }
+      // Ctrl-C in a terminal reaches the whole process group: the worker ignores it and stops
+      // through the engine's stop file (checkpoint first), or is stopped by the runtime
+      const quiet = await raceExit(py.py`__import__("signal").signal(__import__("signal").SIGINT, __import__("signal").SIG_IGN) and None`, exited).catch(() => undefined)
+      if (quiet === undefined || quiet.kind !== "reply") {
+        discard(proc)
+        throw crashed(kernel, base, quiet?.kind === "exit" ? quiet.exit : { code: null, signal: null }, "start", "could not set the worker's SIGINT handler")
       }
       const started = envelope.result as { pid: number; python: string }
       const worker: Worker = {

@@ -98,6 +98,15 @@ describe("PythonRuntime", () => {
     expect(progress[0]!.at).toBeLessThan(returnedAt - 400)
   })
 
+  it("lets a kernel finish when the worker gets SIGINT (a terminal's Ctrl-C reaches the whole group)", async () => {
+    const info = await Effect.runPromise(runtime.worker)
+    setTimeout(() => process.kill(info.pid, "SIGINT"), 300)
+    const out = await run(runtime.call("test-sleep", { seconds: 1.0 }))
+    expect(out._tag).toBe("Right")
+    expect((out as { right: unknown }).right).toEqual({ slept: 1.0 })
+    expect(alive(info.pid)).toBe(true)
+  })
+
   it("fails a call whose worker exits within 5 s, with the exit code and the log tail, then starts a fresh worker", async () => {
     const before = await Effect.runPromise(runtime.worker)
     const t0 = Date.now()
