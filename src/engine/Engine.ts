@@ -19,6 +19,7 @@ import type { KernelDefinition } from "../kernels/define.js"
 import type { Plan, PlannedStep } from "../plan/types.js"
 import { PythonRuntime, type WorkerEvent } from "../python/PythonRuntime.js"
 import { describeKernelError, type KernelError as PythonKernelError } from "../python/errors.js"
+import { RunNotFoundError } from "../store/errors.js"
 import { Store, type StoreService } from "../store/Store.js"
 import type { CacheKeyParts } from "../store/RunStore.js"
 import { evaluateCondition, resolveWith } from "../workflow/conditions.js"
@@ -122,7 +123,11 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
     const started = now()
 
     // ---- the run row ----
-    const resumedRun = options.resume !== undefined ? db.requireRun(options.resume) : undefined
+    const resume = options.resume
+    const resumedRun =
+      resume !== undefined
+        ? yield* Effect.try({ try: () => db.requireRun(resume), catch: (e) => (e instanceof RunNotFoundError ? e : new RunNotFoundError({ runId: resume, known: [] })) })
+        : undefined
     const runId = resumedRun?.id ?? options.runId ?? newRunId(started)
     const force = options.force ?? resumedRun?.options.force ?? false
     if (resumedRun) {
