@@ -70,6 +70,7 @@ export const formatPlan = (plan: Plan, options: PrintOptions = {}): string => {
   for (const platform of platforms) {
     const planned = plan.steps.filter((s) => s.platform === platform).reduce((h, s) => h + gpuHoursOf(s), 0)
     const budget = plan.budgets.find((b) => b.platform === platform)
+    if (budget === undefined && planned === 0) continue
     if (budget === undefined) {
       lines.push(`  ${pad(platform, platWidth)}  ${pad(hoursText(planned), 8)}  ${pad("none", 16)}  -`)
       continue
