@@ -83,3 +83,13 @@ def test_trained_fixtures_learned_and_load(trained_fixtures):
         loaded = load_model({"id": f"fixture:{name}"})
         assert loaded.family.name == ("llama" if name == "tiny-llama" else "gpt2")
         assert loaded.max_positions == 128 and len(loaded.tokenizer) == 2000
+
+
+def test_concurrent_trainers_train_once(tmp_path, small_corpus):
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = str(tmp_path / "fx")
+    with ThreadPoolExecutor(2) as pool:
+        metas = list(pool.map(lambda _: train_fixture("tiny-gpt2", small_corpus, out, config=SHORT), range(2)))
+    assert metas[0] == metas[1]  # the second waited for the first and reused its result
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".fx.tmp")] == []

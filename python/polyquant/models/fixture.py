@@ -17,6 +17,7 @@ CLI: `python -m polyquant.models.fixture --corpus corpus.json --name tiny-llama 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -238,12 +239,17 @@ def train_fixture(
         if not isinstance(steps, int) or steps < 1:
             raise ParameterError(f"fixture steps {steps!r} must be a positive integer")
         cfg = FixtureConfig(**{**asdict(cfg), "steps": steps})
-    if is_trained(out_dir) and not force:
-        meta = read_meta(out_dir)
-        if is_current(meta, cfg, seed, corpus):
-            return meta
-        log.info("fixture %s in %s was trained with other settings or text: training again", name, out_dir)
-        force = True
+    with _training_lock(out_dir):
+        if is_trained(out_dir) and not force:
+            meta = read_meta(out_dir)
+            if is_current(meta, cfg, seed, corpus):
+                return meta
+            log.info("fixture %s in %s was trained with other settings or text: training again", name, out_dir)
+            force = True
+        return _train(name, corpus, out_dir, seed, cfg, force, on_step)
+
+
+def _train(name: str, corpus: dict, out_dir: str, seed: int, cfg: FixtureConfig, force: bool, on_step: Optional[StepCallback]) -> dict:
     texts = corpus_texts(corpus)
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
@@ -288,6 +294,24 @@ def train_fixture(
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("fixture %s trained in %.1fs: loss %.3f (unigram %.3f)", name, seconds, meta["final_loss"], meta["unigram_loss"])
     return meta
+
+
+@contextlib.contextmanager
+def _training_lock(out_dir: str):
+    """One trainer per fixture directory at a time (others wait, then reuse its result); POSIX only."""
+    parent = os.path.dirname(os.path.abspath(out_dir)) or "."
+    os.makedirs(parent, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: the atomic rename still keeps the directory whole
+        yield
+        return
+    with open(os.path.join(parent, f".{os.path.basename(out_dir)}.lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _move_into_place(tmp: str, out_dir: str, force: bool) -> None:
