@@ -130,6 +130,15 @@ const chainOf = (node: Ast): string[] | undefined => {
     const head = chainOf(target)
     return head === undefined ? undefined : [...head, field]
   }
+  if (node.op === "[]") {
+    // a literal index (`languages['he']`, `values[0]`) continues the chain; a computed one ends it
+    const [target, index] = node.args as [unknown, unknown]
+    if (!isAst(target) || !isAst(index) || index.op !== "value") return undefined
+    const key = index.args
+    if (typeof key !== "string" && typeof key !== "number" && typeof key !== "bigint") return undefined
+    const head = chainOf(target)
+    return head === undefined ? undefined : [...head, String(key)]
+  }
   return undefined
 }
 
@@ -253,13 +262,17 @@ export const checkExpression = (
       let at: z.ZodType = schema
       const walked = ["steps", id, "outputs"]
       for (const key of ref.segments.slice(2)) {
-        const shape = objectShape(at)
-        if (shape === undefined) break
-        if (!(key in shape)) {
-          problems.push(`'${ref.path}': ${walked.join(".")} has no field '${key}' (fields: ${Object.keys(shape).join(", ") || "none"})`)
-          break
-        }
-        at = shape[key]!
+        const kind = kindOf(at)
+        if (kind === "record") at = recordValue(at)!
+        else if (kind === "array") at = arrayElement(at)!
+        else if (kind === "object") {
+          const shape = objectShape(at)!
+          if (!(key in shape)) {
+            problems.push(`'${ref.path}': ${walked.join(".")} has no field '${key}' (fields: ${Object.keys(shape).join(", ") || "none"})`)
+            break
+          }
+          at = shape[key]!
+        } else break
         walked.push(key)
       }
     }

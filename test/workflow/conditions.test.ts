@@ -63,6 +63,7 @@ describe("type checking at load", () => {
   it.each([
     ["steps.colab_001.outputs.disparty.value < 2", "'steps.colab_001.outputs.disparty.value': steps.colab_001.outputs has no field 'disparty' (fields: reference, quant, variant, protected, languages, disparity, gap, worst_language, bootstrap, protocol, kl_mode)"],
     ["steps.colab_001.outputs.disparity.valu < 2", "'steps.colab_001.outputs.disparity.valu': steps.colab_001.outputs.disparity has no field 'valu' (fields: value, ci, defined, reason)"],
+    ["steps.colab_001.outputs.languages['he'].degradaton.value > 0.1", "'steps.colab_001.outputs.languages.he.degradaton.value': steps.colab_001.outputs.languages.he has no field 'degradaton' (fields: ppl_base, ppl_quant, bpb_base, bpb_quant, tokens, degradation, delta_bpb, kl, delta_p, top1_agreement)"],
     ["steps.count.outputs.resumed_from + 'a' == 'b'", "CEL type error: no such overload: int + string"],
     ["steps.nope.status == 'x'", "'steps.nope.status': unknown step 'nope'"],
     ["steps.later.status == 'x'", "'steps.later.status': step 'later' is not in this step's needs (add it to needs, directly or through a step it needs)"],
@@ -99,7 +100,7 @@ describe("evaluateCondition", () => {
     const state = { count: { status: "succeeded", outputs: { values: [0, 1, 4], resumed_from: 2 }, uses: "test-count" } }
     expect(evaluateCondition("steps.count.outputs.resumed_from + 1 == 3 && steps.count.outputs.values[2] == 4", state)).toEqual({
       result: true,
-      values: { "steps.count.outputs.resumed_from": 2, "steps.count.outputs.values": [0, 1, 4] }
+      values: { "steps.count.outputs.resumed_from": 2, "steps.count.outputs.values.2": 4 }
     })
   })
 
@@ -157,5 +158,15 @@ describe("matrixed steps in conditions", () => {
     expect(evaluateCondition("steps.sweep.status == 'succeeded'", done)).toEqual({ result: true, values: { "steps.sweep.status": "succeeded" } })
     const failed = { "sweep[bits=2]": { status: "succeeded" }, "sweep[bits=3]": { status: "failed" } }
     expect(evaluateCondition("steps.sweep.status == 'succeeded'", failed)).toEqual({ result: false, values: { "steps.sweep.status": "failed" } })
+  })
+})
+
+describe("indexed references", () => {
+  it("record the value at a literal index", () => {
+    const state = { colab_001: { status: "succeeded", outputs: { ...disparityOutputs(1.5), languages: { he: { ppl_base: 12.5 }, en: { ppl_base: 8 } } }, uses: "disparity" } }
+    expect(evaluateCondition("steps.colab_001.outputs.languages['he'].ppl_base > steps.colab_001.outputs.languages['en'].ppl_base", state)).toEqual({
+      result: true,
+      values: { "steps.colab_001.outputs.languages.he.ppl_base": 12.5, "steps.colab_001.outputs.languages.en.ppl_base": 8 }
+    })
   })
 })
