@@ -17,9 +17,9 @@ def test_hutchinson_on_a_quadratic():
     B = torch.randn(12, 12, generator=g, dtype=torch.float64)
     A = B @ B.T / 12 + torch.diag(torch.arange(1.0, 13.0, dtype=torch.float64))
     theta = torch.randn(12, generator=g, dtype=torch.float64, requires_grad=True)
-    samples = imp.hutchinson_samples([lambda: 0.5 * theta @ A @ theta], [[theta]], n_samples=3000, seed=7)
+    samples = imp.hutchinson_samples([lambda: 0.5 * theta @ A @ theta], [[theta]], n_samples=1000, seed=7)
     # Each sample is exactly vᵀ A v for the documented, reproducible v_j.
-    for j in (0, 1, 2999):
+    for j in (0, 1, 999):
         v = imp.rademacher([theta], 7, j)[0]
         assert samples[j][0] == pytest.approx(float(v @ A @ v), rel=1e-12)
     xs = torch.tensor([s[0] for s in samples], dtype=torch.float64)
@@ -27,12 +27,12 @@ def test_hutchinson_on_a_quadratic():
     assert abs(float(xs.mean()) - float(torch.trace(A))) < 4 * se
     # Hutchinson's variance for Rademacher vectors is 2 Σ_{i≠j} A_ij².
     off = A - torch.diag(torch.diag(A))
-    assert float(xs.var()) == pytest.approx(float(2 * (off**2).sum()), rel=0.15)
+    assert float(xs.var()) == pytest.approx(float(2 * (off**2).sum()), rel=0.25)
 
 
 def test_hutchinson_matches_the_exact_hessian_of_a_tiny_model():
-    model = tiny_llama(vocab=24, hidden=8, layers=2, heads=2, inter=8, seed=5)
-    windows = language_windows(["en"], per_lang=24, n=2, length=10)["en"]
+    model = tiny_llama(vocab=12, hidden=4, layers=2, heads=2, inter=4, seed=5)  # 2 × 112 block weights
+    windows = language_windows(["en"], per_lang=12, n=2, length=6)["en"]
     groups = imp.layer_params(model)
     names = {id(p): n for n, p in model.named_parameters()}
     flat_names = [names[id(p)] for g in groups for p in g]
@@ -52,7 +52,7 @@ def test_hutchinson_matches_the_exact_hessian_of_a_tiny_model():
     per_layer = sum(p.numel() for p in groups[0])
     exact = [float(torch.trace(H[:per_layer, :per_layer])), float(torch.trace(H[per_layer:, per_layer:]))]
 
-    trace, se = imp.hessian_trace(model, windows, n_samples=64, seed=3)
+    trace, se = imp.hessian_trace(model, windows, n_samples=32, seed=3)
     with torch.enable_grad():
         for p in model.parameters():
             p.requires_grad_(True)
