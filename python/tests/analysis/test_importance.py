@@ -181,3 +181,18 @@ def test_config_errors_name_the_value():
         imp.ImportanceConfig(criteria=("entropy",))
     with pytest.raises(ParameterError, match="hutchinson_samples 0"):
         imp.ImportanceConfig(hutchinson_samples=0)
+
+
+def test_hutchinson_runs_on_fused_attention_and_equals_eager():
+    """Models load with SDPA attention, whose fused kernels have no double backward."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    sdpa = GPT2LMHeadModel(GPT2Config(vocab_size=40, n_embd=16, n_layer=2, n_head=2, n_positions=32)).eval()
+    assert sdpa.config._attn_implementation == "sdpa"
+    eager = copy.deepcopy(sdpa)
+    eager.config._attn_implementation = "eager"
+    windows = language_windows(["en"], per_lang=40, n=1, length=8)["en"]
+    a, _ = imp.hessian_trace(sdpa, windows, n_samples=2, seed=1)
+    b, _ = imp.hessian_trace(eager, windows, n_samples=2, seed=1)
+    assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
