@@ -49,7 +49,8 @@ export const fixture = defineKernel({
     corpus_digest: z.string().nullable(),
     corpus_split: z.string().nullable(),
     languages: z.array(z.string()),
-    training_seconds: z.number(),
+    training_seconds: z.number().describe("wall clock, tokenizer included"),
+    cpu_seconds: z.number().optional().describe("CPU time of the training process, all threads"),
     torch: z.string(),
     path: z.string(),
     trained: z.boolean().describe("false when the cached fixture was returned")

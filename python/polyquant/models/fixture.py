@@ -253,7 +253,7 @@ def _train(name: str, corpus: dict, out_dir: str, seed: int, cfg: FixtureConfig,
     texts = corpus_texts(corpus)
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     try:
         tokenizer = train_tokenizer(texts, cfg.vocab_size)
         stream = token_stream(tokenizer, texts)
@@ -261,7 +261,7 @@ def _train(name: str, corpus: dict, out_dir: str, seed: int, cfg: FixtureConfig,
         losses = train_model(model, stream, cfg, seed, on_step)
     finally:
         torch.set_num_threads(prev_threads)
-    seconds = time.monotonic() - t0
+    seconds, cpu_seconds = time.monotonic() - t0, time.process_time() - c0
     tail = losses[-min(20, len(losses)) :]
     meta = {
         "name": name,
@@ -277,7 +277,8 @@ def _train(name: str, corpus: dict, out_dir: str, seed: int, cfg: FixtureConfig,
         "corpus_digest": corpus.get("digest"),
         "corpus_split": corpus.get("split"),
         "languages": sorted(corpus["languages"]),
-        "training_seconds": round(seconds, 2),
+        "training_seconds": round(seconds, 2),  # wall clock: inflated when other processes share the cores
+        "cpu_seconds": round(cpu_seconds, 2),  # CPU time of this process, all threads (≈ threads × wall on idle cores)
         "torch": torch.__version__,
     }
     parent = os.path.dirname(os.path.abspath(out_dir)) or "."
