@@ -174,3 +174,20 @@ def test_protocol_errors_name_the_bad_value(tiny_loaded, sample_corpus):
 def test_default_context_is_the_models_max_positions(tiny_loaded):
     assert Protocol().resolve(tiny_loaded.max_positions).context_length == 128
     assert Protocol(name="sliding").resolve(128).stride == 64
+
+
+@pytest.mark.fixture
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
+def test_trained_fixtures_match_transformers_loss(trained_fixtures, heldout_corpus, name):
+    from polyquant.models.load import load_model
+
+    loaded = load_model({"id": f"fixture:{name}"})
+    corpus = {**heldout_corpus, "languages": {k: v[:2] for k, v in heldout_corpus["languages"].items()}}
+    protocol = Protocol(name="rolling", context_length=64)
+    stats = measure(loaded, corpus, protocol)
+    resolved = protocol.resolve(loaded.max_positions)
+    for lang, docs in corpus["languages"].items():
+        total = sum(_hf_labels_nll(loaded.model, w)[0] for w in make_windows(loaded.tokenizer, docs, resolved))
+        assert stats[lang]["nll"] == pytest.approx(total, rel=1e-5)
+        # a trained model is far better than uniform over its 2000 tokens
+        assert stats[lang]["ppl"] < 2000 / 4

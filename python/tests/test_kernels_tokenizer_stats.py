@@ -92,3 +92,16 @@ def test_reference_must_be_in_the_corpus(word_tokenizer_dir):
         measure_tokenizer(tok, PARALLEL, "fr")
     out = json.loads(api.call("tokenizer-stats", json.dumps({"model": {"id": word_tokenizer_dir}, "corpus": {"languages": PARALLEL}, "oops": 1})))
     assert out["ok"] is False and "oops" in out["error"]["message"]
+
+
+@pytest.mark.fixture
+def test_fixture_tokenizer_stats(trained_fixtures, heldout_corpus):
+    from transformers import AutoTokenizer
+
+    result = _call({"model": {"id": "fixture:tiny-gpt2"}, "corpus": heldout_corpus})
+    tok = AutoTokenizer.from_pretrained(trained_fixtures["tiny-gpt2"])
+    counts = {lang: sum(len(tok.encode(d, add_special_tokens=False)) for d in docs) for lang, docs in heldout_corpus["languages"].items()}
+    for lang, n in counts.items():
+        assert result["languages"][lang]["tokens"] == n
+        assert result["languages"][lang]["premium"] == pytest.approx(n / counts["en"])
+    assert result["tokenizer"]["vocab_size"] == 2000

@@ -93,3 +93,22 @@ def test_concurrent_trainers_train_once(tmp_path, small_corpus):
         metas = list(pool.map(lambda _: train_fixture("tiny-gpt2", small_corpus, out, config=SHORT), range(2)))
     assert metas[0] == metas[1]  # the second waited for the first and reused its result
     assert [p for p in os.listdir(tmp_path) if p.startswith(".fx.tmp")] == []
+
+
+def test_cli_trains_into_out(tmp_path, small_corpus):
+    import subprocess
+    import sys
+
+    corpus_path = tmp_path / "corpus.json"
+    corpus_path.write_text(json.dumps(small_corpus))
+    out = tmp_path / "cli-fx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "polyquant.models.fixture", "--corpus", str(corpus_path), "--name", "tiny-gpt2", "--out", str(out), "--steps", "2"],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads(proc.stdout)
+    assert meta["steps"] == 2 and meta["name"] == "tiny-gpt2"
+    assert json.load(open(out / FIXTURE_META)) == meta
