@@ -81,7 +81,7 @@ export interface EngineOptions {
   /** implementations of custom steps, by step id or by the id written in the workflow */
   readonly local?: Readonly<Record<string, LocalStep>>
   /** make a model available before its step (e.g. train `fixture:*`) */
-  readonly ensureModel?: (spec: ModelSpec) => Effect.Effect<unknown, unknown, PythonRuntime>
+  readonly ensureModel?: (spec: ModelSpec, onEvent: (event: WorkerEvent) => void) => Effect.Effect<unknown, unknown, PythonRuntime>
   /** the kernel catalog (tests substitute their own) */
   readonly kernels?: (name: string) => KernelDefinition | undefined
   readonly now?: () => number
@@ -336,7 +336,10 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
             if (spec.id.startsWith("fixture:") && dir !== undefined && !existsSync(join(dir, "config.json"))) {
               emit({ type: "log", runId, t: now(), stepId: step.id, level: "info", message: `training ${spec.id} on first use (about a minute on two CPU cores)` })
             }
-            const ensured = yield* Effect.either(options.ensureModel(spec).pipe(Effect.provideService(PythonRuntime, runtime)))
+            const progress = (e: WorkerEvent): void => {
+              if (e.type === "progress") emit({ type: "step-progress", runId, t: now(), stepId: step.id, done: e.done, total: e.total, unit: e.unit, message: `preparing ${spec.id}${e.message ? `: ${e.message}` : ""}` })
+            }
+            const ensured = yield* Effect.either(options.ensureModel(spec, progress).pipe(Effect.provideService(PythonRuntime, runtime)))
             if (ensured._tag === "Left") {
               const message = `model ${spec.id} could not be prepared: ${ensured.left instanceof Error ? ensured.left.message : String(ensured.left)}`
               return yield* finish(step, { status: "failed", error: errorOf("ModelUnavailableError", message), ...(step.continueOnError ? { continueOnError: true } : {}) }, { durationMs: now() - t0 })

@@ -5,6 +5,7 @@ import { defineKernel } from "../../src/kernels/define.js"
 import { findKernel } from "../../src/kernels/catalog.js"
 import { KernelFailedError, KernelTimeoutError } from "../../src/python/errors.js"
 import { RunStore } from "../../src/store/RunStore.js"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makePlan, run, scriptedRuntime, step, tmp } from "./helpers.js"
 
@@ -265,5 +266,41 @@ describe("Engine: budgets", () => {
     const { result } = await run(db, plan, rt.layer, { now: () => clock })
     expect(result.steps["next"]?.status).toBe("deferred")
     expect(db.getStep(result.runId, "next")?.reason).toBe("platform colab-free: estimate (measured on earlier runs) 30 min exceeds the 15 min left of its 0.25 GPU h per day budget")
+  })
+})
+
+describe("Engine: models", () => {
+  it("prepares a fixture before its step (progress shown), then keys the step by the fixture's digest", async () => {
+    const { dir, db } = open()
+    const saved = process.env["POLYQUANT_CACHE"]
+    process.env["POLYQUANT_CACHE"] = join(dir, "cache")
+    try {
+      const rt = scriptedRuntime({ "test-echo": echo() })
+      const plan = makePlan(dir, [
+        step("a", "test-echo", { with: { model: { id: "fixture:tiny-x", dtype: "auto", device: "auto", format: "hf", trust_remote_code: false } } }),
+        step("b", "test-echo", { with: { model: { id: "fixture:broken", dtype: "auto", device: "auto", format: "hf", trust_remote_code: false } } })
+      ])
+      const prepared: string[] = []
+      const ensureModel = (spec: { id: string }, onEvent: (e: { type: "progress"; done: number; total: number; unit: string; message?: string }) => void) =>
+        Effect.suspend(() => {
+          prepared.push(spec.id)
+          if (spec.id === "fixture:broken") return Effect.fail(new Error("training diverged"))
+          onEvent({ type: "progress", done: 5, total: 10, unit: "steps", message: "loss 3.2" })
+          const folder = join(dir, "cache", "fixtures", "tiny-x")
+          mkdirSync(folder, { recursive: true })
+          writeFileSync(join(folder, "config.json"), "{}")
+          writeFileSync(join(folder, "model.safetensors"), "W")
+          return Effect.void
+        })
+      const { result, events } = await run(db, plan, rt.layer, { ensureModel })
+      expect(prepared).toEqual(["fixture:tiny-x", "fixture:broken"])
+      expect(events.find((e) => e.type === "step-progress")).toMatchObject({ stepId: "a", done: 5, total: 10, message: "preparing fixture:tiny-x: loss 3.2" })
+      expect(events.find((e) => e.type === "log" && e.stepId === "a")).toMatchObject({ message: "training fixture:tiny-x on first use (about a minute on two CPU cores)" })
+      expect(db.getStep(result.runId, "a")?.keyParts?.models["model"]).toMatch(/^fixture:tiny-x@sha256:[0-9a-f]{64}$/)
+      expect(result.steps["b"]?.error).toEqual({ type: "ModelUnavailableError", message: "model fixture:broken could not be prepared: training diverged" })
+    } finally {
+      if (saved === undefined) delete process.env["POLYQUANT_CACHE"]
+      else process.env["POLYQUANT_CACHE"] = saved
+    }
   })
 })

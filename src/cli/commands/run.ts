@@ -12,7 +12,7 @@ import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../e
 import type { ModelSpec } from "../../kernels/common.js"
 import type { Plan } from "../../plan/types.js"
 import { plan as makePlan } from "../../plan/plan.js"
-import { PythonRuntimeLive } from "../../python/PythonRuntime.js"
+import { PythonRuntimeLive, type WorkerEvent } from "../../python/PythonRuntime.js"
 import { ensureFixtureEffect } from "../../python/fixtures.js"
 import { StoreOpenError } from "../../store/errors.js"
 import { DEFAULT_STORE_PATH, RunStore } from "../../store/RunStore.js"
@@ -48,7 +48,8 @@ export const localSteps = (workflow: Workflow): Record<string, LocalStep> => {
 }
 
 /** `fixture:*` models are trained on first use; other models are the kernel's to load. */
-const ensureModel = (spec: ModelSpec) => (spec.id.startsWith("fixture:") ? ensureFixtureEffect(spec.id.slice("fixture:".length)) : Effect.void)
+const ensureModel = (spec: ModelSpec, onEvent: (event: WorkerEvent) => void) =>
+  spec.id.startsWith("fixture:") ? ensureFixtureEffect(spec.id.slice("fixture:".length), { onEvent }) : Effect.void
 
 export interface ExecuteInput {
   readonly command: string
