@@ -1,0 +1,101 @@
+"""Memory of a protect-one layer sweep: peak RSS against the model's size.
+
+Builds a random Llama (default hidden 384, 4 blocks; a tokenizer trained on the bench texts), then
+in this one process measures, from /proc/self/status (VmRSS, VmHWM; the peak is reset between
+phases by writing 5 to /proc/self/clear_refs):
+- R0: resident memory with torch imported and the model not loaded;
+- M: the model's parameter bytes; A: the extra peak of one plain evaluation over the loaded model
+  (activations, logits);
+- P: the peak during the `layer-sweep` kernel (protect-one over every block).
+Prints one JSON line with (P - R0) / (M + A): 1 means the sweep needs no more than the model and
+one evaluation's activations (target ≤ 1.3).
+
+    .venv/bin/python bench/sweep_memory.py [--hidden 384] [--layers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+from polyquant.context import KernelContext  # noqa: E402
+from polyquant.eval.compare import language_windows, window_nll  # noqa: E402
+from polyquant.eval.perplexity import Protocol  # noqa: E402
+from polyquant.kernels import layer_sweep  # noqa: E402
+from polyquant.models import resident  # noqa: E402
+from polyquant.models.fixture import FixtureConfig, build_model, save_tokenizer, train_tokenizer  # noqa: E402
+
+TEXT = {
+    "en": ["All human beings are born free and equal in dignity and rights. " * 6] * 4,
+    "de": ["Alle Menschen sind frei und gleich an Würde und Rechten geboren. " * 6] * 4,
+    "he": ["כל בני האדם נולדו בני חורין ושווים בערכם ובזכויותיהם. " * 6] * 4,
+}
+CORPUS = {"source": "bench", "split": "heldout", "digest": "bench", "languages": TEXT}
+
+
+def status_kib(field: str) -> int:
+    """A field of /proc/self/status in KiB (VmRSS, VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} is not in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Start a new VmHWM phase at the current RSS (Linux ≥ 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hidden", type=int, default=384)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--bits", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    folder = tempfile.mkdtemp(prefix="polyquant-bench-mem-")
+    tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
+    cfg = FixtureConfig(vocab_size=400, hidden=args.hidden, layers=args.layers, heads=4, ffn=args.hidden * 3, context=128)
+    model = build_model("tiny-llama", cfg, tok, seed=0)
+    model.save_pretrained(folder)
+    save_tokenizer(tok, folder, cfg.context)
+    del model
+    spec = {"id": folder, "device": "cpu"}
+
+    r0 = status_kib("VmRSS")
+    loaded = resident.get(spec)
+    m_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    protocol, windows, _ = language_windows(loaded, CORPUS, Protocol())
+    window_nll(loaded, windows, protocol.batch_size)  # warm the allocator
+    r_loaded = status_kib("VmRSS")
+    reset_peak()
+    window_nll(loaded, windows, protocol.batch_size)
+    a_kib = max(0, status_kib("VmHWM") - r_loaded)
+
+    params = {"model": spec, "corpus": CORPUS, "quant": {"method": "rtn", "bits": args.bits, "group_size": 64}, "mode": "protect-one", "checkpoint_every": 1000}
+    reset_peak()
+    out = layer_sweep.run(params, KernelContext())
+    p_kib = status_kib("VmHWM")
+    denom = m_bytes / 1024 + a_kib
+    sys.stdout.write(json.dumps({
+        "hidden": args.hidden, "layers": args.layers, "configurations": len(out["rows"]),
+        "model_mib": m_bytes / 2**20, "rss0_mib": r0 / 1024, "rss_loaded_mib": r_loaded / 1024,
+        "activations_mib": a_kib / 1024, "peak_mib": p_kib / 1024,
+        "peak_over_model": (p_kib - r0) * 1024 / m_bytes, "ratio": (p_kib - r0) / denom,
+    }) + "\n")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    main()
