@@ -219,11 +219,21 @@ const tinyDisk = (): string | undefined => {
     return undefined
   }
 }
-const disk = hasPython && process.platform === "linux" ? tinyDisk() : undefined
+const unmount = (mnt: string): void => {
+  execFileSync("umount", ["-l", mnt], { stdio: "ignore" })
+  rmSync(mnt, { recursive: true, force: true })
+}
+/** whether this environment can mount a tmpfs (probed once: mounted and unmounted at collection) */
+const canMount = ((): boolean => {
+  if (!hasPython || process.platform !== "linux") return false
+  const probe = tinyDisk()
+  if (probe) unmount(probe)
+  return probe !== undefined
+})()
 
-describe.skipIf(!disk)("reliability: a full disk (a 4 MiB tmpfs; skipped where mount -t tmpfs is not allowed)", () => {
+describe.skipIf(!canMount)("reliability: a full disk (a 4 MiB tmpfs; skipped where mount -t tmpfs is not allowed)", () => {
   it("a store write that fails mid-run fails the step with a clear StoreWriteError, leaves no half-written rows, and resume finishes", async () => {
-    const mnt = disk!
+    const mnt = tinyDisk()!
     try {
       const store = join(mnt, "pq.db")
       const first = await cli(["run", fixture("echo-pair.yaml"), "--json", "--no-report", "--store", store], mnt)
@@ -277,8 +287,7 @@ describe.skipIf(!disk)("reliability: a full disk (a 4 MiB tmpfs; skipped where m
       const check = execFileSync("node", ["-e", `const D=require(${JSON.stringify(join(root, "node_modules", "better-sqlite3"))});console.log(new D(${JSON.stringify(store)}).pragma("integrity_check",{simple:true}))`]).toString()
       expect(check.trim()).toBe("ok")
     } finally {
-      execFileSync("umount", ["-l", mnt], { stdio: "ignore" })
-      rmSync(mnt, { recursive: true, force: true })
+      unmount(mnt)
     }
   }, 120_000)
 })
