@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { dirname, extname, resolve } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect" // the submodule: the "effect" barrel costs ~0.6 s of start-up
 import { isMap as isYamlMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, parseDocument, type Document, type Node as YamlNode } from "yaml"
 import type { z } from "zod"
 import { findKernel, kernelNames } from "../kernels/catalog.js"
