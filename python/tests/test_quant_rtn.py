@@ -234,3 +234,23 @@ def test_artifact_bytes_are_canonical_and_load_with_safetensors():
     assert loaded.keys() == tensors.keys()
     for k, v in tensors.items():
         assert torch.equal(loaded[k], v) and loaded[k].dtype == v.dtype
+
+
+def test_artifact_records_method_metadata_without_wall_time(tmp_path):
+    """The stored artifact carries the method's metadata (e.g. GPTQ calibration) but no timings."""
+    import json as _json
+
+    from safetensors import safe_open
+
+    from polyquant.kernels.quantize import write_artifact
+    from polyquant.quant.methods import QuantResult
+
+    result = QuantResult(weights={"w": torch.ones(2, 2)}, module_errors={}, meta={"calibration": {"languages": ["en", "he"], "bytes": {"en": 10, "he": 12}}, "seconds": 1.5})
+    quant = {"method": "gptq", "bits": 4, "group_size": -1, "sym": False}
+    first = write_artifact(result, [], quant, None, str(tmp_path))
+    result.meta["seconds"] = 9.0
+    second = write_artifact(result, [], quant, None, str(tmp_path))
+    assert first == second
+    with safe_open(first["path"], framework="pt") as f:
+        meta = _json.loads(f.metadata()["meta"])
+    assert meta == {"calibration": {"languages": ["en", "he"], "bytes": {"en": 10, "he": 12}}}

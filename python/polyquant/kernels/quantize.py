@@ -121,6 +121,9 @@ def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict,
         "model": str(getattr(loaded, "spec", {}).get("id", "")),
         "fingerprint": str(getattr(loaded, "fingerprint", "")),
         "targets": json.dumps([t.describe() for t in targets]),
+        # how the method ran: GPTQ/AWQ calibration (languages, bytes, tokens, samples, corpus digest);
+        # wall time is left out so that the same weights always get the same content address
+        "meta": json.dumps({k: v for k, v in result.meta.items() if k != "seconds"}, default=str, sort_keys=True),
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in sorted(result.weights.items())}
     blob = safetensors_bytes(tensors, metadata)
