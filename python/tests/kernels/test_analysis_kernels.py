@@ -57,13 +57,13 @@ def test_on_trained_fixtures(trained_fixtures, heldout_corpus):
     imp = _call(
         "layer-importance",
         {"model": spec, "corpus": heldout_corpus, "languages": ["en", "he"], "max_windows": 2, "seq_len": 64,
-         "hutchinson_samples": 2, "quant": {"bits": 3, "group_size": 32}},
+         "hutchinson_samples": 2, "quant": {"bits": 2, "group_size": 32}},
     )
     assert imp["ok"], imp.get("error")
     rows = imp["result"]["per_language"]["en"]["layers"]
     for row in rows:
         assert row["fisher"] > 0 and 0 < row["block_influence"] < 2
-    # One layer at int3 on 2 windows is small and can even help by chance; some layer must hurt.
+    # One layer at int2 on 2 windows: small, and a layer can even help by chance; some layer must hurt.
     assert max(row["quant_sensitivity"] for row in rows) > 0
     te = _call("task-eval", {"model": spec, "limit": 8})
     assert te["ok"], te.get("error")
