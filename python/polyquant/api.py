@@ -22,14 +22,11 @@ import time
 import traceback
 from typing import Any
 
-if __package__ in (None, ""):
-    # pythonia imports this file by path; make `polyquant` importable as a package.
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    __package__ = "polyquant"
-
-from polyquant import kernels  # noqa: E402
-from polyquant.context import KernelContext  # noqa: E402
-from polyquant.errors import PolyquantError  # noqa: E402
+# The bridge imports this module by name (`polyquant.api`, with python/ on PYTHONPATH), so it is
+# the same module the tests and plain scripts import.
+from polyquant import kernels
+from polyquant.context import KernelContext
+from polyquant.errors import PolyquantError
 
 log = logging.getLogger("polyquant")
 
