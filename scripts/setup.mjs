@@ -262,7 +262,7 @@ const cacheDir = () => {
 const ensureFixtures = () => {
   const missing = FIXTURES.filter((name) => !existsSync(join(cacheDir(), "fixtures", name, "polyquant-fixture.json")))
   if (missing.length === 0) return
-  say(`training the fixture models (${missing.join(", ")}; a minute or two each on 2 cores) into ${join(cacheDir(), "fixtures")}`)
+  say(`training the fixture models (${missing.join(", ")}; about two minutes in all on 2 idle cores) into ${join(cacheDir(), "fixtures")}`)
   const trained = run(process.execPath, [join(root, "bin", "polyquant.js"), "fixture"])
   if (trained.status !== 0) fail("training the fixture models failed (see above). Run `node bin/polyquant.js doctor`, then `node bin/polyquant.js fixture`.")
 }

@@ -1,8 +1,7 @@
 """RTN damage on the trained fixtures: the robust properties (never a disparity direction).
 
-- mean degradation over the held-out languages: int2 > int3 > int4 > 0 on tiny-llama; on tiny-gpt2
-  int2 > int3 > 0 and int3 > int4, but int4 itself is within noise of 0 (measured −0.003 with
-  groups of 64: RTN at 4 bits does not hurt that fixture), so its sign is not asserted;
+- mean degradation over the held-out languages: int2 > int3 > int4 > 0 on both fixtures (trained
+  for 2000 steps; at 500 steps RTN int4 did not measurably hurt tiny-gpt2);
 - protecting the first and last blocks lowers it (at 2 bits, where the signal is largest);
 - quantize-one: every single layer's degradation is below the all-layer degradation.
 The fixtures' linears have in_features 64 and 192, so groups of 64 (a divisor of both) are used.
@@ -48,7 +47,7 @@ def test_fewer_bits_hurt_more_and_protecting_first_and_last_layers_helps(name, t
     d3, _ = _mean_d(model_id, heldout_corpus, 3)
     d4, _ = _mean_d(model_id, heldout_corpus, 4)
     assert d2 > d3 > d4, (d2, d3, d4)
-    assert d3 > 0 and (d4 > 0 or name == "tiny-gpt2"), (d2, d3, d4)
+    assert d4 > 0, (d2, d3, d4)
     for row in out2["languages"].values():
         assert row["kl"] > 0 and row["top1_agreement"] < 1
         assert row["degradation"]["ci"][0] > 0  # int2 damage is far outside the noise
