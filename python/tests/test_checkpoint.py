@@ -189,3 +189,38 @@ def test_gptq_lm_head_export_and_load(tmp_path):
     res = quantize_model(ct.loaded(odd), quant, resolve_targets(odd, quant, protect={"layers": [0]}))
     with pytest.raises(ParameterError, match="module lm_head \\(out 300, in 64\\) cannot be packed"):
         export_gptq(ct.loaded(odd), res, str(tmp_path / "odd"))
+
+
+@pytest.mark.parametrize("fmt", ["gptq", "awq"])
+def test_quantize_kernel_exports_a_checkpoint_that_loads_back(tmp_path, fmt):
+    """`quantize` with `export`: the checkpoint folder loads as `format: gptq|awq` and holds the
+    kernel's own quantized weights (up to fp16 scales); the same weights reuse the same folder."""
+    from safetensors.torch import load_file
+
+    from polyquant.api import run_direct
+    from polyquant.context import KernelContext
+    from polyquant.models import resident
+
+    model_dir = str(tmp_path / "base")
+    tiny_llama(layers=2).save_pretrained(model_dir)
+    ct.hf_byte_tokenizer().save_pretrained(model_dir)
+    quant = {"method": fmt, "bits": 4, "group_size": 16, "sym": False,
+             "calibration": {"corpus": ct.corpus(), "samples": 4, "seq_len": 16}}
+    if fmt == "awq":
+        quant["awq"] = {"grid": 3, "clip": False}
+    params = {"model": {"id": model_dir, "device": "cpu"}, "quant": quant, "export": fmt}
+    ctx = KernelContext(kernel="quantize", artifacts_dir=str(tmp_path / "artifacts"))
+    try:
+        out = run_direct("quantize", params, ctx)
+        assert out["checkpoint"]["format"] == fmt and os.path.isdir(out["checkpoint"]["path"])
+        assert run_direct("quantize", params, ctx)["checkpoint"] == out["checkpoint"]
+        weights = load_file(out["artifact"]["path"])
+        back = load_model({"id": out["checkpoint"]["path"], "format": fmt, "dtype": "float32", "device": "cpu"})
+        params_back = dict(back.model.named_parameters())
+        for name, w in weights.items():
+            torch.testing.assert_close(params_back[name].detach(), w, rtol=2e-3, atol=1e-4)
+        if fmt == "gptq":  # an export the method cannot give is refused, naming both
+            with pytest.raises(ParameterError, match="export 'awq' needs quant.method 'awq', got 'gptq'"):
+                run_direct("quantize", {**params, "export": "awq"}, ctx)
+    finally:
+        resident.clear()

@@ -26,13 +26,21 @@ export const QuantSummary = z.strictObject({
 
 export const quantize = defineKernel({
   name: "quantize",
-  version: "1",
+  version: "2",
   description: "quantize the model's block linears (RTN, GPTQ or AWQ) with protection and overrides; saves the quantized weights",
   with: z.strictObject({
     model: ModelSpec,
     quant: QuantConfig.prefault({}),
     protect: Protect.prefault({}),
-    overrides: z.array(Override).default([]).describe("later entries win")
+    overrides: z.array(Override).default([]).describe("later entries win"),
+    export: z
+      .enum(["gptq", "gptq_v2", "awq"])
+      .optional()
+      .describe("also write a checkpoint that AutoGPTQ/GPTQModel/transformers (gptq, gptq_v2) or AutoAWQ (awq) read, and `model: {id: <path>, format: gptq|awq}` loads")
+  }).superRefine((w, ctx) => {
+    const needs = w.export === undefined ? undefined : w.export === "awq" ? "awq" : "gptq"
+    if (needs !== undefined && w.quant.method !== needs)
+      ctx.addIssue({ code: "custom", path: ["export"], message: `export ${w.export} needs quant.method ${needs}, got ${w.quant.method}` })
   }),
   outputs: z.strictObject({
     ...QuantSummary.shape,
@@ -42,7 +50,11 @@ export const quantize = defineKernel({
     }),
     modules: z.array(ModuleError),
     protected: z.array(z.string()).describe("modules left in full precision"),
-    mean_rel_error: z.number().nullable()
+    mean_rel_error: z.number().nullable(),
+    checkpoint: z
+      .strictObject({ format: z.enum(["gptq", "gptq_v2", "awq"]), path: z.string().describe("a folder: `model: {id: <path>, format: …}` loads it") })
+      .nullable()
+      .describe("the exported checkpoint, when `export` was set")
   }),
   models: ["model"],
   corpora: ["quant.calibration.corpus"],

@@ -25,7 +25,7 @@ const B = "defaults.bootstrap.samples=100"
 /** Per workflow: fewer bootstrap samples, smaller calibration, fewer windows, languages or matrix entries. */
 const settings: Record<string, string[]> = {
   "colab-001.yaml": [B, "defaults.corpus.languages=[en, he, ar, zh]"],
-  "colab-002.yaml": [B, "steps.gptq.with.quant.calibration.samples=16"],
+  "colab-002.yaml": [B, "steps.gptq.with.quant.calibration.samples=16", "steps.gptq_checkpoint.with.quant.calibration.samples=16"],
   "colab-003.yaml": ["steps.colab_003.with.max_windows=2", "steps.colab_003.with.seq_len=64"],
   "kaggle-001.yaml": [],
   "kaggle-002.yaml": [B, "defaults.corpus.languages=[en, he, zh]"],
@@ -141,6 +141,12 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
           expect(out["simulated_int4"].quant.method).toBe("rtn")
           expect(out["gptq"].quant.method).toBe("gptq")
           expect(out["gptq"].quant.group_size).toBe(32)
+          // the exported GPTQ checkpoint, loaded back, is the in-place GPTQ model up to fp16 scales
+          expect(out["gptq_checkpoint"].checkpoint.format).toBe("gptq")
+          expect(out["checkpoint_vs_base"].variant.id).toBe(out["gptq_checkpoint"].checkpoint.path)
+          for (const [lang, row] of Object.entries(out["gptq"].languages as Record<string, { ppl_quant: number }>)) {
+            expect(out["checkpoint_vs_base"].languages[lang].ppl_quant / row.ppl_quant).toBeCloseTo(1, 3)
+          }
           break
         }
         case "colab-003.yaml":

@@ -139,6 +139,37 @@ def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict,
     return {"path": path, "digest": f"sha256:{digest}"}
 
 
+EXPORT_METHOD = {"gptq": "gptq", "gptq_v2": "gptq", "awq": "awq"}  # export format → the method it packs
+
+
+def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], artifact: dict, artifacts_dir: Optional[str]) -> Optional[dict]:
+    """Write a loadable GPTQ (v1/v2) or AWQ GEMM checkpoint beside the artifact, named after its digest.
+
+    The folder appears complete or not at all (written under a temporary name, then renamed), and an
+    existing one is reused: the same quantized weights always give the same checkpoint.
+    """
+    if not fmt:
+        return None
+    if fmt not in EXPORT_METHOD:
+        raise ParameterError(f"export {fmt!r} is not one of {', '.join(EXPORT_METHOD)}")
+    method = result.meta.get("method")
+    if method != EXPORT_METHOD[fmt]:
+        raise ParameterError(f"export {fmt!r} needs quant.method {EXPORT_METHOD[fmt]!r}, got {method!r}")
+    from ..quant.checkpoint import export_awq, export_gptq
+
+    folder = os.path.join(os.path.dirname(artifact["path"]), "checkpoints")
+    out_dir = os.path.join(folder, f"{artifact['digest'].split(':', 1)[1][:32]}-{fmt}")
+    if not os.path.isdir(out_dir):
+        tmp = f"{out_dir}.tmp-{os.getpid()}"
+        os.makedirs(tmp, exist_ok=True)
+        if fmt == "awq":
+            export_awq(loaded, result, tmp)
+        else:
+            export_gptq(loaded, result, tmp, checkpoint_format=fmt)
+        os.replace(tmp, out_dir)
+    return {"format": fmt, "path": out_dir}
+
+
 def run(params: dict, ctx: KernelContext) -> dict:
     if "model" not in params:
         raise ParameterError("quantize needs a `model`")
@@ -148,6 +179,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
     with apply_weights(loaded.model, result.weights) as snap:
         log.info("applied %d changed parameters (%d bytes kept for restore)", len(snap.changed), snap.nbytes())
     artifact = write_artifact(result, targets, quant, loaded, ctx.artifacts_dir)
+    checkpoint = export_checkpoint(loaded, result, params.get("export"), artifact, ctx.artifacts_dir)
     rows = module_rows(targets, result)
     errors = [r["rel_error"] for r in rows if r["rel_error"] is not None]
     return {
@@ -159,4 +191,5 @@ def run(params: dict, ctx: KernelContext) -> dict:
         "modules": rows,
         "protected": protected,
         "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
+        "checkpoint": checkpoint,
     }
