@@ -36,6 +36,12 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   return module.run(rest)
 }
 
+// `polyquant runs | head` closes the pipe early: the reader is done, which is not an error
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0)
+  throw error
+})
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
