@@ -3,7 +3,6 @@
  * the engine applies them) feed the real Python kernels on a tiny random GPT-2, and each result
  * must parse with the kernel's `outputs` schema.
  */
-import { spawnSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,7 +12,8 @@ import { findKernel } from "../../src/kernels/catalog.js"
 import { correlation } from "../../src/kernels/correlation.js"
 import { layerImportance } from "../../src/kernels/layer-importance.js"
 import { taskEval } from "../../src/kernels/task-eval.js"
-import { projectRoot, resolveInterpreter } from "../../src/python/interpreter.js"
+import { projectRoot } from "../../src/python/interpreter.js"
+import { runPythonScript } from "./pythonScript.js"
 
 const root = projectRoot()
 const dir = mkdtempSync(join(tmpdir(), "polyquant-analysis-kernels-"))
@@ -38,11 +38,7 @@ for call in json.loads(sys.stdin.read()):
     out.append(json.loads(api.call(call["kernel"], json.dumps(params), json.dumps(ctx))))
 sys.stdout.write("\\n@@RESULT@@" + json.dumps(out))
 `
-  const python = resolveInterpreter()
-  const res = spawnSync(python.path, ["-c", script, dir], { cwd: root, input: JSON.stringify(calls), encoding: "utf8", maxBuffer: 64 << 20 })
-  const marker = res.stdout.lastIndexOf("@@RESULT@@")
-  if (marker < 0) throw new Error(`python failed (${res.status}): ${res.stderr.slice(-2000)}`)
-  return JSON.parse(res.stdout.slice(marker + "@@RESULT@@".length))
+  return runPythonScript(script, dir, calls)
 }
 
 describe("analysis kernels", () => {

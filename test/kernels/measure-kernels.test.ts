@@ -3,7 +3,6 @@
  * reject bad values; the real Python kernels run on a tiny random model (and a 2-step fixture in a
  * temp cache) and each result must parse with the kernel's `outputs` schema.
  */
-import { spawnSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,9 +11,8 @@ import { findKernel } from "../../src/kernels/catalog.js"
 import { fixture } from "../../src/kernels/fixture.js"
 import { perplexity } from "../../src/kernels/perplexity.js"
 import { tokenizerStats } from "../../src/kernels/tokenizer-stats.js"
-import { projectRoot, resolveInterpreter } from "../../src/python/interpreter.js"
+import { runPythonScript } from "./pythonScript.js"
 
-const root = projectRoot()
 const dir = mkdtempSync(join(tmpdir(), "polyquant-measure-kernels-"))
 
 const CORPUS = {
@@ -53,11 +51,7 @@ for call in calls:
     out.append(json.loads(api.call(call["kernel"], json.dumps(params), "{}")))
 sys.stdout.write("\\n@@RESULT@@" + json.dumps(out))
 `
-  const python = resolveInterpreter()
-  const res = spawnSync(python.path, ["-c", script, dir], { cwd: root, input: JSON.stringify(calls), encoding: "utf8", maxBuffer: 64 << 20 })
-  const marker = res.stdout.lastIndexOf("@@RESULT@@")
-  if (marker < 0) throw new Error(`python failed (${res.status}): ${res.stderr.slice(-2000)}`)
-  return JSON.parse(res.stdout.slice(marker + "@@RESULT@@".length))
+  return runPythonScript(script, dir, calls)
 }
 
 describe("measurement kernels", () => {

@@ -3,7 +3,6 @@
  * applies them) feed the real Python kernels on a tiny random model, and each result must parse
  * with the kernel's `outputs` schema; conditions on the outputs type-check.
  */
-import { spawnSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,10 +11,9 @@ import { findKernel } from "../../src/kernels/catalog.js"
 import { disparity } from "../../src/kernels/disparity.js"
 import { layerSweep } from "../../src/kernels/layer-sweep.js"
 import { quantize } from "../../src/kernels/quantize.js"
-import { projectRoot, resolveInterpreter } from "../../src/python/interpreter.js"
+import { runPythonScript } from "./pythonScript.js"
 import { checkExpression, typedEnvironment } from "../../src/workflow/conditions.js"
 
-const root = projectRoot()
 const dir = mkdtempSync(join(tmpdir(), "polyquant-quant-kernels-"))
 
 /** Run kernels through api.call on a tiny model saved to `dir`; the corpus is the resolved test corpus. */
@@ -34,11 +32,7 @@ for call in json.loads(sys.stdin.read()):
     out.append(json.loads(api.call(call["kernel"], json.dumps(params), json.dumps(ctx))))
 sys.stdout.write("\\n@@RESULT@@" + json.dumps(out))
 `
-  const python = resolveInterpreter()
-  const res = spawnSync(python.path, ["-c", script, dir], { cwd: root, input: JSON.stringify(calls), encoding: "utf8", maxBuffer: 64 << 20 })
-  const marker = res.stdout.lastIndexOf("@@RESULT@@")
-  if (marker < 0) throw new Error(`python failed (${res.status}): ${res.stderr.slice(-2000)}`)
-  return JSON.parse(res.stdout.slice(marker + "@@RESULT@@".length))
+  return runPythonScript(script, dir, calls)
 }
 
 describe("quantization kernels", () => {
