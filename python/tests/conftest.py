@@ -33,6 +33,15 @@ SAMPLE_TEXT = {
 }
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Many tiny ops: one thread is faster than two contended ones on a shared machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "fixture: needs the trained fixture models (trains them on first use)")
 

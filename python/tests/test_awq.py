@@ -15,13 +15,7 @@ from polyquant.quant.rtn import rtn_quantize
 from quant_tiny import tiny_gpt2, tiny_llama
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many tiny ops: one thread is faster than two contended ones on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: many tiny ops run faster on one thread
 
 
 def _outlier_layer(seed=0, n=1024, din=128, dout=64):

@@ -10,13 +10,7 @@ from polyquant.models import registry
 from quant_tiny import tiny_gpt2, tiny_llama
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many tiny ops: one thread is faster than two contended ones on a shared machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: many tiny ops run faster on one thread
 
 
 def _bytes_of(tok, ids, lang_of_row):

@@ -24,12 +24,7 @@ from quant_tiny import CORPUS, save_tiny
 PROTOCOL = {"context_length": 24}  # short windows: several per document, so the bootstrap has units
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: one thread is faster and deterministic
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: many tiny ops run faster on one thread
 
 
 @pytest.fixture(scope="module")

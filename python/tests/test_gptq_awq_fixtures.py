@@ -16,17 +16,9 @@ from polyquant.quant.apply import apply_weights
 from polyquant.quant.methods import quantize_model
 from polyquant.quant.plan import resolve_targets
 
-pytestmark = pytest.mark.fixture
+pytestmark = [pytest.mark.fixture, pytest.mark.usefixtures("one_thread")]  # conftest: tiny ops run faster on one thread
 GROUP = 64
 PROTOCOL = Protocol(name="chunked", context_length=128, batch_size=16)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _ppl(loaded, corpus, weights=None) -> float:

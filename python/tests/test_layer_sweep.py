@@ -18,13 +18,7 @@ from quant_tiny import CORPUS, save_tiny
 PROTOCOL = {"context_length": 24}
 QUANT = {"bits": 2, "group_size": 32}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: many tiny ops run faster on one thread
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,8 @@ import torch
 from polyquant.context import KernelContext
 from polyquant.kernels import disparity, layer_sweep
 
-pytestmark = pytest.mark.fixture
+pytestmark = [pytest.mark.fixture, pytest.mark.usefixtures("one_thread")]  # conftest: tiny ops run faster on one thread
 GROUP = 64  # divides the fixtures' in_features (64 and 192); the default 128 does not
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _mean_d(model_id, corpus, bits, protect=None):
