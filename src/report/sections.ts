@@ -178,7 +178,7 @@ const fmtSci = (x: unknown): string => {
 
 const perplexitySection = (step: ReportStep, out: Obj): Section => {
   const langs = isObj(out["languages"]) ? (out["languages"] as Record<string, Obj>) : {}
-  const protocol = isObj(out["protocol"]) ? Object.entries(out["protocol"]).map(([k, v]) => `${k}=${formatValue(v)}`).join(", ") : undefined
+  const protocol = isObj(out["protocol"]) ? Object.entries(out["protocol"]).map(([k, v]) => `${k}=${Number.isInteger(v) ? String(v) : formatValue(v)}`).join(", ") : undefined
   const lines: string[] = protocol ? [`Protocol: ${protocol}.`, ""] : []
   lines.push(
     ...table(

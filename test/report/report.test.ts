@@ -31,6 +31,13 @@ describe("buildReport", () => {
     expect(markdown).toContain("- Steps: 4 succeeded, 1 skipped, 1 cached, 1 failed")
   })
 
+  it("records a kernel's protocol with integers as integers", () => {
+    const protocol = { name: "rolling", context_length: 128, stride: null, batch_size: 8, add_bos: true }
+    const base = reportInput()
+    const withProtocol = { ...base, steps: [{ id: "ppl", uses: "perplexity", status: "succeeded" as const, durationMs: 10, outputs: { protocol, languages: {} } }] }
+    expect(buildReport(withProtocol).markdown).toContain("Protocol: name=rolling, context_length=128, stride=null, batch_size=8, add_bos=true.")
+  })
+
   it("states each branch decision with the values that decided it", () => {
     expect(markdown).toContain("- colab_001: disparity 1.42 [1.10, 1.81] < 2.0 → colab_002 (`steps.colab_001.outputs.disparity.value < 2.0` was true)")
     expect(markdown).toContain("- colab_001: disparity 1.42 [1.10, 1.81] >= 2.0 → kaggle_001 skipped (`steps.colab_001.outputs.disparity.value >= 2.0` was false)")
