@@ -1,16 +1,21 @@
 /**
  * Turn a planned Python step into what the kernel receives and what its cache key hashes:
  * corpora are read into documents (src/corpus/resolve.ts), the calibration corpus defaults to the
- * workflow corpus with `split: train`, models get fingerprints, and upstream outputs get digests.
- * The key hashes corpus digests, never documents, and nothing about scheduling.
+ * workflow corpus with `split: train`, models get fingerprints, and upstream outputs get digests;
+ * local model dirs and data files (kernel `files` paths) named relative to the workflow become
+ * absolute, and data files enter the key by content. The key hashes corpus digests, never
+ * documents, and nothing about scheduling.
  */
+import { createHash } from "node:crypto"
+import { existsSync, readFileSync } from "node:fs"
+import { isAbsolute, resolve } from "node:path"
 import { CalibrationSpec, CorpusSpec, ModelSpec } from "../kernels/common.js"
 import type { KernelDefinition } from "../kernels/define.js"
 import type { PlannedStep } from "../plan/types.js"
 import { resolveCorpus } from "../corpus/resolve.js"
 import type { CacheKeyParts, RunStore } from "../store/RunStore.js"
 import { canonicalJson, digestOf, sha256 } from "./canonical.js"
-import { modelFingerprint } from "./fingerprint.js"
+import { localModelDir, modelFingerprint } from "./fingerprint.js"
 import { getPath, setPath } from "./paths.js"
 import type { StepOutcome } from "./state.js"
 
@@ -68,6 +73,17 @@ export interface PrepareInput {
   readonly store?: RunStore
 }
 
+const absoluteFrom = (baseDir: string, path: string): string => (isAbsolute(path) ? path : resolve(baseDir, path))
+
+/** sha256 of a data file's bytes; a missing file is left for the kernel to report by name. */
+const fileDigest = (path: string): string => {
+  try {
+    return createHash("sha256").update(readFileSync(path)).digest("hex")
+  } catch {
+    return "missing"
+  }
+}
+
 export const prepareStep = (input: PrepareInput): PreparedStep => {
   const { step, kernel, baseDir, store } = input
   let params = withCalibrationDefaults(kernel, input.withValue)
@@ -87,13 +103,39 @@ export const prepareStep = (input: PrepareInput): PreparedStep => {
   for (const path of kernel.models) {
     const value = getPath(params, path)
     if (value === undefined || value === null) continue
-    modelParts[path] = modelFingerprint(ModelSpec.parse(value), baseDir, store)
+    const spec = ModelSpec.parse(value)
+    modelParts[path] = modelFingerprint(spec, baseDir, store)
+    // a local model dir is named relative to the workflow; the worker's own folder may differ
+    const dir = spec.id.startsWith("fixture:") ? undefined : localModelDir(spec, baseDir)
+    if (dir !== undefined && dir !== spec.id && existsSync(dir)) params = setPath(params, `${path}.id`, dir)
+  }
+  const files: Record<string, string> = {}
+  for (const path of kernel.files ?? []) {
+    const value = getPath(params, path)
+    if (typeof value === "string") {
+      const file = absoluteFrom(baseDir, value)
+      files[file] = fileDigest(file)
+      params = setPath(params, path, file)
+    } else if (value !== null && typeof value === "object") {
+      const absolute = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, typeof v === "string" ? absoluteFrom(baseDir, v) : v]))
+      for (const file of Object.values(absolute)) if (typeof file === "string") files[file] = fileDigest(file)
+      params = setPath(params, path, absolute)
+    }
   }
   const upstream: Record<string, string> = {}
   for (const need of step.needs) {
     const outcome = input.upstream.get(need)
     if (outcome !== undefined) upstream[need] = upstreamDigest(outcome)
   }
-  const parts: CacheKeyParts = { kernel: kernel.name, version: kernel.version, params: keyParams, models: modelParts, corpora, upstream }
+  const parts: CacheKeyParts = {
+    kernel: kernel.name,
+    version: kernel.version,
+    params: keyParams,
+    models: modelParts,
+    corpora,
+    upstream,
+    // only when there are any, so that keys of steps without data files stay as they were
+    ...(Object.keys(files).length > 0 ? { files } : {})
+  }
   return { params, key: sha256(canonicalJson(parts)), parts, models }
 }

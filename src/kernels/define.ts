@@ -17,6 +17,11 @@ export interface KernelDefinition<W extends z.ZodType = z.ZodType, O extends z.Z
   readonly models: ReadonlyArray<string>
   /** dotted paths inside `with` that hold a CorpusSpec; the engine loads them into documents */
   readonly corpora: ReadonlyArray<string>
+  /**
+   * dotted paths inside `with` that hold a file path, or a record of them (language → path): the
+   * engine makes them absolute from the workflow's folder and puts their content digest in the cache key
+   */
+  readonly files?: ReadonlyArray<string>
   /** writes in-step checkpoints and resumes from them */
   readonly checkpoints: boolean
   /** runs on the accelerator, so its wall time is charged to the platform's GPU budget */

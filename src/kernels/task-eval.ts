@@ -59,6 +59,7 @@ export const taskEval = defineKernel({
     model: ModelRecord
   }),
   models: ["model"],
+  files: ["data.files"],
   corpora: ["corpus", "quant.calibration.corpus"],
   checkpoints: false,
   gpu: true

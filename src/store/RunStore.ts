@@ -64,6 +64,8 @@ export interface CacheKeyParts {
   readonly models: Readonly<Record<string, string>>
   readonly corpora: Readonly<Record<string, string>>
   readonly upstream: Readonly<Record<string, string>>
+  /** data files named in `with` (kernel `files` paths): absolute path → sha256 of the content */
+  readonly files?: Readonly<Record<string, string>>
 }
 
 export interface CacheEntry {

@@ -46,6 +46,8 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     out.push(`corpora    ${corpora.length === 0 ? "(none)" : corpora.map(([p, d]) => `${p}: sha256:${d}`).join("\n           ")}`)
     const upstream = Object.entries(parts.upstream)
     out.push(`upstream   ${upstream.length === 0 ? "(none)" : upstream.map(([id, d]) => `${id}: ${d}`).join("\n           ")}`)
+    const files = Object.entries(parts.files ?? {})
+    if (files.length > 0) out.push(`files      ${files.map(([file, d]) => `${file}: sha256:${d}`).join("\n           ")}`)
     out.push(`params     ${JSON.stringify(JSON.parse(canonicalJson(parts.params)), null, 2).split("\n").join("\n           ")}`)
     out.push(entry ? `cache      holds outputs from run ${entry.runId} step ${entry.stepId}` : "cache      no outputs stored under this key")
     process.stdout.write(out.join("\n") + "\n")
