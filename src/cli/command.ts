@@ -15,3 +15,16 @@ export interface Command {
 }
 
 export const ExitCode = { ok: 0, stepFailed: 1, invalidInput: 2, interrupted: 130 } as const
+
+/**
+ * Run a command's option parser (`util.parseArgs`); a bad option is reported as
+ * `polyquant <command>: <why>` and gives undefined, so that the command returns exit code 2.
+ */
+export const parseOrReport = <T>(command: string, parse: () => T): T | undefined => {
+  try {
+    return parse()
+  } catch (error) {
+    process.stderr.write(`polyquant ${command}: ${(error as Error).message}\n`)
+    return undefined
+  }
+}

@@ -1,13 +1,12 @@
 /** `polyquant replay EVENTS.jsonl`: watch a recorded run again in the dashboard, as plain lines or JSON. */
 import { parseArgs } from "node:util"
-import { ExitCode } from "../command.js"
+import { ExitCode, parseOrReport } from "../command.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
 import { EventsFileInvalidError, readEvents, replay } from "../../ui/replay.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  let parsed
-  try {
-    parsed = parseArgs({
+  const parsed = parseOrReport("replay", () =>
+    parseArgs({
       args: [...args],
       allowPositionals: true,
       options: {
@@ -16,10 +15,8 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
         speed: { type: "string", default: "1" }
       }
     })
-  } catch (e) {
-    process.stderr.write(`polyquant replay: ${(e as Error).message}\n`)
-    return ExitCode.invalidInput
-  }
+  )
+  if (parsed === undefined) return ExitCode.invalidInput
   const { values, positionals } = parsed
   const file = positionals[0]
   if (file === undefined || positionals.length > 1) {

@@ -1,13 +1,12 @@
 /** `polyquant report RUN [--out DIR] [--store PATH] [--no-plots]`: Markdown with tables and plots of a stored run. */
 import { parseArgs } from "node:util"
-import { ExitCode } from "../command.js"
+import { ExitCode, parseOrReport } from "../command.js"
 import { defaultReportDir, pythonPlotRenderer, reportInputFromStore, writeReport } from "../../report/index.js"
 import { DEFAULT_STORE_PATH, RunStore } from "../../store/RunStore.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  let parsed
-  try {
-    parsed = parseArgs({
+  const parsed = parseOrReport("report", () =>
+    parseArgs({
       args: [...args],
       allowPositionals: true,
       options: {
@@ -16,10 +15,8 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
         "no-plots": { type: "boolean", default: false }
       }
     })
-  } catch (e) {
-    process.stderr.write(`polyquant report: ${(e as Error).message}\n`)
-    return ExitCode.invalidInput
-  }
+  )
+  if (parsed === undefined) return ExitCode.invalidInput
   const { values, positionals } = parsed
   const runId = positionals[0]
   if (runId === undefined || positionals.length > 1) {

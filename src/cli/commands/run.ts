@@ -20,7 +20,7 @@ import { makeStoreService, Store } from "../../store/Store.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
 import { loadWorkflow } from "../../workflow/load.js"
 import type { Workflow } from "../../workflow/types.js"
-import { ExitCode } from "../command.js"
+import { ExitCode, parseOrReport } from "../command.js"
 
 export const exitCodeOf = (result: RunResult): number =>
   result.status === "succeeded" ? ExitCode.ok : result.status === "interrupted" ? ExitCode.interrupted : ExitCode.stepFailed
@@ -130,9 +130,8 @@ export const loadPlan = async (command: string, file: string, sets: ReadonlyArra
 }
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  let parsed
-  try {
-    parsed = parseArgs({
+  const parsed = parseOrReport("run", () =>
+    parseArgs({
       args: [...args],
       allowPositionals: true,
       options: {
@@ -144,10 +143,8 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
         "no-report": { type: "boolean", default: false }
       }
     })
-  } catch (error) {
-    process.stderr.write(`polyquant run: ${(error as Error).message}\n`)
-    return ExitCode.invalidInput
-  }
+  )
+  if (parsed === undefined) return ExitCode.invalidInput
   const { values, positionals } = parsed
   const file = positionals[0]
   if (file === undefined || positionals.length > 1) {
