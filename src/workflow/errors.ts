@@ -3,7 +3,7 @@
  * line, column and field path, and (when a `--set` caused it) the `--set`. Loading collects all
  * of them and fails once with WorkflowInvalidError, so `polyquant validate` prints every error.
  */
-import * as Data from "effect/Data" // the submodule: the "effect" barrel costs ~0.6 s of start-up
+import { TaggedError } from "./taggedError.js"
 
 export interface WorkflowIssue {
   readonly file: string
@@ -29,7 +29,7 @@ export const formatIssue = (issue: WorkflowIssue): string => {
 export const sortIssues = (issues: ReadonlyArray<WorkflowIssue>): WorkflowIssue[] =>
   [...issues].sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path) || a.message.localeCompare(b.message))
 
-export class WorkflowInvalidError extends Data.TaggedError("WorkflowInvalidError")<{
+export class WorkflowInvalidError extends TaggedError("WorkflowInvalidError")<{
   readonly file: string
   readonly issues: ReadonlyArray<WorkflowIssue>
 }> {
@@ -39,7 +39,7 @@ export class WorkflowInvalidError extends Data.TaggedError("WorkflowInvalidError
 }
 
 /** A workflow file that cannot be read at all (missing, a directory, unreadable). */
-export class WorkflowFileError extends Data.TaggedError("WorkflowFileError")<{
+export class WorkflowFileError extends TaggedError("WorkflowFileError")<{
   readonly file: string
   readonly reason: string
 }> {
@@ -49,7 +49,7 @@ export class WorkflowFileError extends Data.TaggedError("WorkflowFileError")<{
 }
 
 /** A condition or `${{ }}` expression that cannot be evaluated at run time (a null where a number was typed, ...). */
-export class ConditionEvaluationError extends Data.TaggedError("ConditionEvaluationError")<{
+export class ConditionEvaluationError extends TaggedError("ConditionEvaluationError")<{
   readonly expression: string
   readonly reason: string
 }> {
