@@ -3,7 +3,8 @@
  * Workflows written in TypeScript, and the functions to load, check, plan and evaluate them.
  */
 export { workflow, step, definitionOf, type StepDefinition, type StepOptions, type KernelStepOptions, type CustomStepOptions, type WorkflowDefinitionInput } from "./workflow/dsl.js"
-export { loadWorkflow, loadWorkflowFile, checkWorkflow, checkWorkflowText, type LoadOptions, type LoadResult } from "./workflow/load.js"
+export { loadWorkflowFile, checkWorkflow, checkWorkflowText, type LoadOptions, type LoadResult } from "./workflow/load.js"
+export { loadWorkflow } from "./workflow/loadWorkflow.js"
 export { evaluateCondition, resolveWith, type StepState, type StepsState } from "./workflow/conditions.js"
 export { WorkflowInvalidError, WorkflowFileError, ConditionEvaluationError, formatIssue, type WorkflowIssue } from "./workflow/errors.js"
 export type { Workflow, WorkflowStep, CustomStep, MatrixSpec } from "./workflow/types.js"

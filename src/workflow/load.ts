@@ -8,7 +8,6 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { dirname, extname, resolve } from "node:path"
-import * as Effect from "effect/Effect" // the submodule: the "effect" barrel costs ~0.6 s of start-up
 import { isMap as isYamlMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, parseDocument, type Document, type Node as YamlNode } from "yaml"
 import type { z } from "zod"
 import { findKernel, kernelNames } from "../kernels/catalog.js"
@@ -16,7 +15,7 @@ import type { KernelDefinition } from "../kernels/define.js"
 import type { BudgetSpec, PlatformSpec } from "../plan/types.js"
 import { checkExpression, EXPRESSION, typedEnvironment, WHOLE_EXPRESSION, celTypeName, type StepTyping } from "./conditions.js"
 import { parseDuration } from "./duration.js"
-import { sortIssues, WorkflowFileError, WorkflowInvalidError, type WorkflowIssue } from "./errors.js"
+import { sortIssues, WorkflowFileError, type WorkflowIssue } from "./errors.js"
 import { stepInstances } from "./instances.js"
 import { readMatrix } from "./matrix.js"
 import { BUILTIN_PLATFORMS, DEFAULT_PLATFORM } from "./platforms.js"
@@ -608,12 +607,5 @@ export const loadWorkflowFile = async (file: string, options: LoadOptions = {}):
   }
   return checkWorkflowText(text, file, options)
 }
-
-/** The Effect the engine and CLI use: a valid Workflow, or every issue at once. */
-export const loadWorkflow = (file: string, options: LoadOptions = {}): Effect.Effect<Workflow, WorkflowInvalidError | WorkflowFileError> =>
-  Effect.tryPromise({
-    try: () => loadWorkflowFile(file, options),
-    catch: (error) => (error instanceof WorkflowFileError ? error : new WorkflowFileError({ file, reason: error instanceof Error ? error.message : String(error) }))
-  }).pipe(Effect.flatMap((r) => (r.ok ? Effect.succeed(r.workflow) : Effect.fail(new WorkflowInvalidError({ file, issues: r.issues })))))
 
 export { noPositions }

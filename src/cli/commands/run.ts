@@ -18,7 +18,7 @@ import { StoreOpenError } from "../../store/errors.js"
 import { DEFAULT_STORE_PATH, RunStore } from "../../store/RunStore.js"
 import { makeStoreService, Store } from "../../store/Store.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
-import { loadWorkflow } from "../../workflow/load.js"
+import { loadWorkflow } from "../../workflow/loadWorkflow.js"
 import type { Workflow } from "../../workflow/types.js"
 import { ExitCode, parseOrReport } from "../command.js"
 
