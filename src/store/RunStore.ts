@@ -12,6 +12,7 @@ import type { BudgetState, KernelError, RunEvent, RunStatus, StepStatus } from "
 import type { BudgetSpec, Plan } from "../plan/types.js"
 import { hours, windowStart, type BudgetWindow } from "./budget.js"
 import { RunNotFoundError, StoreOpenError } from "./errors.js"
+import { resumeRefusal, runLiveness, systemProbe, type ProcessProbe, type RunOwner } from "./liveness.js"
 import { migrations } from "./migrations.js"
 
 /** Where the store lives unless `--store` moves it. */
@@ -32,6 +33,8 @@ export interface RunRecord {
   readonly createdAt: number
   readonly updatedAt: number
   readonly finishedAt: number | null
+  /** the process that runs it, or last ran it (null for runs stored before owners were); see liveness.ts */
+  readonly owner: RunOwner | null
 }
 
 /** What a run was started with, so that `resume` can continue it the same way. */
@@ -116,6 +119,9 @@ interface RunRow {
   created_at: number
   updated_at: number
   finished_at: number | null
+  owner_pid: number | null
+  owner_host: string | null
+  owner_start: string | null
 }
 
 interface StepRow {
@@ -145,7 +151,8 @@ const toRun = (r: RunRow): RunRecord => ({
   status: r.status as RunStatus,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
-  finishedAt: r.finished_at
+  finishedAt: r.finished_at,
+  owner: r.owner_pid === null || r.owner_host === null ? null : { pid: r.owner_pid, host: r.owner_host, start: r.owner_start }
 })
 
 const toStep = (r: StepRow): StepRecord => ({
@@ -240,14 +247,15 @@ export class RunStore {
 
   // ---- runs ----
 
-  createRun(run: { id: string; plan: Plan; options: RunOptionsRecord; platform: string; now: number }): void {
+  /** A new run, `running` under `owner` (the engine passes its own process; see liveness.ts). */
+  createRun(run: { id: string; plan: Plan; options: RunOptionsRecord; platform: string; now: number; owner?: RunOwner }): void {
     const insertRun = this.db.prepare(
-      `INSERT INTO runs (id, workflow, file, digest, plan_json, options_json, platform, status, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`
+      `INSERT INTO runs (id, workflow, file, digest, plan_json, options_json, platform, status, created_at, updated_at, owner_pid, owner_host, owner_start)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`
     )
     const insertStep = this.db.prepare(`INSERT INTO steps (run_id, step_id, uses, status) VALUES (?, ?, ?, 'pending')`)
     this.db.transaction(() => {
-      insertRun.run(run.id, run.plan.workflow.name, run.plan.workflow.file, run.plan.workflow.digest, JSON.stringify(run.plan), JSON.stringify(run.options), run.platform, run.now, run.now)
+      insertRun.run(run.id, run.plan.workflow.name, run.plan.workflow.file, run.plan.workflow.digest, JSON.stringify(run.plan), JSON.stringify(run.options), run.platform, run.now, run.now, run.owner?.pid ?? null, run.owner?.host ?? null, run.owner?.start ?? null)
       for (const step of run.plan.steps) insertStep.run(run.id, step.id, step.uses)
     })()
   }
@@ -256,6 +264,35 @@ export class RunStore {
     this.db
       .prepare(`UPDATE runs SET status = ?, updated_at = ?, finished_at = CASE WHEN ? = 'running' THEN NULL ELSE ? END WHERE id = ?`)
       .run(status, now, status, now, runId)
+  }
+
+  /**
+   * Take a stored run over for `resume`: set it running under `owner`. One IMMEDIATE transaction
+   * reads the recorded owner and writes the new one, so of two processes resuming one run at once
+   * the second sees the first as a live owner. Throws RunBusyError (changing nothing) while the
+   * run is stored as running and its owner is alive on this host, or is on another host and
+   * `takeover` is not set; RunNotFoundError when there is no such run.
+   */
+  claimRun(runId: string, owner: RunOwner, now: number, options: { readonly takeover?: boolean; readonly probe?: ProcessProbe } = {}): void {
+    this.db
+      .transaction(() => {
+        const run = this.getRun(runId)
+        if (run === undefined) throw new RunNotFoundError({ runId, known: this.listRuns(5).map((r) => r.id) })
+        const refusal = resumeRefusal(runId, runLiveness(run, this.lastActivity(runId), { probe: options.probe ?? systemProbe, now }), options)
+        if (refusal !== undefined) throw refusal
+        this.db
+          .prepare(`UPDATE runs SET status = 'running', updated_at = ?, finished_at = NULL, owner_pid = ?, owner_host = ?, owner_start = ? WHERE id = ?`)
+          .run(now, owner.pid, owner.host, owner.start, runId)
+      })
+      .immediate()
+  }
+
+  /** When a run last wrote anything (epoch ms): its latest event, or its row's last update if later. */
+  lastActivity(runId: string): number {
+    const row = this.db
+      .prepare(`SELECT MAX(r.updated_at, COALESCE((SELECT t FROM events WHERE run_id = r.id ORDER BY id DESC LIMIT 1), 0)) AS t FROM runs r WHERE r.id = ?`)
+      .get(runId) as { t: number } | undefined
+    return row?.t ?? 0
   }
 
   getRun(runId: string): RunRecord | undefined {

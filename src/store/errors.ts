@@ -29,3 +29,26 @@ export class StepNotFoundError extends Data.TaggedError("StepNotFoundError")<{ r
     return `run ${this.runId} has no step '${this.stepId}'; its steps: ${this.known.join(", ")}`
   }
 }
+
+/**
+ * `resume` of a run that another process still runs: on this host (its pid is alive), or on
+ * another host, whose processes this one cannot see (`--takeover` resumes it anyway).
+ */
+export class RunBusyError extends Data.TaggedError("RunBusyError")<{
+  readonly runId: string
+  readonly pid: number
+  readonly host: string
+  /** the owner is on this host (and alive); else it is on `host`, which this one cannot check */
+  readonly here: boolean
+  /** when the run last wrote anything (epoch ms) */
+  readonly lastActivity: number
+}> {
+  override get message(): string {
+    if (this.here) return `run ${this.runId} is still running in process ${this.pid} on this host; stop that process first (Ctrl-C in its terminal, or kill ${this.pid}), then resume the run`
+    const last = new Date(this.lastActivity).toISOString().slice(0, 19).replace("T", " ")
+    return (
+      `run ${this.runId} is running on host ${this.host} (process ${this.pid}, last event ${last} UTC), whose processes this host cannot see; ` +
+      `if that process or machine is gone, take the run over with \`polyquant resume ${this.runId} --takeover\``
+    )
+  }
+}

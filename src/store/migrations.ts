@@ -97,5 +97,13 @@ export const migrations: ReadonlyArray<string> = [
     stat_json TEXT NOT NULL,
     digest TEXT NOT NULL
   );
+  `,
+  // 2: who runs a run (src/store/liveness.ts): the process id, its host, and the process's start
+  // identity (Linux: boot id and start time, so that a reused pid is not taken for the owner).
+  // Written when a run starts or is resumed; NULL for runs stored before this migration.
+  `
+  ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+  ALTER TABLE runs ADD COLUMN owner_host TEXT;
+  ALTER TABLE runs ADD COLUMN owner_start TEXT;
   `
 ]

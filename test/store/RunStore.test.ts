@@ -1,3 +1,5 @@
+import Database from "better-sqlite3"
+import { spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -5,7 +7,8 @@ import { describe, expect, it } from "vitest"
 import type { Plan } from "../../src/plan/types.js"
 import { ArtifactStore } from "../../src/store/ArtifactStore.js"
 import { windowStart } from "../../src/store/budget.js"
-import { StoreOpenError } from "../../src/store/errors.js"
+import { RunBusyError, StoreOpenError } from "../../src/store/errors.js"
+import { thisProcess, type ProcessProbe, type RunOwner } from "../../src/store/liveness.js"
 import { migrations } from "../../src/store/migrations.js"
 import { RunStore } from "../../src/store/RunStore.js"
 
@@ -95,6 +98,95 @@ describe("RunStore", () => {
     const path = join(tmp(), "junk.db")
     writeFileSync(path, "this is not sqlite, just text that is long enough to be read as a header ".repeat(10))
     expect(() => RunStore.open(path)).toThrow(new RegExp(`cannot open the run store at ${path}: file is not a database`))
+  })
+})
+
+describe("RunStore: run owners (migration 2) and claimRun", () => {
+  /** every row a claim could touch, as the database holds it */
+  const snapshot = (path: string, runId: string): unknown => {
+    const db = new Database(path, { readonly: true })
+    try {
+      return {
+        run: db.prepare(`SELECT * FROM runs WHERE id = ?`).get(runId),
+        steps: db.prepare(`SELECT * FROM steps WHERE run_id = ? ORDER BY rowid`).all(runId),
+        events: db.prepare(`SELECT * FROM events WHERE run_id = ? ORDER BY id`).all(runId)
+      }
+    } finally {
+      db.close()
+    }
+  }
+  const table: ProcessProbe = { host: "here", exists: (pid) => pid === 10, startOf: (pid) => (pid === 10 ? "boot/100" : null) }
+  const owner = (pid: number, host = "here"): RunOwner => ({ pid, host, start: "boot/100" })
+
+  it("a store at version 1 gains owner columns; its runs keep their rows, with no owner", () => {
+    const path = join(tmp(), "v1.db")
+    const old = new Database(path)
+    old.exec(migrations[0]!)
+    old.pragma("user_version = 1")
+    old.prepare(`INSERT INTO runs (id, workflow, file, digest, plan_json, options_json, platform, status, created_at, updated_at) VALUES ('r0', 'wf', 'wf.yaml', 'd', ?, '{"sets":[],"force":false}', 'local', 'running', 5, 6)`).run(JSON.stringify(plan))
+    old.close()
+    const store = RunStore.open(path)
+    expect(store.schemaVersion).toBe(migrations.length)
+    expect(store.getRun("r0")).toMatchObject({ status: "running", createdAt: 5, updatedAt: 6, owner: null })
+    store.close()
+  })
+
+  it("createRun records its owner; lastActivity is the later of the row's update and its last event", () => {
+    const store = RunStore.open(join(tmp(), "pq.db"))
+    store.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: owner(10) })
+    expect(store.getRun("r1")?.owner).toEqual(owner(10))
+    expect(store.lastActivity("r1")).toBe(1000)
+    store.appendEvent({ type: "step-progress", runId: "r1", t: 4000, stepId: "a", done: 1, total: 2, unit: "items" })
+    expect(store.lastActivity("r1")).toBe(4000)
+    store.close()
+  })
+
+  it("claimRun refuses a run whose owner is alive on this host, and changes no row", () => {
+    const store = RunStore.open(join(tmp(), "pq.db"))
+    store.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: owner(10) })
+    store.stepStarted("r1", "a", 1, {}, 1100)
+    const before = snapshot(store.path, "r1")
+    const claim = () => store.claimRun("r1", owner(20), 2000, { probe: table })
+    expect(claim).toThrow(RunBusyError)
+    expect(claim).toThrow("run r1 is still running in process 10 on this host")
+    expect(() => store.claimRun("r1", owner(20), 2000, { probe: table, takeover: true })).toThrow(RunBusyError)
+    expect(snapshot(store.path, "r1")).toEqual(before)
+    store.close()
+  })
+
+  it("claimRun takes over a run whose owner is gone, or that finished, recording the new owner", () => {
+    const store = RunStore.open(join(tmp(), "pq.db"))
+    store.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: owner(11) })
+    store.claimRun("r1", owner(10), 2000, { probe: table })
+    expect(store.getRun("r1")).toMatchObject({ status: "running", updatedAt: 2000, finishedAt: null, owner: owner(10) })
+    store.setRunStatus("r1", "interrupted", 3000)
+    store.claimRun("r1", owner(12), 4000, { probe: table }) // stopped by its live owner: resumable
+    expect(store.getRun("r1")).toMatchObject({ status: "running", owner: owner(12) })
+    store.close()
+  })
+
+  it("claimRun refuses a run on another host unless told to take it over", () => {
+    const store = RunStore.open(join(tmp(), "pq.db"))
+    store.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: owner(11, "colab-vm") })
+    const before = snapshot(store.path, "r1")
+    expect(() => store.claimRun("r1", owner(10), 2000, { probe: table })).toThrow(/run r1 is running on host colab-vm \(process 11, .*--takeover/)
+    expect(snapshot(store.path, "r1")).toEqual(before)
+    store.claimRun("r1", owner(10), 2000, { probe: table, takeover: true })
+    expect(store.getRun("r1")?.owner).toEqual(owner(10))
+    store.close()
+  })
+
+  it("of two claims on one store (two connections), the second sees the first as the live owner", () => {
+    const path = join(tmp(), "pq.db")
+    const a = RunStore.open(path)
+    const b = RunStore.open(path)
+    const dead = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString())
+    a.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: { ...thisProcess(), pid: dead } })
+    a.claimRun("r1", thisProcess(), 2000)
+    expect(() => b.claimRun("r1", thisProcess(), 2001)).toThrow(`run r1 is still running in process ${process.pid} on this host`)
+    expect(b.getRun("r1")).toMatchObject({ updatedAt: 2000, owner: thisProcess() })
+    a.close()
+    b.close()
   })
 })
 
