@@ -19,7 +19,8 @@ import type { KernelDefinition } from "../kernels/define.js"
 import type { Plan, PlannedStep } from "../plan/types.js"
 import { PythonRuntime, type WorkerEvent } from "../python/PythonRuntime.js"
 import { describeKernelError, type KernelError as PythonKernelError } from "../python/errors.js"
-import { RunNotFoundError } from "../store/errors.js"
+import { RunBusyError, RunNotFoundError, StoreWriteError } from "../store/errors.js"
+import { thisProcess } from "../store/liveness.js"
 import { Store, type StoreService } from "../store/Store.js"
 import type { CacheKeyParts } from "../store/RunStore.js"
 import { evaluateCondition, resolveWith } from "../workflow/conditions.js"
@@ -70,6 +71,8 @@ export interface EngineOptions {
   readonly runId?: string
   /** continue this stored run instead of starting one */
   readonly resume?: string
+  /** resume even when the run is stored as running on another host (whose processes this one cannot see) */
+  readonly takeover?: boolean
   /** rerun steps even when the cache holds their outputs */
   readonly force?: boolean
   /** where the run happens (shown in the header; default `local`) */
@@ -130,13 +133,18 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
         : undefined
     const runId = resumedRun?.id ?? options.runId ?? newRunId(started)
     const force = options.force ?? resumedRun?.options.force ?? false
+    // this process owns the run from here on; a resume refuses a run whose owner still runs it
+    const owner = thisProcess()
     if (resumedRun) {
+      yield* Effect.try({
+        try: () => db.claimRun(runId, owner, started, { takeover: options.takeover === true }),
+        catch: (e) => (e instanceof RunBusyError || e instanceof RunNotFoundError ? e : new StoreWriteError({ operation: "claimRun", reason: e instanceof Error ? e.message : String(e) }))
+      })
       yield* store.use("resumeRun", (d) => {
-        d.setRunStatus(runId, "running", started)
         for (const s of plan.steps) d.ensureStep(runId, s.id, s.uses)
       })
     } else {
-      yield* store.use("createRun", (d) => d.createRun({ id: runId, plan, options: { sets: [...(options.sets ?? [])], force }, platform, now: started }))
+      yield* store.use("createRun", (d) => d.createRun({ id: runId, plan, options: { sets: [...(options.sets ?? [])], force }, platform, now: started, owner }))
     }
     const previous = new Map(resumedRun ? db.getSteps(runId).map((s) => [s.stepId, s] as const) : [])
     const runDir = db.runDir(runId)

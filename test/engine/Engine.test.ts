@@ -1,9 +1,11 @@
+import { spawnSync } from "node:child_process"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { z } from "zod"
 import { defineKernel } from "../../src/kernels/define.js"
 import { findKernel } from "../../src/kernels/catalog.js"
 import { KernelFailedError, KernelTimeoutError } from "../../src/python/errors.js"
+import { thisProcess } from "../../src/store/liveness.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -302,5 +304,38 @@ describe("Engine: models", () => {
       if (saved === undefined) delete process.env["POLYQUANT_CACHE"]
       else process.env["POLYQUANT_CACHE"] = saved
     }
+  })
+})
+
+describe("Engine: run owners", () => {
+  const deadPid = (): number => Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString())
+
+  it("records this process as a run's owner; resuming a run its live owner still runs fails with RunBusyError and writes nothing", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [step("a", "test-echo", { with: { value: 1 } })])
+    const { result } = await run(db, plan, rt.layer)
+    expect(db.getRun(result.runId)?.owner).toEqual(thisProcess())
+    // as if this process were still running it: stored as running, owned by a live process
+    db.setRunStatus(result.runId, "running", 5)
+    const before = { run: db.getRun(result.runId), steps: db.getSteps(result.runId), events: db.events(result.runId).length }
+    const calls = rt.calls.length
+    const refused = await run(db, plan, rt.layer, { resume: result.runId }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(String(refused)).toContain(`RunBusyError: run ${result.runId} is still running in process ${process.pid} on this host`)
+    expect({ run: db.getRun(result.runId), steps: db.getSteps(result.runId), events: db.events(result.runId).length }).toEqual(before)
+    expect(rt.calls.length).toBe(calls)
+  })
+
+  it("resumes a run whose owner is gone, and takes it over", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [step("a", "test-echo", { with: { value: 1 } })])
+    db.createRun({ id: "r-dead", plan, options: { sets: [], force: false }, platform: "local", now: 1, owner: { ...thisProcess(), pid: deadPid() } })
+    const { result } = await run(db, plan, rt.layer, { resume: "r-dead" })
+    expect(result).toMatchObject({ runId: "r-dead", status: "succeeded" })
+    expect(db.getRun("r-dead")).toMatchObject({ status: "succeeded", owner: thisProcess() })
   })
 })
