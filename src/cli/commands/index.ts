@@ -8,7 +8,7 @@ export const commands: ReadonlyArray<Command> = [
   { name: "corpus", summary: "print a corpus (UDHR by default) as the kernels receive it", usage: "polyquant corpus [--languages en,he] [--split train|heldout|all] [--json]", load: () => import("./corpus.js") },
   { name: "replay", summary: "watch a recorded run (JSON lines of events) in the dashboard again", usage: "polyquant replay EVENTS.jsonl [--speed N] [--plain|--json]", load: () => import("./replay.js") },
   { name: "run", summary: "run a workflow (YAML or TypeScript)", usage: "polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH]", load: () => import("./run.js") },
-  { name: "resume", summary: "continue a stopped, crashed or deferred run", usage: "polyquant resume RUN [--plain|--json] [--store PATH]", load: () => import("./resume.js") },
+  { name: "resume", summary: "continue a stopped, crashed or deferred run", usage: "polyquant resume RUN [--plain|--json] [--takeover] [--store PATH]", load: () => import("./resume.js") },
   { name: "runs", summary: "list the stored runs, newest first", usage: "polyquant runs [--limit N] [--json] [--store PATH]", load: () => import("./runs.js") },
   { name: "show", summary: "a stored run: steps, statuses, outputs, branch decisions", usage: "polyquant show RUN [--json] [--store PATH]", load: () => import("./show.js") },
   { name: "explain", summary: "the parts of a step's cache key", usage: "polyquant explain RUN STEP [--json] [--store PATH]", load: () => import("./explain.js") },

@@ -3,8 +3,11 @@
  * or a closed notebook. The stored plan is run again under the same run id: steps that succeeded
  * (or came from the cache) are not rerun, deferred steps get another budget check, and a step that
  * checkpoints continues from its last stored checkpoint.
+ * A run that another process still runs is refused (exit 2): one alive on this host, or one on
+ * another host, whose processes this host cannot see, unless `--takeover` says that it is gone.
  */
 import { parseArgs } from "node:util"
+import { resumeRefusal, runLiveness } from "../../store/liveness.js"
 import { DEFAULT_STORE_PATH } from "../../store/RunStore.js"
 import { ExitCode } from "../command.js"
 import { execute, loadPlan } from "./run.js"
@@ -16,7 +19,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { plain: { type: "boolean", default: false }, json: { type: "boolean", default: false }, force: { type: "boolean" }, store: { type: "string" }, "no-report": { type: "boolean", default: false } }
+      options: { plain: { type: "boolean", default: false }, json: { type: "boolean", default: false }, force: { type: "boolean" }, store: { type: "string" }, "no-report": { type: "boolean", default: false }, takeover: { type: "boolean", default: false } }
     })
   } catch (error) {
     process.stderr.write(`polyquant resume: ${(error as Error).message}\n`)
@@ -27,8 +30,15 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   const store = openStoreForCli("resume", storePath)
   if (store === undefined) return ExitCode.invalidInput
   const record = findRunForCli("resume", store, positionals[0])
+  const takeover = values.takeover === true
+  // checked here to fail before loading anything; the engine checks again as it takes the run over (RunStore.claimRun)
+  const refusal = record && resumeRefusal(record.id, runLiveness(record, store.lastActivity(record.id)), { takeover })
   store.close()
   if (record === undefined) return ExitCode.invalidInput
+  if (refusal) {
+    process.stderr.write(`polyquant resume: ${refusal.message}\n`)
+    return ExitCode.invalidInput
+  }
   // custom TypeScript steps live in the workflow module, not in the stored plan
   let workflow
   if (record.plan.steps.some((s) => s.local === true)) {
@@ -45,6 +55,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     force: values.force ?? record.options.force,
     sets: record.options.sets,
     resume: record.id,
+    takeover,
     report: values["no-report"] !== true
   })
 }

@@ -60,6 +60,8 @@ export interface ExecuteInput {
   readonly force: boolean
   readonly sets: ReadonlyArray<string>
   readonly resume?: string
+  /** resume a run stored as running on another host (`resume --takeover`) */
+  readonly takeover?: boolean
   /** write the Markdown report (with plots) when the run ends */
   readonly report: boolean
 }
@@ -95,7 +97,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
             }
           }
         : {}),
-      ...(input.resume !== undefined ? { resume: input.resume } : {}),
+      ...(input.resume !== undefined ? { resume: input.resume, takeover: input.takeover === true } : {}),
       ...(input.workflow ? { local: localSteps(input.workflow) } : {})
     })
     const runtime = PythonRuntimeLive({ logPath: join(store.root, "worker.log") })
@@ -109,7 +111,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
   } catch (error) {
     await renderer.close()
     process.stderr.write(`polyquant ${input.command}: ${error instanceof Error ? error.message : String(error)}\n`)
-    return input.resume !== undefined && /no run/.test(String(error)) ? ExitCode.invalidInput : ExitCode.stepFailed
+    return input.resume !== undefined && /no run|RunBusyError/.test(String(error)) ? ExitCode.invalidInput : ExitCode.stepFailed
   } finally {
     store.close()
   }

@@ -1,5 +1,10 @@
-/** `polyquant runs [--store PATH] [--limit N] [--json]`: the stored runs, newest first. */
+/**
+ * `polyquant runs [--store PATH] [--limit N] [--json]`: the stored runs, newest first. A run
+ * stored as running whose process is gone shows as `interrupted (process 1234 is gone)`; one run
+ * from another host shows as running there, with its last event (src/store/liveness.ts).
+ */
 import { parseArgs } from "node:util"
+import { ownerJson, runLiveness, statusText } from "../../store/liveness.js"
 import { ExitCode } from "../command.js"
 import { openStoreForCli } from "./show.js"
 
@@ -19,10 +24,15 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     const runs = store.listRuns(limit).map((r) => {
       const steps = store.getSteps(r.id)
       const count = (status: string) => steps.filter((s) => s.status === status).length
+      const liveness = runLiveness(r, store.lastActivity(r.id))
       return {
         id: r.id,
         workflow: r.workflow,
-        status: r.status,
+        status: liveness.status,
+        recordedStatus: liveness.recordedStatus,
+        ...(liveness.note !== undefined ? { note: liveness.note } : {}),
+        owner: ownerJson(r, liveness),
+        lastActivity: new Date(liveness.lastActivity).toISOString(),
         started: new Date(r.createdAt).toISOString(),
         durationMs: r.finishedAt !== null ? r.finishedAt - r.createdAt : null,
         steps: steps.length,
@@ -45,7 +55,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     const rows = runs.map((r) => [
       r.id,
       r.workflow,
-      r.status,
+      statusText(r),
       r.started.slice(0, 19).replace("T", " "),
       `${r.steps}: ${r.succeeded} ${r.cached} ${r.failed} ${r.skipped} ${r.deferred}`
     ])

@@ -1,9 +1,11 @@
 /**
  * `polyquant show RUN [--store PATH] [--json]`: a stored run's steps (status, duration, attempts,
  * cache hits), an outputs summary per step, its branch decisions with the values that decided
- * them, and why steps were skipped or deferred.
+ * them, and why steps were skipped or deferred. A run stored as running whose process is gone
+ * shows as interrupted, and so do its steps stored as running (src/store/liveness.ts).
  */
 import { parseArgs } from "node:util"
+import { ownerJson, runLiveness, statusText } from "../../store/liveness.js"
 import { DEFAULT_STORE_PATH, RunStore, type StepRecord } from "../../store/RunStore.js"
 import { RunNotFoundError, StoreOpenError } from "../../store/errors.js"
 import { ExitCode } from "../command.js"
@@ -59,14 +61,27 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   try {
     const record = findRunForCli("show", store, positionals[0])
     if (record === undefined) return ExitCode.invalidInput
-    const steps = store.getSteps(record.id)
+    const liveness = runLiveness(record, store.lastActivity(record.id))
+    // a step the dead process was running will not finish either; what the store holds stays in recordedStatus
+    const steps = store
+      .getSteps(record.id)
+      .map((s) => (liveness.owner?.kind === "gone" && s.status === "running" ? { ...s, status: "interrupted" as const, recordedStatus: s.status } : s))
     const branches = store.branches(record.id)
     if (values.json) {
-      process.stdout.write(JSON.stringify({ run: { ...record, plan: undefined }, steps, branches, ledger: store.ledger(record.id) }) + "\n")
+      const run = {
+        ...record,
+        plan: undefined,
+        status: liveness.status,
+        recordedStatus: liveness.recordedStatus,
+        ...(liveness.note !== undefined ? { note: liveness.note } : {}),
+        owner: ownerJson(record, liveness),
+        lastActivity: liveness.lastActivity
+      }
+      process.stdout.write(JSON.stringify({ run, steps, branches, ledger: store.ledger(record.id) }) + "\n")
       return ExitCode.ok
     }
     const out: string[] = []
-    out.push(`run ${record.id}  ${record.workflow} (${record.file})  ${record.status}`)
+    out.push(`run ${record.id}  ${record.workflow} (${record.file})  ${statusText(liveness)}`)
     out.push(`started ${new Date(record.createdAt).toISOString()}${record.finishedAt !== null ? `, took ${seconds(record.finishedAt - record.createdAt)}` : ""}, platform ${record.platform}`)
     out.push("")
     out.push("steps")
