@@ -1,7 +1,8 @@
 /**
  * Reliability of a run as a user sees it: the real CLI (`node bin/polyquant.js`), the real Python
  * worker and the test kernels. kill -9 at seeded points then resume, a worker crash in one branch,
- * SIGKILL of the CLI (no Python left behind), two CLI runs on one store at once, and a full disk.
+ * SIGKILL of the CLI (no Python left behind), `runs` naming a killed run interrupted, a second
+ * resume refused while a first runs the run, two CLI runs on one store at once, and a full disk.
  * Related cases elsewhere: test/cli/run.test.ts (one kill -9 mid-step; unwritable store path),
  * test/store/concurrent.test.ts (two engines on one store, scripted runtime).
  */
@@ -128,9 +129,14 @@ describe.skipIf(!hasPython)("reliability: processes die, the run does not", () =
       for (const e of events) if (e.type === "step-started") expect(done.has(e.stepId), `step ${e.stepId} reran after kill ${k}`).toBe(false)
       expect(killed.signal, `kill ${k} after ${n} events landed`).toBe("SIGKILL")
       const s = RunStore.open(store)
-      expect(s.getRun(runId)?.status).toBe("running")
+      expect(s.getRun(runId)?.status).toBe("running") // what nobody could record: the store still says running
+      expect(s.getRun(runId)?.owner?.pid).toBe(killed.pid)
       for (const step of s.getSteps(runId)) if (step.status === "succeeded") done.set(step.stepId, step.attempts)
       s.close()
+      // ...but `runs` tells that the process that ran it is gone
+      const listed = JSON.parse((await cli(["runs", "--json", "--store", store], dir)).stdout) as Array<{ id: string; status: string; recordedStatus: string; note?: string }>
+      expect(listed.find((r) => r.id === runId)).toMatchObject({ status: "interrupted", recordedStatus: "running", note: `process ${killed.pid} is gone` })
+      if (k === 0) expect((await cli(["runs", "--store", store], dir)).stdout).toMatch(new RegExp(`${runId}  reliability-chain  interrupted \\(process ${killed.pid} is gone\\)`))
     }
     const last = await cli(["resume", runId, "--json", "--no-report", "--store", store], dir)
     expect(last.code, last.stderr).toBe(0)
@@ -144,6 +150,32 @@ describe.skipIf(!hasPython)("reliability: processes die, the run does not", () =
     expect(killPoints.length).toBe(5)
     expect(done.size).toBeGreaterThan(0) // the kills did land after some steps had finished
   }, 300_000)
+
+  it("a second resume of a run that a live resume is running is refused, naming the run and the pid; the first finishes", async () => {
+    const dir = workdir()
+    const store = join(dir, "pq.db")
+    // step b counts slowly (12 ticks of 0.4 s), so that the second resume comes while the first runs it
+    const killed = await cli(["run", fixture("chain.yaml"), "--set", "steps.b.with.tick=0.4", "--json", "--no-report", "--store", store], dir, (events) =>
+      events.some((e) => e.type === "step-started")
+    )
+    expect(killed.signal).toBe("SIGKILL")
+    const runId = (jsonEvents(killed.stdout).find((e) => e.type === "run-started") as { runId: string }).runId
+    let second: Promise<Result> | undefined
+    const first = await cli(["resume", runId, "--json", "--no-report", "--store", store], dir, (events) => {
+      // the first resume owns the run and is running step b: start the second one now
+      if (second === undefined && events.some((e) => e.type === "step-started" && e.stepId === "b")) second = cli(["resume", runId, "--json", "--no-report", "--store", store], dir)
+      return false
+    })
+    const refused = await second!
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain(`polyquant resume: run ${runId} is still running in process ${first.pid} on this host`)
+    expect(jsonEvents(refused.stdout)).toEqual([])
+    expect(first.code, first.stderr).toBe(0)
+    const s = RunStore.open(store)
+    expect(s.getRun(runId)).toMatchObject({ status: "succeeded", owner: { pid: first.pid } })
+    expect(s.events(runId).filter((e) => e.type === "run-started").length).toBe(2) // the run, and the one resume that ran
+    s.close()
+  }, 120_000)
 
   it("a worker crash in one branch fails that branch; the independent branch finishes", async () => {
     const dir = workdir()
