@@ -1,5 +1,5 @@
 /**
- * `polyquant resume RUN [--plain|--json] [--store PATH]`: continue a run after a crash, a kill
+ * `polyquant resume RUN [--plain|--json] [--takeover] [--store PATH]`: continue a run after a crash, a kill
  * or a closed notebook. The stored plan is run again under the same run id: steps that succeeded
  * (or came from the cache) are not rerun, deferred steps get another budget check, and a step that
  * checkpoints continues from its last stored checkpoint.
