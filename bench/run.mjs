@@ -213,6 +213,8 @@ const md = [
   "|---|---|---|---|",
   ...rows.map((r) => `| ${r.join(" | ")} |`),
   "",
+  "GPU figures (GPTQ per layer on CUDA, every kernel on CUDA against this CPU build) come from a lent GPU machine, recorded by hand in [CUDA.md](CUDA.md).",
+  "",
   "## Details",
   "",
   ...details
