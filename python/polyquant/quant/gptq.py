@@ -76,7 +76,8 @@ class GptqCodes:
     def dequantize(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Ŵ = s[g_idx] · (q − z[g_idx]), out × in."""
         g = self.g_idx.long()
-        return dequantize_codes(self.codes.float(), self.scales[:, g], self.zeros[:, g].float()).to(dtype)
+        w = self.codes.float()  # q for now; s · (q − z) in place, the bits of dequantize_codes (grid.py)
+        return w.sub_(self.zeros[:, g].float()).mul_(self.scales[:, g]).to(dtype)
 
 
 class Hessian:

@@ -83,7 +83,9 @@ def group_params(x: torch.Tensor, bits: int, sym: bool = False) -> tuple[torch.T
 
 def quantize_codes(x: torch.Tensor, s: torch.Tensor, z: torch.Tensor, maxq: int) -> torch.Tensor:
     """Integer codes q = clamp(round(x / s) + z, 0, maxq) (float dtype; s, z broadcast against x)."""
-    return torch.clamp(torch.round(x / s) + z, 0, maxq)
+    # One new tensor, rounded, shifted and clamped in place: a whole weight's codes cost one float
+    # copy of it at a time, not four (the same operations in the same order, so the same values).
+    return (x / s).round_().add_(z).clamp_(0, maxq)
 
 
 def dequantize_codes(q: torch.Tensor, s: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -110,8 +112,10 @@ class QuantizedWeight:
     def dequantize(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """x̂ = s · (q − z), out × in, in `dtype`."""
         out_f, in_f = self.codes.shape
-        q = self.codes.float().view(out_f, -1, self.group_size)  # (out, n_groups, g)
-        w = dequantize_codes(q, self.scales.unsqueeze(-1), self.zeros.float().unsqueeze(-1))
+        w = self.codes.float().view(out_f, -1, self.group_size)  # (out, n_groups, g), q for now
+        # s · (q − z) built in place: (q − z) is exact, then one rounding, the bits of
+        # dequantize_codes without its two extra weight-sized temporaries
+        w.sub_(self.zeros.float().unsqueeze(-1)).mul_(self.scales.unsqueeze(-1))
         return w.reshape(out_f, in_f).to(dtype)
 
 
