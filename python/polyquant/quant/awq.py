@@ -34,6 +34,7 @@ from ..errors import KernelStopped, ParameterError
 from ..models import registry
 from .apply import WeightSnapshot, apply_weights
 from .calibration import calibration_for, capture_block_inputs, run_block
+from .coded import CodeArena, CodedWeight
 from .grid import effective_group_size, quantize_weight
 from .rtn import relative_error
 
@@ -368,11 +369,13 @@ def search_awq(model: nn.Module, inputs: list, targets: list[Any], cfg: AwqConfi
 
 
 @torch.no_grad()
-def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Optional[KernelContext] = None) -> Any:
+def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Optional[KernelContext] = None, arena: Optional[CodeArena] = None) -> Any:
     """AWQ search, then RTN on the scaled and clipped weights; returns every changed parameter.
 
     `weights` holds the quantized target weights and the new values of the norms and linears that
     absorbed 1/s (and protected linears of a scaled group, whose columns were multiplied by s).
+    With an `arena` (`coded.CodeArena`), the quantized target weights are `result.coded` instead
+    (codes of the scaled weights, kept in the arena).
     Embedding and lm_head targets get plain RTN (meta["rtn_fallback"]). The model is left unchanged.
     """
     from .methods import QuantResult
@@ -385,16 +388,21 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
     results = search_awq(model, inputs, targets, cfg, ctx)
     changed = awq_weights(model, results)
     weights: dict[str, torch.Tensor] = {}
+    coded_weights: dict[str, CodedWeight] = {}
     errors: dict[str, float] = {}
     for t in targets:
         W0 = t.weight().detach()
-        Ws = changed[t.param_name].t() if t.transposed and t.param_name in changed else changed.get(t.param_name)
-        Ws = W0 if Ws is None else Ws
-        Q = _fake_quant(Ws.float(), t.bits, t.group_size, t.sym, t.name).to(W0.dtype)
-        weights[t.param_name] = t.to_param_layout(Q).to("cpu")
+        Ws = changed.pop(t.param_name, None)  # the scaled, not yet quantized weight is needed no more
+        Ws = W0 if Ws is None else Ws.t() if t.transposed else Ws
+        qw = quantize_weight(Ws.float(), t.bits, t.group_size, t.sym, t.name)
+        Q = qw.dequantize(torch.float32).to(W0.dtype)  # what _fake_quant(Ws.float()) gives, in W0's dtype
+        if arena is not None:
+            coded_weights[t.param_name] = CodedWeight.from_grid(qw, W0.dtype, t.transposed, arena)
+        else:
+            weights[t.param_name] = t.to_param_layout(Q).to("cpu")
         errors[t.name] = relative_error(W0, _effective(results, t.name, Q))
     for name, value in changed.items():
-        weights.setdefault(name, value.detach().to("cpu"))
+        weights[name] = value.detach().to("cpu")
     meta = {
         "method": "awq",
         "awq": {"grid": cfg.grid, "clip": cfg.clip, "clip_grid": cfg.clip_grid},
@@ -404,7 +412,7 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
         "rtn_fallback": [t.name for t in targets if t.kind != "linear"],
         "seconds": time.monotonic() - t0,
     }
-    result = QuantResult(weights, errors, meta)
+    result = QuantResult(weights, errors, meta, coded_weights)
     result.awq = results  # type: ignore[attr-defined]
     log.info("awq: %d groups scaled, %d linears clipped, %.1fs", len(results.scales), len(results.clips), meta["seconds"])
     return result

@@ -34,6 +34,7 @@ from ..errors import KernelStopped, ParameterError
 from ..models import registry
 from .apply import apply_weights
 from .calibration import calibration_for, capture_block_inputs, run_block
+from .coded import CodeArena, CodedWeight
 from .grid import check_bits, dequantize_codes, effective_group_size, group_params, max_q, quantize_codes
 from .rtn import relative_error
 
@@ -316,10 +317,12 @@ def _quantize_targets(targets: list[Any], hessians: dict[str, Hessian], cfg: Gpt
 
 
 @torch.no_grad()
-def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optional[KernelContext] = None) -> Any:
+def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optional[KernelContext] = None, arena: Optional[CodeArena] = None) -> Any:
     """GPTQ on every target of `loaded.model`, block by block; the model is left unchanged.
 
-    Returns a `methods.QuantResult` whose `gptq` attribute (a `GptqModelResult`) holds the codes.
+    Returns a `methods.QuantResult` whose `gptq` attribute (a `GptqModelResult`) holds the codes;
+    with an `arena` (`coded.CodeArena`), the new weights are `result.coded` instead, codes kept in
+    the arena, and neither float copies of them nor `gptq.codes` are kept.
     Targets that are not block linears: the lm_head gets GPTQ with the final norm's outputs as its
     inputs; embeddings have no input activations and get RTN (listed in meta["rtn_fallback"]).
     """
@@ -339,7 +342,20 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
             by_layer.setdefault(t.layer, []).append(t)
     out: dict[str, dict] = {"errors": {}, "codes": {}, "modules": {}}
     weights: dict[str, torch.Tensor] = {}
+    coded_weights: dict[str, CodedWeight] = {}
     snapshots = []
+
+    def keep(done: list[Any], new: dict[str, torch.Tensor]) -> None:
+        """Keep one step's new weights: float copies, or (with an arena) their codes alone."""
+        if arena is None:
+            weights.update({k: v.detach().to("cpu") for k, v in new.items()})
+            return
+        for t in done:
+            c = out["codes"].pop(t.name)
+            coded_weights[t.param_name] = CodedWeight.from_codes(
+                c.codes, c.scales, c.zeros, c.bits, c.group_size, t.module.weight.dtype, t.transposed, c.g_idx, arena
+            )
+
     blocks = registry.blocks(model)
     n = len(blocks)
     try:
@@ -361,7 +377,7 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
                     for h in hooks:
                         h.remove()
                 new = _quantize_targets(todo, hessians, cfg, out)
-                weights.update({k: v.detach().to("cpu") for k, v in new.items()})
+                keep(todo, new)
                 snapshots.append(apply_weights(model, new))  # later blocks see the quantized block
             inputs = [(o, args, kwargs) for o, (_, args, kwargs) in zip(run_block(block, inputs), inputs)]
             if ctx is not None:
@@ -376,12 +392,16 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
             finally:
                 for h in hooks:
                     h.remove()
-            weights.update({k: v.detach().to("cpu") for k, v in _quantize_targets(lm_head, hessians, cfg, out).items()})
+            keep(lm_head, _quantize_targets(lm_head, hessians, cfg, out))
         for t in embeddings:
             W = t.weight().detach()
-            Q = rtn_codes(W, t.bits, t.group_size, t.sym, t.name).dequantize(W.dtype)
+            qw = rtn_codes(W, t.bits, t.group_size, t.sym, t.name)
+            Q = qw.dequantize(W.dtype)
             out["errors"][t.name] = relative_error(W, Q)
-            weights[t.param_name] = t.to_param_layout(Q).to("cpu")
+            if arena is not None:
+                coded_weights[t.param_name] = CodedWeight.from_grid(qw, W.dtype, t.transposed, arena)
+            else:
+                weights[t.param_name] = t.to_param_layout(Q).to("cpu")
     finally:
         for snap in reversed(snapshots):
             snap.restore()
@@ -393,7 +413,7 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
         "rtn_fallback": [t.name for t in embeddings],
         "seconds": time.monotonic() - t0,
     }
-    result = QuantResult(weights, out["errors"], meta)
+    result = QuantResult(weights, out["errors"], meta, coded_weights)
     result.gptq = GptqModelResult(out["codes"])  # type: ignore[attr-defined]
-    log.info("gptq: %d modules in %.1fs", len(weights), meta["seconds"])
+    log.info("gptq: %d modules in %.1fs", len(out["errors"]), meta["seconds"])
     return result

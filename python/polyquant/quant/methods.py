@@ -6,6 +6,10 @@ here; GPTQ and AWQ live in their own modules and are imported only when asked fo
 
 `QuantResult.weights` are CPU tensors in each parameter's own layout and dtype;
 `module_errors[name]` is the relative Frobenius error ‖W − Ŵ‖_F / ‖W‖_F of the module's weight.
+With `coded=True` the targets' new weights come as `QuantResult.coded` instead (integer codes,
+scales and zeros, `coded.py`: a seventh of float32's memory at 4 bits), for a caller that keeps
+them all for long (a layer sweep); `weights` then holds only the other parameters a method
+changes (AWQ's norms).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 
 from ..context import KernelContext
 from ..errors import KernelStopped, ParameterError
+from .coded import CodeArena, CodedWeight
 from .plan import QuantTarget
 from .grid import quantize_weight
 from .rtn import relative_error, rtn_quantize
@@ -34,42 +39,55 @@ class QuantResult:
     weights: dict[str, torch.Tensor]  # parameter name → new value (parameter layout, CPU)
     module_errors: dict[str, float]  # module name → ‖W − Ŵ‖_F / ‖W‖_F
     meta: dict[str, Any] = field(default_factory=dict)  # method, bits, timings, method-specific notes
+    coded: dict[str, CodedWeight] = field(default_factory=dict)  # parameter name → a target's new value as codes (coded=True only)
 
 
 @torch.no_grad()
-def quantize_rtn(targets: list[QuantTarget], ctx: Optional[KernelContext] = None) -> QuantResult:
-    """RTN for every target with its own bits, group size and symmetry."""
+def quantize_rtn(targets: list[QuantTarget], ctx: Optional[KernelContext] = None, arena: Optional[CodeArena] = None) -> QuantResult:
+    """RTN for every target with its own bits, group size and symmetry; with an `arena`, as codes kept in it."""
     weights: dict[str, torch.Tensor] = {}
+    codes: dict[str, CodedWeight] = {}
     errors: dict[str, float] = {}
     for i, t in enumerate(targets):
         if ctx is not None and ctx.should_stop():
             raise KernelStopped(f"stopped while quantizing, after {i} of {len(targets)} modules")
         W = t.weight()  # out × in
-        W_hat = quantize_weight(W, t.bits, t.group_size, t.sym, t.name).dequantize(W.dtype)
-        errors[t.name] = relative_error(W, W_hat)
-        weights[t.param_name] = t.to_param_layout(W_hat).to("cpu")
+        qw = quantize_weight(W, t.bits, t.group_size, t.sym, t.name)
+        W_hat = qw.dequantize(W.dtype)
+        if arena is not None:  # Ŵ is needed for its error only: let the error overwrite it
+            codes[t.param_name] = CodedWeight.from_grid(qw, W.dtype, t.transposed, arena)
+            errors[t.name] = relative_error(W, W_hat, overwrite=True)
+        else:
+            errors[t.name] = relative_error(W, W_hat)
+            weights[t.param_name] = t.to_param_layout(W_hat).to("cpu")
         if ctx is not None:
             ctx.progress(i + 1, len(targets), "modules", f"rtn {t.name}")
-    return QuantResult(weights, errors, {"method": "rtn"})
+    return QuantResult(weights, errors, {"method": "rtn"}, codes)
 
 
-def quantize_model(loaded: Any, quant: dict, targets: list[QuantTarget], ctx: Optional[KernelContext] = None) -> QuantResult:
-    """Quantize `targets` of `loaded.model` with `quant["method"]`; the model itself is left unchanged."""
+def quantize_model(
+    loaded: Any, quant: dict, targets: list[QuantTarget], ctx: Optional[KernelContext] = None, coded: bool = False
+) -> QuantResult:
+    """Quantize `targets` of `loaded.model` with `quant["method"]`; the model itself is left unchanged.
+
+    coded: return the targets' new weights as `result.coded` instead of float tensors (module docstring).
+    """
     method = quant.get("method", "rtn")
+    arena = CodeArena.for_targets(targets) if coded else None
     if method == "rtn":
-        result = quantize_rtn(targets, ctx)
+        result = quantize_rtn(targets, ctx, arena)
     elif method == "gptq":
         from .gptq import quantize_model_gptq
 
-        result = quantize_model_gptq(loaded, quant, targets, ctx)
+        result = quantize_model_gptq(loaded, quant, targets, ctx, arena)
     elif method == "awq":
         from .awq import quantize_model_awq
 
-        result = quantize_model_awq(loaded, quant, targets, ctx)
+        result = quantize_model_awq(loaded, quant, targets, ctx, arena)
     else:
         raise ParameterError(f"quant.method {method!r} is not one of {', '.join(METHODS)}")
     result.meta.setdefault("method", method)
-    log.info("%s: %d modules quantized", method, len(result.weights))
+    log.info("%s: %d modules quantized", method, len(result.module_errors))
     return result
 
 

@@ -35,10 +35,19 @@ def rtn_codes(W: torch.Tensor, bits: int, group_size: int = -1, sym: bool = Fals
     return quantize_weight(W, bits, group_size, sym, module)
 
 
-def relative_error(W: torch.Tensor, W_hat: torch.Tensor) -> float:
-    """‖W − Ŵ‖_F / ‖W‖_F (0 for an all-zero W that stays zero)."""
+def relative_error(W: torch.Tensor, W_hat: torch.Tensor, overwrite: bool = False) -> float:
+    """‖W − Ŵ‖_F / ‖W‖_F (0 for an all-zero W that stays zero).
+
+    overwrite: W − Ŵ may be computed in Ŵ's own storage (a caller done with Ŵ spares a
+    weight-sized temporary). Only when both are contiguous: the difference then has the layout
+    it would have had anyway, so the norm sums in the same order and gives the same bits.
+    """
     W32 = W.detach().float()
-    num = torch.linalg.vector_norm(W32 - W_hat.detach().float().to(W32.device)).item()
+    W_hat32 = W_hat.detach().float().to(W32.device)
+    if overwrite and W32.is_contiguous() and W_hat32.is_contiguous() and W_hat32.data_ptr() != W32.data_ptr():
+        num = torch.linalg.vector_norm(torch.sub(W32, W_hat32, out=W_hat32)).item()
+    else:
+        num = torch.linalg.vector_norm(W32 - W_hat32).item()
     den = torch.linalg.vector_norm(W32).item()
     if den == 0.0:
         return 0.0 if num == 0.0 else float("inf")
