@@ -11,11 +11,12 @@ and dtype: Ŵ = s · (q − z) in float32 (`grid.dequantize_codes`), then the dt
 exact small integer in any order of operations, and s · (q − z) is a single rounding, so building
 it in place, or on another device, gives the same bits.
 
-`CodeArena` holds the codes of many weights in a few allocations made before any of them is
-computed. Quantizing module after module leaves each module's small, long-lived codes between its
-large freed temporaries, and glibc's heap cannot give back a hole below a live block: measured on
-a 420 MiB model, the heap sometimes grew by three times the codes' size. Allocated up front, in
-blocks large enough to be mappings of their own, the codes stay out of the heap's way.
+`CodeArena` holds the codes of many weights in three allocations (codes, scales, zeros) made
+before any of them is computed. Quantizing module after module leaves each module's small,
+long-lived codes between its large freed temporaries, and glibc's heap cannot give back a hole
+below a live block: on a 420 MiB model the process grew by up to three times the codes' size
+that way, in some runs and not others. Allocated up front (the codes' block is large enough to
+be a mapping of its own), they stay out of the temporaries' way.
 """
 
 from __future__ import annotations
