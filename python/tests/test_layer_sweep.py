@@ -76,6 +76,16 @@ def test_protect_one_rows_match_independent_runs_and_rank_critical_layers(model_
     assert out["baseline"]["en"] == pytest.approx(measure(loaded, CORPUS, Protocol(**PROTOCOL))["en"]["ppl"], rel=1e-9)
 
 
+def test_the_model_comes_back_bit_exact_and_its_weights_never_move(model_dir):
+    loaded = resident.get({"id": model_dir})
+    before = {n: (p.data_ptr(), p.detach().clone()) for n, p in loaded.model.named_parameters()}
+    quant = {**QUANT, "include_embeddings": True, "include_lm_head": True}  # those two are copied in and back
+    out = layer_sweep.run(_params(model_dir, mode="protect-one", quant=quant), KernelContext())
+    assert out["all_quantized"]["mean"] > 0
+    for n, p in loaded.model.named_parameters():
+        assert p.data_ptr() == before[n][0] and torch.equal(p, before[n][1]), n
+
+
 def test_quantize_one_with_every_layer_in_one_group_equals_all_quantized(model_dir):
     out = layer_sweep.run(_params(model_dir, mode="quantize-one", layer_groups=[[0, 1, 2, 3]]), KernelContext())
     assert out["rows"][0]["label"] == "layers 0-3"

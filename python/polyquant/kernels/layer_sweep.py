@@ -7,9 +7,13 @@ Modes (a "group" is one layer, or one of `layer_groups`, e.g. [[0, 1], [2, 3]]):
   and keeps the one that lowers the mean degradation most (G + (G−1) + … configurations, capped
   by `max_steps`).
 
-Cost: ONE quantization pass over all targets (`quant/methods.py`), then per configuration one
-in-place `apply_weights` of the needed subset of the precomputed weights, one evaluation, one
-bit-exact restore. No reloads, no state-dict clones.
+Cost: ONE quantization pass over all targets (`quant/methods.py`), kept as bit-packed codes
+(`quant/coded.py`, a seventh of float32 at 4 bits), then per configuration one evaluation with
+the configuration's block linears swapped in (`quant/swap.py`: each is dequantized while its
+module runs, the originals never move, so restoring is bit-exact and the sweep holds the model,
+the codes and one module's float weight, not the model three times over); embedding and lm_head
+targets, which a model may read as tensors, are copied in with `apply_weights` and restored.
+No reloads, no state-dict clones.
 
 Degradation of language ℓ under a configuration: d_ℓ = PPL_q/PPL_b − 1 =
 exp((NLL_q − NLL_b) / T) − 1 on the corpus's windows (`eval/perplexity.py` protocol);
@@ -39,7 +43,9 @@ from ..eval.compare import language_windows, window_nll
 from ..eval.perplexity import Protocol
 from ..models import registry, resident
 from ..quant.apply import apply_weights
+from ..quant.coded import CodedWeight
 from ..quant.methods import quantize_model
+from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
 
 VERSION = "1"
@@ -90,11 +96,12 @@ def _key(params: dict, groups: list[list[int]], fingerprint: str) -> str:
 
 
 class Sweep:
-    """One sweep's state: the precomputed weights, the evaluation windows and the finished rows."""
+    """One sweep's state: the quantized weights as codes, the evaluation windows and the baseline."""
 
-    def __init__(self, loaded: Any, targets: list, weights: dict, windows: dict, batch_size: int, ctx: KernelContext):
-        self.loaded, self.targets, self.weights, self.windows = loaded, targets, weights, windows
+    def __init__(self, loaded: Any, targets: list, coded: dict[str, CodedWeight], windows: dict, batch_size: int, ctx: KernelContext):
+        self.loaded, self.targets, self.coded, self.windows = loaded, targets, coded, windows
         self.batch_size, self.ctx = batch_size, ctx
+        self.swappable = {t.param_name for t in targets if t.kind == "linear"}  # the rest is copied in (quant/swap.py)
         self.tokens = {lang: float(sum(w.scored for w in ws)) for lang, ws in windows.items()}
         self.base = window_nll(loaded, windows, batch_size)
 
@@ -112,7 +119,9 @@ class Sweep:
         return names
 
     def evaluate(self, names: list[str]) -> dict[str, float]:
-        with apply_weights(self.loaded.model, self.weights, names):
+        model = self.loaded.model
+        copied = {n: self.coded[n].dequantize(model.get_parameter(n).device) for n in names if n not in self.swappable}
+        with apply_weights(model, copied), swapped_in(model, self.coded, [n for n in names if n in self.swappable]):
             nll = window_nll(self.loaded, self.windows, self.batch_size)
         return _degradation(self.base, nll, self.tokens)
 
@@ -144,9 +153,9 @@ def run(params: dict, ctx: KernelContext) -> dict:
         state = {"key": key, "evaluated": {}}
 
     quant, targets, protected = quantize_kernel.plan(loaded, params)
-    result = quantize_model(loaded, quant, targets, ctx)  # the one quantization pass (recomputed on resume)
+    result = quantize_model(loaded, quant, targets, ctx, coded=True)  # the one quantization pass (recomputed on resume)
     protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params.get("protocol")))
-    sweep = Sweep(loaded, targets, result.weights, windows, protocol.batch_size, ctx)
+    sweep = Sweep(loaded, targets, result.coded, windows, protocol.batch_size, ctx)
     all_d = sweep.evaluate(sweep.params_for(None, set()))
 
     if mode == "protect-cumulative":
