@@ -10,7 +10,7 @@ phases by writing 5 to /proc/self/clear_refs):
 Prints one JSON line with (P - R0) / (M + A): 1 means the sweep needs no more than the model and
 one evaluation's activations (target ≤ 1.3).
 
-    .venv/bin/python bench/sweep_memory.py [--hidden 384] [--layers 4]
+    .venv/bin/python bench/sweep_memory.py [--hidden 384] [--layers 4] [--device cuda]
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--bits", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cuda: the same ratio in CUDA memory (torch.cuda.max_memory_allocated), float32")
     args = ap.parse_args()
+    if args.device.startswith("cuda"):
+        return cuda_ratio(args)
     torch.set_num_threads(args.threads)
     folder = tempfile.mkdtemp(prefix="polyquant-bench-mem-")
     tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
@@ -93,6 +96,33 @@ def main() -> None:
         "model_mib": m_bytes / 2**20, "rss0_mib": r0 / 1024, "rss_loaded_mib": r_loaded / 1024,
         "activations_mib": a_kib / 1024, "peak_mib": p_kib / 1024,
         "peak_over_model": (p_kib - r0) * 1024 / m_bytes, "ratio": (p_kib - r0) / denom,
+    }) + "\n")
+
+
+def cuda_ratio(args: argparse.Namespace) -> None:
+    """The ratio in CUDA memory: the peak allocated during the sweep against model + one evaluation's extra peak."""
+    folder = tempfile.mkdtemp(prefix="polyquant-bench-mem-")
+    tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
+    cfg = FixtureConfig(vocab_size=400, hidden=args.hidden, layers=args.layers, heads=4, ffn=args.hidden * 3, context=128)
+    build_model("tiny-llama", cfg, tok, seed=0).save_pretrained(folder)
+    save_tokenizer(tok, folder, cfg.context)
+    spec = {"id": folder, "device": args.device, "dtype": "float32"}
+    base = torch.cuda.memory_allocated()
+    loaded = resident.get(spec)
+    m_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    protocol, windows, _ = language_windows(loaded, CORPUS, Protocol())
+    loaded_bytes = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    window_nll(loaded, windows, protocol.batch_size)
+    a_bytes = max(0, torch.cuda.max_memory_allocated() - loaded_bytes)
+    params = {"model": spec, "corpus": CORPUS, "quant": {"method": "rtn", "bits": args.bits, "group_size": 64}, "mode": "protect-one", "checkpoint_every": 1000}
+    torch.cuda.reset_peak_memory_stats()
+    out = layer_sweep.run(params, KernelContext())
+    peak = torch.cuda.max_memory_allocated() - base
+    sys.stdout.write(json.dumps({
+        "device": torch.cuda.get_device_name(), "hidden": args.hidden, "layers": args.layers, "configurations": len(out["rows"]),
+        "model_mib": m_bytes / 2**20, "activations_mib": a_bytes / 2**20, "peak_mib": peak / 2**20,
+        "peak_over_model": peak / m_bytes, "ratio": peak / (m_bytes + a_bytes),
     }) + "\n")
 
 
