@@ -36,6 +36,7 @@ import math
 from typing import Any, Optional
 
 import numpy as np
+import torch
 
 from ..context import KernelContext
 from ..errors import CheckpointError, KernelStopped, ParameterError
@@ -45,6 +46,7 @@ from ..models import registry, resident
 from ..quant.apply import apply_weights
 from ..quant.coded import CodedWeight
 from ..quant.methods import quantize_model
+from ..quant.spill import SpilledOriginals
 from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
 
@@ -96,7 +98,15 @@ def _key(params: dict, groups: list[list[int]], fingerprint: str) -> str:
 
 
 class Sweep:
-    """One sweep's state: the quantized weights as codes, the evaluation windows and the baseline."""
+    """One sweep's state: the quantized weights as codes, the evaluation windows and the baseline.
+
+    Block linears change between configurations in place: their original values go to a temporary
+    file once (`quant/spill.py`), and each configuration writes only the linears whose state
+    differs from the previous one's (two layers in protect-one), so evaluations run on plain
+    parameters. Where the file cannot be written (a full disk), they are swapped in per module call
+    instead (`quant/swap.py`): the same numbers, no extra memory, one dequantization per forward.
+    `close()` puts every original back, bit for bit.
+    """
 
     def __init__(self, loaded: Any, targets: list, coded: dict[str, CodedWeight], windows: dict, batch_size: int, ctx: KernelContext):
         self.loaded, self.targets, self.coded, self.windows = loaded, targets, coded, windows
@@ -104,6 +114,12 @@ class Sweep:
         self.swappable = {t.param_name for t in targets if t.kind == "linear"}  # the rest is copied in (quant/swap.py)
         self.tokens = {lang: float(sum(w.scored for w in ws)) for lang, ws in windows.items()}
         self.base = window_nll(loaded, windows, batch_size)
+        self.applied: set[str] = set()  # block linears that hold their quantized value now
+        try:
+            self.spilled: Optional[SpilledOriginals] = SpilledOriginals(loaded.model, sorted(self.swappable))
+        except OSError as exc:
+            log.warning("layer-sweep: could not write the originals to a temporary file (%s); swapping weights in per module call", exc)
+            self.spilled = None
 
     def params_for(self, quantized_layers: Optional[set[int]], protected_layers: set[int]) -> list[str]:
         """Parameter names to swap in: targets in `quantized_layers` (None: all) minus `protected_layers`.
@@ -118,12 +134,40 @@ class Sweep:
                 names.append(t.param_name)
         return names
 
+    def _set_quantized(self, want: set[str]) -> None:
+        """Bring the block linears to `want` quantized, the rest original, touching only those that change."""
+        model = self.loaded.model
+        for n in sorted(self.applied - want):
+            self.spilled.restore(n)
+            self.applied.discard(n)
+        for n in sorted(want - self.applied):
+            param = model.get_parameter(n)
+            with torch.no_grad():
+                param.copy_(self.coded[n].dequantize(param.device))
+            self.applied.add(n)
+
     def evaluate(self, names: list[str]) -> dict[str, float]:
         model = self.loaded.model
         copied = {n: self.coded[n].dequantize(model.get_parameter(n).device) for n in names if n not in self.swappable}
-        with apply_weights(model, copied), swapped_in(model, self.coded, [n for n in names if n in self.swappable]):
-            nll = window_nll(self.loaded, self.windows, self.batch_size)
+        linears = [n for n in names if n in self.swappable]
+        if self.spilled is not None:
+            self._set_quantized(set(linears))
+            with apply_weights(model, copied):
+                nll = window_nll(self.loaded, self.windows, self.batch_size)
+        else:
+            with apply_weights(model, copied), swapped_in(model, self.coded, linears):
+                nll = window_nll(self.loaded, self.windows, self.batch_size)
         return _degradation(self.base, nll, self.tokens)
+
+    def close(self) -> None:
+        """Every block linear back to its original value; the temporary file closed."""
+        if self.spilled is None:
+            return
+        try:
+            self._set_quantized(set())
+        finally:
+            self.spilled.close()
+            self.spilled = None
 
 
 def run(params: dict, ctx: KernelContext) -> dict:
@@ -156,77 +200,80 @@ def run(params: dict, ctx: KernelContext) -> dict:
     result = quantize_model(loaded, quant, targets, ctx, coded=True)  # the one quantization pass (recomputed on resume)
     protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params.get("protocol")))
     sweep = Sweep(loaded, targets, result.coded, windows, protocol.batch_size, ctx)
-    all_d = sweep.evaluate(sweep.params_for(None, set()))
+    try:
+        all_d = sweep.evaluate(sweep.params_for(None, set()))
 
-    if mode == "protect-cumulative":
-        total = sum(len(groups) - k for k in range(steps))
-    else:
-        total = len(groups)
-    since = [0]  # configurations since the last checkpoint
-
-    def config(cfg_id: str, names: list[str]) -> dict[str, float]:
-        """Evaluate one configuration, or reuse it from the checkpoint."""
-        if cfg_id in state["evaluated"]:
-            return state["evaluated"][cfg_id]
-        if ctx.should_stop():
-            ctx.checkpoint(state)
-            raise KernelStopped(f"layer-sweep stopped after {len(state['evaluated'])} of {total} configurations")
-        d = sweep.evaluate(names)
-        state["evaluated"][cfg_id] = d
-        ctx.progress(len(state["evaluated"]), total, "configurations", cfg_id)
-        since[0] += 1
-        if since[0] >= every:
-            ctx.checkpoint(state)
-            since[0] = 0
-        return d
-
-    rows: list[dict] = []
-    if mode in ("protect-one", "quantize-one"):
-        for g in groups:
-            if mode == "protect-one":
-                names = sweep.params_for(None, set(g))
-            else:
-                names = sweep.params_for(set(g), set())
-            d = config(f"{mode}:{','.join(map(str, g))}", names)
-            rows.append({"layers": g, "label": label(g), "degradation": d, "mean": _mean(d)})
-        if mode == "protect-one":
-            scores = [_mean(all_d) - r["mean"] for r in rows]
+        if mode == "protect-cumulative":
+            total = sum(len(groups) - k for k in range(steps))
         else:
-            scores = [r["mean"] for r in rows]
-        order = sorted(range(len(rows)), key=lambda i: (-scores[i], i))
-        critical = [{"layers": rows[i]["layers"], "label": rows[i]["label"], "score": scores[i]} for i in order]
-    else:
-        chosen: list[int] = []  # group indices protected so far, in greedy order
-        critical = []
-        prev = _mean(all_d)
-        for _ in range(steps):
-            best = None
-            for gi, g in enumerate(groups):
-                if gi in chosen:
-                    continue
-                prot = sorted({i for c in chosen + [gi] for i in groups[c]})
-                d = config("protect:" + ",".join(map(str, prot)), sweep.params_for(None, set(prot)))
-                if best is None or _mean(d) < _mean(best[1]):
-                    best = (gi, d)
-            gi, d = best
-            chosen.append(gi)
-            prot = sorted({i for c in chosen for i in groups[c]})
-            rows.append({"layers": prot, "label": "protect " + label(prot).removeprefix("layer ").removeprefix("layers "), "degradation": d, "mean": _mean(d), "added": groups[gi]})
-            critical.append({"layers": groups[gi], "label": label(groups[gi]), "score": prev - _mean(d)})
-            prev = _mean(d)
-    if since[0]:
-        ctx.checkpoint(state)
+            total = len(groups)
+        since = [0]  # configurations since the last checkpoint
 
-    return {
-        "mode": mode,
-        "quant": {"method": quant["method"], "bits": quant["bits"], "group_size": quant["group_size"], "sym": bool(quant["sym"])},
-        "protected": protected,
-        "groups": groups,
-        "languages": sorted(windows),
-        "baseline": {lang: math.exp(math.fsum(sweep.base[lang]) / sweep.tokens[lang]) for lang in sorted(windows)},
-        "all_quantized": {"degradation": all_d, "mean": _mean(all_d)},
-        "rows": rows,
-        "critical_layers": critical,
-        "configurations": total,
-        "protocol": protocol.record(),
-    }
+        def config(cfg_id: str, names: list[str]) -> dict[str, float]:
+            """Evaluate one configuration, or reuse it from the checkpoint."""
+            if cfg_id in state["evaluated"]:
+                return state["evaluated"][cfg_id]
+            if ctx.should_stop():
+                ctx.checkpoint(state)
+                raise KernelStopped(f"layer-sweep stopped after {len(state['evaluated'])} of {total} configurations")
+            d = sweep.evaluate(names)
+            state["evaluated"][cfg_id] = d
+            ctx.progress(len(state["evaluated"]), total, "configurations", cfg_id)
+            since[0] += 1
+            if since[0] >= every:
+                ctx.checkpoint(state)
+                since[0] = 0
+            return d
+
+        rows: list[dict] = []
+        if mode in ("protect-one", "quantize-one"):
+            for g in groups:
+                if mode == "protect-one":
+                    names = sweep.params_for(None, set(g))
+                else:
+                    names = sweep.params_for(set(g), set())
+                d = config(f"{mode}:{','.join(map(str, g))}", names)
+                rows.append({"layers": g, "label": label(g), "degradation": d, "mean": _mean(d)})
+            if mode == "protect-one":
+                scores = [_mean(all_d) - r["mean"] for r in rows]
+            else:
+                scores = [r["mean"] for r in rows]
+            order = sorted(range(len(rows)), key=lambda i: (-scores[i], i))
+            critical = [{"layers": rows[i]["layers"], "label": rows[i]["label"], "score": scores[i]} for i in order]
+        else:
+            chosen: list[int] = []  # group indices protected so far, in greedy order
+            critical = []
+            prev = _mean(all_d)
+            for _ in range(steps):
+                best = None
+                for gi, g in enumerate(groups):
+                    if gi in chosen:
+                        continue
+                    prot = sorted({i for c in chosen + [gi] for i in groups[c]})
+                    d = config("protect:" + ",".join(map(str, prot)), sweep.params_for(None, set(prot)))
+                    if best is None or _mean(d) < _mean(best[1]):
+                        best = (gi, d)
+                gi, d = best
+                chosen.append(gi)
+                prot = sorted({i for c in chosen for i in groups[c]})
+                rows.append({"layers": prot, "label": "protect " + label(prot).removeprefix("layer ").removeprefix("layers "), "degradation": d, "mean": _mean(d), "added": groups[gi]})
+                critical.append({"layers": groups[gi], "label": label(groups[gi]), "score": prev - _mean(d)})
+                prev = _mean(d)
+        if since[0]:
+            ctx.checkpoint(state)
+
+        return {
+            "mode": mode,
+            "quant": {"method": quant["method"], "bits": quant["bits"], "group_size": quant["group_size"], "sym": bool(quant["sym"])},
+            "protected": protected,
+            "groups": groups,
+            "languages": sorted(windows),
+            "baseline": {lang: math.exp(math.fsum(sweep.base[lang]) / sweep.tokens[lang]) for lang in sorted(windows)},
+            "all_quantized": {"degradation": all_d, "mean": _mean(all_d)},
+            "rows": rows,
+            "critical_layers": critical,
+            "configurations": total,
+            "protocol": protocol.record(),
+        }
+    finally:
+        sweep.close()  # the model leaves the step as it came, also when stopped or failed
