@@ -8,12 +8,15 @@ Modes (a "group" is one layer, or one of `layer_groups`, e.g. [[0, 1], [2, 3]]):
   by `max_steps`).
 
 Cost: ONE quantization pass over all targets (`quant/methods.py`), kept as bit-packed codes
-(`quant/coded.py`, a seventh of float32 at 4 bits), then per configuration one evaluation with
-the configuration's block linears swapped in (`quant/swap.py`: each is dequantized while its
-module runs, the originals never move, so restoring is bit-exact and the sweep holds the model,
-the codes and one module's float weight, not the model three times over); embedding and lm_head
-targets, which a model may read as tensors, are copied in with `apply_weights` and restored.
-No reloads, no state-dict clones.
+(`quant/coded.py`, a seventh of float32 at 4 bits), then per configuration one evaluation. The
+block linears' originals are written once to an unlinked temporary file (`quant/spill.py`); a
+configuration then writes in place only the linears whose state changes from the previous one
+(dequantized from their codes, or read back from the file), so the sweep holds the model, the
+codes and one tensor in flight, not the model three times over, and evaluates plain parameters.
+Without a writable temporary file the linears are swapped in per module call instead
+(`quant/swap.py`; same numbers, a dequantization per forward). Embedding and lm_head targets,
+which a model may read as tensors, are copied in with `apply_weights` and restored. At the end,
+also when stopped or failed, every original is read back: the model is bit-exact. No reloads.
 
 Degradation of language ℓ under a configuration: d_ℓ = PPL_q/PPL_b − 1 =
 exp((NLL_q − NLL_b) / T) − 1 on the corpus's windows (`eval/perplexity.py` protocol);
