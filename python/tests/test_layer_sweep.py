@@ -132,3 +132,17 @@ def test_bad_parameters_are_named(model_dir):
         layer_sweep.run(_params(model_dir, layer_groups=[[0, 1], [-4]]), KernelContext())
     with pytest.raises(ParameterError, match="mode 'protect-all'"):
         layer_sweep.run(_params(model_dir, mode="protect-all"), KernelContext())
+
+
+def test_without_a_temporary_file_the_sweep_swaps_per_call_with_the_same_numbers(model_dir, monkeypatch):
+    """A full or unwritable temp dir: the fallback (swap per module call) gives the same rows, bit for bit."""
+    for mode in ("protect-one", "quantize-one"):
+        spilled = layer_sweep.run(_params(model_dir, mode=mode), KernelContext())
+
+        def unwritable(*_a, **_k):
+            raise OSError(28, "No space left on device")
+
+        with monkeypatch.context() as m:
+            m.setattr(layer_sweep, "SpilledOriginals", unwritable)
+            swapped = layer_sweep.run(_params(model_dir, mode=mode), KernelContext())
+        assert swapped == spilled, mode
