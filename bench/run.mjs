@@ -8,7 +8,7 @@
  *
  * - cli:    `polyquant --help` and `validate` (median of 7), run with a POLYQUANT_PYTHON wrapper
  *           that leaves a marker if anything starts Python;
- * - bridge: a disparity step through `polyquant run` (engine-side duration of steps 2 and 3, warm
+ * - bridge: a disparity step through `polyquant run` (engine-side durations of steps 2–9, warm
  *           worker, model resident) vs the same params through `polyquant.api.run_direct`;
  * - sweep:  bench/layer_sweep_cost.py (protect-one sweep vs one RTN pass + (G+2) evaluations, and
  *           vs the seed's reload per configuration);
@@ -140,12 +140,13 @@ if (wants("bridge") || wants("ppl")) {
     child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`bench bridge run failed (${code}): ${err}\n${out.slice(-3000)}`))))
   })
   const events = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+  const BRIDGE_STEPS = Array.from({ length: 9 }, (_, i) => `d${i}`) // bench/workflows/bridge.yaml
   const runId = events.find((e) => e.type === "run-started").runId
-  const engineMs = ["d0", "d1", "d2", "d3", "d4"].map((id) => events.find((e) => e.type === "step-finished" && e.stepId === id).durationMs)
-  const engineCpuMs = ["d0", "d1", "d2", "d3", "d4"].map((id) => cpuAt[`step-finished:${id}`] - cpuAt[`step-started:${id}`])
+  const engineMs = BRIDGE_STEPS.map((id) => events.find((e) => e.type === "step-finished" && e.stepId === id).durationMs)
+  const engineCpuMs = BRIDGE_STEPS.map((id) => cpuAt[`step-finished:${id}`] - cpuAt[`step-started:${id}`])
   const { RunStore } = await import(join(root, "dist", "store", "RunStore.js"))
   const db = RunStore.open(store)
-  const params = ["d0", "d1", "d2", "d3", "d4"].map((id) => db.attempts(runId, id).at(-1).params)
+  const params = BRIDGE_STEPS.map((id) => db.attempts(runId, id).at(-1).params)
   db.close()
   const paramsFile = join(work, "bridge-params.json")
   writeFileSync(paramsFile, JSON.stringify(params))
@@ -159,7 +160,7 @@ if (wants("bridge") || wants("ppl")) {
     const cpuRatio = median(engineCpuMs.slice(1)) / median(directCpu.slice(1))
     record("bridge overhead (CPU)", `${fmt(cpuRatio, 3)} (CLI + worker ${engineCpuMs.slice(1).map((x) => fmt(x, 0)).join(", ")} ms vs plain Python ${directCpu.slice(1).map((x) => fmt(x, 0)).join(", ")} ms)`, "≤ 1.05", cpuRatio <= 1.05)
     record("bridge overhead (wall)", `${fmt(ratio, 3)} (engine ${engineMs.slice(1).map((x) => fmt(x, 0)).join(", ")} ms vs plain Python ${direct.slice(1).map((x) => fmt(x, 0)).join(", ")} ms)`, "≤ 1.05", ratio <= 1.05)
-    details.push(`### Bridge overhead\n\n\`polyquant run bench/workflows/bridge.yaml\` (five disparity steps on fixture:tiny-llama, en he ar zh, RTN 4-bit g32, bootstrap 200, differing only in the bootstrap seed): engine-side step durations ${engineMs.map((x) => fmt(x, 0)).join(", ")} ms, CPU time of the CLI and its worker over each step ${engineCpuMs.map((x) => fmt(x, 0)).join(", ")} ms; the same params (read back from the store) through \`polyquant.api.run_direct\` in a plain Python process: ${direct.map((x) => fmt(x, 0)).join(", ")} ms wall, ${directCpu.map((x) => fmt(x, 0)).join(", ")} ms CPU. The first step of each loads the model; the ratios compare the medians of steps 2–5. On a loaded shared machine the wall ratio moves with the load; the CPU ratio is the steadier figure.\n`)
+    details.push(`### Bridge overhead\n\n\`polyquant run bench/workflows/bridge.yaml\` (nine disparity steps on fixture:tiny-llama, en he ar zh, RTN 4-bit g32, bootstrap 1000, differing only in the bootstrap seed): engine-side step durations ${engineMs.map((x) => fmt(x, 0)).join(", ")} ms, CPU time of the CLI and its worker over each step ${engineCpuMs.map((x) => fmt(x, 0)).join(", ")} ms; the same params (read back from the store) through \`polyquant.api.run_direct\` in a plain Python process: ${direct.map((x) => fmt(x, 0)).join(", ")} ms wall, ${directCpu.map((x) => fmt(x, 0)).join(", ")} ms CPU. The first step of each loads the model; the ratios compare the medians of steps 2–9. On a loaded shared machine the wall ratio moves with the load; the CPU ratio is the steadier figure.\n`)
   }
 }
 
