@@ -4,7 +4,6 @@
  * host as running there; `resume` refuses the live one and the other host's (changing no row) and
  * continues the dead one. The kill -9 version with real runs is in test/reliability/process.test.ts.
  */
-import Database from "better-sqlite3"
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
@@ -15,6 +14,7 @@ import type { Plan } from "../../src/plan/types.js"
 import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { systemProbe, type RunOwner } from "../../src/store/liveness.js"
 import { RunStore } from "../../src/store/RunStore.js"
+import { runRows } from "../store/runRows.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const bin = join(root, "bin", "polyquant.js")
@@ -38,20 +38,6 @@ const plan: Plan = {
   ],
   stages: [["one"]],
   budgets: []
-}
-
-/** every row a resume could touch, as the database holds it */
-const snapshot = (path: string, runId: string): unknown => {
-  const db = new Database(path, { readonly: true })
-  try {
-    return {
-      run: db.prepare(`SELECT * FROM runs WHERE id = ?`).get(runId),
-      steps: db.prepare(`SELECT * FROM steps WHERE run_id = ? ORDER BY rowid`).all(runId),
-      events: db.prepare(`SELECT * FROM events WHERE run_id = ? ORDER BY id`).all(runId)
-    }
-  } finally {
-    db.close()
-  }
 }
 
 const deadPid = (): number => Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString())
@@ -117,22 +103,22 @@ describe("runs, show and resume on runs stored as running", () => {
 
   it("resume refuses a run its live process still runs, naming the run and the pid, and changes no row", async () => {
     const { dir, path, live } = setup()
-    const before = snapshot(path, "r-live")
+    const before = runRows(path, "r-live")
     const r = await cli(["resume", "r-live", "--store", path, "--plain"], dir)
     expect(r.code).toBe(2)
     expect(r.stderr).toBe(`polyquant resume: run r-live is still running in process ${live} on this host; stop that process first (Ctrl-C in its terminal, or kill ${live}), then resume the run\n`)
     expect((await cli(["resume", "r-live", "--takeover", "--store", path], dir)).code).toBe(2) // --takeover is for other hosts only
-    expect(snapshot(path, "r-live")).toEqual(before)
+    expect(runRows(path, "r-live")).toEqual(before)
   })
 
   it("resume refuses another host's run without --takeover, changing no row", async () => {
     const { dir, path } = setup()
-    const before = snapshot(path, "r-away")
+    const before = runRows(path, "r-away")
     const r = await cli(["resume", "r-away", "--store", path, "--plain"], dir)
     expect(r.code).toBe(2)
     expect(r.stderr).toContain("polyquant resume: run r-away is running on host colab-vm-7 (process")
     expect(r.stderr).toContain("take the run over with `polyquant resume r-away --takeover`")
-    expect(snapshot(path, "r-away")).toEqual(before)
+    expect(runRows(path, "r-away")).toEqual(before)
   })
 
   it.skipIf(!hasPython)("resume continues a run whose process is gone, and --takeover one from another host; each is then owned by its resume", async () => {

@@ -11,6 +11,7 @@ import { RunBusyError, StoreOpenError } from "../../src/store/errors.js"
 import { thisProcess, type ProcessProbe, type RunOwner } from "../../src/store/liveness.js"
 import { migrations } from "../../src/store/migrations.js"
 import { RunStore } from "../../src/store/RunStore.js"
+import { runRows } from "./runRows.js"
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "pq-store-"))
 
@@ -102,19 +103,6 @@ describe("RunStore", () => {
 })
 
 describe("RunStore: run owners (migration 2) and claimRun", () => {
-  /** every row a claim could touch, as the database holds it */
-  const snapshot = (path: string, runId: string): unknown => {
-    const db = new Database(path, { readonly: true })
-    try {
-      return {
-        run: db.prepare(`SELECT * FROM runs WHERE id = ?`).get(runId),
-        steps: db.prepare(`SELECT * FROM steps WHERE run_id = ? ORDER BY rowid`).all(runId),
-        events: db.prepare(`SELECT * FROM events WHERE run_id = ? ORDER BY id`).all(runId)
-      }
-    } finally {
-      db.close()
-    }
-  }
   const table: ProcessProbe = { host: "here", exists: (pid) => pid === 10, startOf: (pid) => (pid === 10 ? "boot/100" : null) }
   const owner = (pid: number, host = "here"): RunOwner => ({ pid, host, start: "boot/100" })
 
@@ -145,12 +133,12 @@ describe("RunStore: run owners (migration 2) and claimRun", () => {
     const store = RunStore.open(join(tmp(), "pq.db"))
     store.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: owner(10) })
     store.stepStarted("r1", "a", 1, {}, 1100)
-    const before = snapshot(store.path, "r1")
+    const before = runRows(store.path, "r1")
     const claim = () => store.claimRun("r1", owner(20), 2000, { probe: table })
     expect(claim).toThrow(RunBusyError)
     expect(claim).toThrow("run r1 is still running in process 10 on this host")
     expect(() => store.claimRun("r1", owner(20), 2000, { probe: table, takeover: true })).toThrow(RunBusyError)
-    expect(snapshot(store.path, "r1")).toEqual(before)
+    expect(runRows(store.path, "r1")).toEqual(before)
     store.close()
   })
 
@@ -168,9 +156,9 @@ describe("RunStore: run owners (migration 2) and claimRun", () => {
   it("claimRun refuses a run on another host unless told to take it over", () => {
     const store = RunStore.open(join(tmp(), "pq.db"))
     store.createRun({ id: "r1", plan, options: { sets: [], force: false }, platform: "local", now: 1000, owner: owner(11, "colab-vm") })
-    const before = snapshot(store.path, "r1")
+    const before = runRows(store.path, "r1")
     expect(() => store.claimRun("r1", owner(10), 2000, { probe: table })).toThrow(/run r1 is running on host colab-vm \(process 11, .*--takeover/)
-    expect(snapshot(store.path, "r1")).toEqual(before)
+    expect(runRows(store.path, "r1")).toEqual(before)
     store.claimRun("r1", owner(10), 2000, { probe: table, takeover: true })
     expect(store.getRun("r1")?.owner).toEqual(owner(10))
     store.close()
