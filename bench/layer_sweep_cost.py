@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import torch
@@ -36,18 +35,14 @@ from polyquant.eval.compare import language_windows, window_nll  # noqa: E402
 from polyquant.eval.perplexity import Protocol  # noqa: E402
 from polyquant.kernels import layer_sweep  # noqa: E402
 from polyquant.models import resident  # noqa: E402
-from polyquant.models.fixture import FixtureConfig, build_model, save_tokenizer, train_tokenizer  # noqa: E402
 from polyquant.models.load import load_model  # noqa: E402
 from polyquant.quant.apply import apply_weights  # noqa: E402
 from polyquant.quant.methods import quantize_model  # noqa: E402
 from polyquant.quant.plan import resolve_targets  # noqa: E402
 
-TEXT = {
-    "en": ["All human beings are born free and equal in dignity and rights. " * 6] * 4,
-    "de": ["Alle Menschen sind frei und gleich an Würde und Rechten geboren. " * 6] * 4,
-    "he": ["כל בני האדם נולדו בני חורין ושווים בערכם ובזכויותיהם. " * 6] * 4,
-}
-CORPUS = {"source": "bench", "split": "heldout", "digest": "bench", "languages": TEXT}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_model import CORPUS, saved_bench_llama  # noqa: E402
+
 
 
 def timed(fn, repeats: int = 1):
@@ -69,12 +64,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="each time is the best of this many runs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    with saved_bench_llama(args.hidden, args.layers) as folder:
+        measure(args, folder)
 
-    folder = tempfile.mkdtemp(prefix="polyquant-bench-")
-    tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
-    cfg = FixtureConfig(vocab_size=400, hidden=args.hidden, layers=args.layers, heads=4, ffn=args.hidden * 3, context=128)
-    build_model("tiny-llama", cfg, tok, seed=0).save_pretrained(folder)
-    save_tokenizer(tok, folder, cfg.context)
+
+def measure(args: argparse.Namespace, folder: str) -> None:
     spec = {"id": folder, "device": "cpu"}
     quant = {"method": "rtn", "bits": args.bits, "group_size": 64}
 

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 
 import torch
 
@@ -31,14 +30,10 @@ from polyquant.eval.compare import language_windows, window_nll  # noqa: E402
 from polyquant.eval.perplexity import Protocol  # noqa: E402
 from polyquant.kernels import layer_sweep  # noqa: E402
 from polyquant.models import resident  # noqa: E402
-from polyquant.models.fixture import FixtureConfig, build_model, save_tokenizer, train_tokenizer  # noqa: E402
 
-TEXT = {
-    "en": ["All human beings are born free and equal in dignity and rights. " * 6] * 4,
-    "de": ["Alle Menschen sind frei und gleich an Würde und Rechten geboren. " * 6] * 4,
-    "he": ["כל בני האדם נולדו בני חורין ושווים בערכם ובזכויותיהם. " * 6] * 4,
-}
-CORPUS = {"source": "bench", "split": "heldout", "digest": "bench", "languages": TEXT}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_model import CORPUS, saved_bench_llama  # noqa: E402
+
 
 
 def status_kib(field: str) -> int:
@@ -64,16 +59,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cuda: the same ratio in CUDA memory (torch.cuda.max_memory_allocated), float32")
     args = ap.parse_args()
-    if args.device.startswith("cuda"):
-        return cuda_ratio(args)
     torch.set_num_threads(args.threads)
-    folder = tempfile.mkdtemp(prefix="polyquant-bench-mem-")
-    tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
-    cfg = FixtureConfig(vocab_size=400, hidden=args.hidden, layers=args.layers, heads=4, ffn=args.hidden * 3, context=128)
-    model = build_model("tiny-llama", cfg, tok, seed=0)
-    model.save_pretrained(folder)
-    save_tokenizer(tok, folder, cfg.context)
-    del model
+    with saved_bench_llama(args.hidden, args.layers) as folder:
+        (cuda_ratio if args.device.startswith("cuda") else rss_ratio)(args, folder)
+
+
+def rss_ratio(args: argparse.Namespace, folder: str) -> None:
+    """The ratio in resident memory (VmHWM) of this process."""
     spec = {"id": folder, "device": "cpu"}
 
     r0 = status_kib("VmRSS")
@@ -99,13 +91,8 @@ def main() -> None:
     }) + "\n")
 
 
-def cuda_ratio(args: argparse.Namespace) -> None:
+def cuda_ratio(args: argparse.Namespace, folder: str) -> None:
     """The ratio in CUDA memory: the peak allocated during the sweep against model + one evaluation's extra peak."""
-    folder = tempfile.mkdtemp(prefix="polyquant-bench-mem-")
-    tok = train_tokenizer([d for docs in TEXT.values() for d in docs], 400)
-    cfg = FixtureConfig(vocab_size=400, hidden=args.hidden, layers=args.layers, heads=4, ffn=args.hidden * 3, context=128)
-    build_model("tiny-llama", cfg, tok, seed=0).save_pretrained(folder)
-    save_tokenizer(tok, folder, cfg.context)
     spec = {"id": folder, "device": args.device, "dtype": "float32"}
     base = torch.cuda.memory_allocated()
     loaded = resident.get(spec)
