@@ -54,9 +54,8 @@ def tokenizer() -> CharTokenizer:
 
 def loaded(model, tok=None, max_positions: int = 256) -> SimpleNamespace:
     """What quantize_model_* need from a LoadedModel."""
-    from polyquant.models.registry import family_of
 
-    return SimpleNamespace(model=model, tokenizer=tok or tokenizer(), family=family_of(model), device=torch.device("cpu"),
+    return SimpleNamespace(model=model, tokenizer=tok or tokenizer(), device=torch.device("cpu"),
                            dtype=torch.float32, max_positions=max_positions, spec={"id": "tiny"}, fingerprint="tiny")
 
 

@@ -5,10 +5,11 @@ import torch
 
 import calib_tiny as ct
 from polyquant.errors import ParameterError
-from polyquant.models import registry
+from polyquant.models import structure
 from polyquant.quant.apply import apply_weights
 from polyquant.quant.awq import AwqResults, AwqScale, apply_awq, awq_quantize, awq_search_layer, awq_weights, clip_search, clip_weight
-from polyquant.quant.calibration import calibration_for
+from polyquant.quant.awq_groups import derive_block_groups
+from polyquant.quant.calibration import calibration_for, capture_block_inputs
 from polyquant.quant.methods import quantize_model
 from polyquant.quant.plan import resolve_targets
 from polyquant.quant.rtn import rtn_quantize
@@ -61,15 +62,13 @@ def test_clip_search_finds_a_bound_no_worse_than_none():
 def _random_results(model, seed=0):
     """Random positive scales for every scale group of every block."""
     g = torch.Generator().manual_seed(seed)
-    fam = registry.family_of(model)
     out = AwqResults()
-    for i in range(registry.num_layers(model)):
-        block = registry.blocks(model)[i]
-        prefix = registry.block_prefix(model, i)
-        for grp in fam.scale_groups:
-            n_in = registry.weight_of(model, registry.module(block, grp.linears[0])).shape[1]
+    calls = capture_block_inputs(model, torch.randint(1, 250, (2, 16)), batch_size=2)
+    for i in range(structure.num_layers(model)):
+        for grp in derive_block_groups(model, i, calls.inputs(i)[0]).groups:
+            n_in = structure.weight_of(model, structure.module(model, grp.linears[0])).shape[1]
             s = torch.exp(torch.randn(n_in, generator=g, dtype=torch.float64))
-            out.scales.append(AwqScale(f"{prefix}.{grp.prev}", tuple(f"{prefix}.{r}" for r in grp.linears), s, 0.5, 0.0, 0.0))
+            out.scales.append(AwqScale(grp.prev, grp.linears, s, 0.5, 0.0, 0.0, grp.fold))
     return out
 
 
@@ -97,7 +96,7 @@ def _outlier_llama():
     """A tiny Llama whose norms make a few channels of every block input 15× larger."""
     model = tiny_llama(layers=2, seed=1)
     with torch.no_grad():
-        for block in registry.blocks(model):
+        for block in structure.blocks(model):
             block.input_layernorm.weight[[1, 17, 33]] *= 15
             block.post_attention_layernorm.weight[[5, 50]] *= 15
     return model
@@ -159,7 +158,9 @@ def test_gqa_skips_the_v_to_o_group():
     quant = _quant(awq={"grid": 3, "clip": False})
     res = quantize_model(ct.loaded(model), quant, resolve_targets(model, quant))
     assert [a.prev.split(".", 3)[-1] for a in res.awq.scales] == ["input_layernorm", "post_attention_layernorm", "mlp.up_proj"]
-    assert res.awq.skipped and "grouped-query attention" in res.awq.skipped[0]
+    # v_proj has 32 outputs (2 kv heads), o_proj 64 inputs: no fold; q_proj has 64 but softmax is in between
+    assert res.awq.skipped == ["model.layers.0.self_attn.o_proj: its input is not the output of a module that can absorb the scales; "
+                               "no earlier linear folds into it exactly (tried self_attn.q_proj)"]
 
 
 def test_bad_awq_options():

@@ -6,7 +6,7 @@ import torch
 import calib_tiny as ct
 from polyquant.errors import CorpusError, ParameterError
 from polyquant.quant.calibration import build_calibration, capture_block_inputs, run_block
-from polyquant.models import registry
+from polyquant.models import structure
 from quant_tiny import tiny_gpt2, tiny_llama
 
 
@@ -96,13 +96,44 @@ def test_bad_calibration_input_names_the_value():
 def test_block_inputs_replay_the_model(make):
     model = make(layers=2)
     ids = torch.randint(1, 200, (5, 12))
-    inputs = capture_block_inputs(model, ids, batch_size=2)
-    assert [h.shape for h, _, _ in inputs] == [(2, 12, 64), (2, 12, 64), (1, 12, 64)]
-    hidden = inputs
-    for block in registry.blocks(model):
-        hidden = [(o, a, k) for o, (_, a, k) in zip(run_block(block, hidden), hidden)]
-    fam = registry.family_of(model)
-    norm = registry.module(model, fam.final_norm)
-    logits = torch.cat([model.lm_head(norm(h)) for h, _, _ in hidden])
+    calls = capture_block_inputs(model, ids, batch_size=2)
+    assert [h.shape for h in calls.hidden] == [(2, 12, 64), (2, 12, 64), (1, 12, 64)]
+    hidden = calls.hidden
+    for i, block in enumerate(structure.blocks(model)):
+        hidden = run_block(block, calls.inputs(i, hidden))
+    norm = model.model.norm if hasattr(model, "model") else model.transformer.ln_f
     with torch.no_grad():
+        logits = torch.cat([model.lm_head(norm(h)) for h in hidden])
         torch.testing.assert_close(logits, model(ids).logits)
+
+
+def test_replay_gives_each_block_its_own_mask_sliding_and_global_layers():
+    """Gemma-2 alternates sliding-window (window 8) and global layers: block 1 must not get block 0's mask."""
+    import archs
+
+    model = _gemma2()
+    ids = torch.randint(1, 250, (3, 32), generator=torch.Generator().manual_seed(0))
+    own_in, own_out = {}, {}
+    hooks = []
+    for i, b in enumerate(structure.blocks(model)):
+        hooks.append(b.register_forward_pre_hook(lambda _m, a, kw, i=i: own_in.update({i: a[0] if a else kw["hidden_states"]}), with_kwargs=True))
+        hooks.append(b.register_forward_hook(lambda _m, _a, out, i=i: own_out.update({i: out[0] if isinstance(out, tuple) else out})))
+    with torch.no_grad():
+        model(input_ids=ids, use_cache=False)
+    for h in hooks:
+        h.remove()
+    calls = capture_block_inputs(model, ids, batch_size=3)
+    blocks = structure.blocks(model)
+    for i in range(archs.LAYERS):
+        torch.testing.assert_close(run_block(blocks[i], calls.inputs(i, [own_in[i]]))[0], own_out[i], rtol=0, atol=0)
+    # block 0's arguments replayed for block 1 (what calibration did before) give another output
+    wrong = run_block(blocks[1], [(own_in[1], *calls.extras[0][0])])[0]
+    assert float((wrong - own_out[1]).abs().max()) > 1e-3 * float(own_out[1].abs().max())
+
+
+def _gemma2():
+    import archs
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(archs.config("gemma2", 300)).eval()

@@ -81,7 +81,7 @@ def test_trained_fixtures_learned_and_load(trained_fixtures):
         assert meta["final_loss"] < meta["unigram_loss"] - 1.0, meta  # learned context, not just frequencies
         assert 300_000 < meta["n_params"] < 700_000
         loaded = load_model({"id": f"fixture:{name}"})
-        assert loaded.family.name == ("llama" if name == "tiny-llama" else "gpt2")
+        assert loaded.structure.model_type == ("llama" if name == "tiny-llama" else "gpt2")
         assert loaded.max_positions == 128 and len(loaded.tokenizer) == 2000
 
 

@@ -26,7 +26,7 @@ def _independent_digest(path: str) -> str:
 
 def test_load_local_dir_records_everything(tiny_model_dirs):
     loaded = load_model({"id": tiny_model_dirs["tiny-gpt2"]})
-    assert loaded.family.name == "gpt2"
+    assert loaded.structure.model_type == "gpt2"
     assert loaded.device == torch.device("cpu") and loaded.dtype == torch.float32  # auto on a CPU machine
     assert loaded.n_params == sum(p.numel() for p in loaded.model.parameters())
     assert not loaded.model.training
@@ -44,7 +44,7 @@ def test_load_local_dir_records_everything(tiny_model_dirs):
 
 def test_dtype_and_llama_family(tiny_model_dirs):
     loaded = load_model({"id": tiny_model_dirs["tiny-llama"], "dtype": "bfloat16", "device": "cpu"})
-    assert loaded.family.name == "llama"
+    assert loaded.structure.model_type == "llama"
     assert loaded.dtype == torch.bfloat16
     assert all(p.dtype == torch.bfloat16 for p in loaded.model.parameters())
 

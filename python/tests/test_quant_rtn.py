@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from polyquant.errors import ParameterError
-from polyquant.models import registry
+from polyquant.models import structure
 from polyquant.quant.apply import apply_weights
 from polyquant.quant.grid import group_params, quantize_weight
 from polyquant.quant.methods import quantize_model
@@ -155,7 +155,7 @@ def test_module_errors_are_relative_frobenius():
     targets = resolve_targets(model, quant)
     result = quantize_model(Loaded(model), quant, targets)
     name = "model.layers.1.mlp.up_proj"
-    W = registry.module(model, name).weight
+    W = structure.module(model, name).weight
     expected = torch.linalg.norm(W - result.weights[name + ".weight"]) / torch.linalg.norm(W)
     assert result.module_errors[name] == pytest.approx(expected.item(), rel=1e-5)
 
@@ -167,7 +167,7 @@ def test_gpt2_conv1d_matches_quantizing_the_transposed_weight():
     assert len(targets) == 8
     result = quantize_model(Loaded(model), quant, targets)
     name = "transformer.h.1.mlp.c_fc"
-    conv_w = registry.module(model, name).weight  # Conv1D: in × out = 64 × 256
+    conv_w = structure.module(model, name).weight  # Conv1D: in × out = 64 × 256
     assert conv_w.shape == (64, 256)
     expected = rtn_quantize(conv_w.t().contiguous(), 4, 16).t()  # groups run along in_features
     assert torch.equal(result.weights[name + ".weight"], expected)

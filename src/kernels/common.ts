@@ -105,3 +105,28 @@ export const Estimate = z.strictObject({
   value: z.number().nullable(),
   ci: z.tuple([z.number().nullable(), z.number().nullable()])
 })
+
+/** What python/polyquant/models/structure.py found in the model a quantizing step ran on. */
+export const ArchitectureRecord = z.strictObject({
+  model_type: z.string(),
+  blocks: z.string().describe("the module list of decoder blocks, e.g. model.layers"),
+  layers: z.number().int(),
+  linears_per_block: z.number().int(),
+  linears: z.number().int().describe("block linears in all (fused projections count once)"),
+  conv1d: z.boolean().describe("weights stored in × out (GPT-2's Conv1D)"),
+  attn_out: z.string().nullable().describe("block-relative attention output projection (head ablation)")
+})
+
+/** AWQ's scale groups as derived from the model and verified (python/polyquant/quant/awq_groups.py). */
+export const AwqSearchRecord = z.strictObject({
+  groups: z.array(
+    z.strictObject({
+      prev: z.string().describe("the norm or linear that absorbs 1/s"),
+      linears: z.array(z.string()),
+      fold: z.enum(["divide", "one_plus"]).describe("a norm's weight w/s, or (1 + w)/s − 1"),
+      alpha: z.number()
+    })
+  ),
+  unscaled: z.array(z.string()).describe("linears left without a scale, each with the reason"),
+  fold_logit_change: z.number().describe("max |Δ logit| / max |logit| with every scale folded and nothing quantized")
+})

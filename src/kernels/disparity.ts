@@ -6,7 +6,7 @@
  * reference's CI contains 0; the additive gap; the worst language.
  */
 import { z } from "zod"
-import { Estimate, Language, ModelSpec, Override, Protect, QuantConfig, CorpusSpec } from "./common.js"
+import { Estimate, Language, ModelSpec, Override, Protect, QuantConfig, CorpusSpec, ArchitectureRecord, AwqSearchRecord } from "./common.js"
 import { defineKernel } from "./define.js"
 
 /** How perplexity windows are cut (python/polyquant/eval/perplexity.py `Protocol`). */
@@ -59,7 +59,7 @@ export const DisparityIndex = z.strictObject({
 
 export const disparity = defineKernel({
   name: "disparity",
-  version: "1",
+  version: "2",
   description: "baseline vs quantized: per-language degradation with paired bootstrap CIs, KL, Δp, top-1 agreement, and the disparity index",
   with: z.strictObject({
     model: ModelSpec,
@@ -85,6 +85,8 @@ export const disparity = defineKernel({
         mean_rel_error: z.number().nullable()
       })
       .nullable(),
+    architecture: ArchitectureRecord.nullable().optional().describe("the structure found in the model, when the step quantized it"),
+    awq: AwqSearchRecord.nullable().optional().describe("AWQ only: the scale groups found and verified"),
     variant: z.strictObject({ id: z.string(), fingerprint: z.string() }).nullable(),
     protected: z.array(z.string()),
     languages: z.record(z.string(), LanguageDisparity),

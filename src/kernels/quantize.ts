@@ -4,7 +4,7 @@
  * per-module relative Frobenius error ‖W − Ŵ‖ / ‖W‖; the resident model is restored bit-exactly.
  */
 import { z } from "zod"
-import { GroupSize, Bits, ModelSpec, Override, Protect, QuantConfig } from "./common.js"
+import { GroupSize, Bits, ModelSpec, Override, Protect, QuantConfig, ArchitectureRecord, AwqSearchRecord } from "./common.js"
 import { defineKernel } from "./define.js"
 
 /** One quantized module in an output: where it is, how it was quantized, how much it moved. */
@@ -26,7 +26,7 @@ export const QuantSummary = z.strictObject({
 
 export const quantize = defineKernel({
   name: "quantize",
-  version: "2",
+  version: "3",
   description: "quantize the model's block linears (RTN, GPTQ or AWQ) with protection and overrides; saves the quantized weights",
   with: z.strictObject({
     model: ModelSpec,
@@ -50,6 +50,8 @@ export const quantize = defineKernel({
     }),
     modules: z.array(ModuleError),
     protected: z.array(z.string()).describe("modules left in full precision"),
+    architecture: ArchitectureRecord.nullable().optional().describe("the structure found in the model, when the step quantized it"),
+    awq: AwqSearchRecord.nullable().optional().describe("AWQ only: the scale groups found and verified"),
     mean_rel_error: z.number().nullable(),
     checkpoint: z
       .strictObject({ format: z.enum(["gptq", "gptq_v2", "awq"]), path: z.string().describe("a folder: `model: {id: <path>, format: …}` loads it") })

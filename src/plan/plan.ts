@@ -10,7 +10,7 @@ import type { KernelDefinition } from "../kernels/define.js"
 import { stepInstances } from "../workflow/instances.js"
 import type { Workflow } from "../workflow/types.js"
 import type { Plan, PlannedResources, PlannedStep, PlatformSpec } from "./types.js"
-import { DTYPE_BYTES, dtypeFor, modelParams, weightsGb } from "./vram.js"
+import { DTYPE_BYTES, describeModel, dtypeFor, modelParams, weightsGb } from "./vram.js"
 
 export interface PlanOptions {
   /** what this machine is: `local`'s GPU and memory (the CLI asks doctor/os); default: a CPU */
@@ -122,6 +122,10 @@ export const plan = (workflow: Workflow, options: PlanOptions = {}): Plan => {
     steps: order.map((id) => ({ ...byId.get(id)!, needs: needs.get(id) ?? [] })),
     stages,
     budgets: workflow.budgets,
-    platforms: Object.values(platforms)
+    platforms: Object.values(platforms),
+    models: [...new Set(drafts.flatMap((d) => (d.resources ? [d.resources.model] : [])))].map((id) => ({
+      id,
+      description: describeModel(id, workflow.baseDir, options.env)
+    }))
   }
 }

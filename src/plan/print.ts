@@ -41,6 +41,7 @@ export const formatPlan = (plan: Plan, options: PrintOptions = {}): string => {
   const gpuOf = new Map((plan.platforms ?? []).map((p) => [p.name, p.gpu === "cpu" ? "CPU" : p.gpu]))
   const byId = new Map(plan.steps.map((s) => [s.id, s]))
   lines.push(`workflow ${plan.workflow.name} (${plan.workflow.file}): ${plan.steps.length} steps in ${plan.stages.length} stages`)
+  for (const m of plan.models ?? []) lines.push(`model ${m.description}`)
   const idWidth = Math.max(4, ...plan.steps.map((s) => s.id.length))
   const usesWidth = Math.max(4, ...plan.steps.map((s) => s.uses.length))
   const platWidth = Math.max(8, ...plan.steps.map((s) => s.platform.length))

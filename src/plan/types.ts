@@ -81,4 +81,6 @@ export interface Plan {
   readonly budgets: ReadonlyArray<BudgetSpec>
   /** built-in platforms plus the workflow's own `platforms:` */
   readonly platforms?: ReadonlyArray<PlatformSpec>
+  /** each model the steps load, with what is known of its architecture before it loads */
+  readonly models?: ReadonlyArray<{ readonly id: string; readonly description: string }>
 }

@@ -7,7 +7,8 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { homedir } from "node:os"
-import { isAbsolute, join, resolve } from "node:path"
+import { dirname, isAbsolute, join, resolve } from "node:path"
+import { describeArchitecture, readArchitecture, type Architecture } from "./architecture.js"
 
 /** Parameter counts (billions) of hub models named in the seed and their neighbours. */
 export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
@@ -108,14 +109,33 @@ export const isDirectory = (path: string): boolean => {
   }
 }
 
-export const readGeometry = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): ModelGeometry | undefined => {
+/** The architecture of a local model's weights (architecture.ts), when it has safetensors files. */
+export const localArchitecture = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): Architecture | undefined => {
   const path = localConfigPath(modelId, baseDir, env)
   if (path === undefined) return undefined
   try {
-    return geometryOf(JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>)
+    return readArchitecture(dirname(path))
   } catch {
     return undefined
   }
+}
+
+/**
+ * Sizes of a local model: from its safetensors headers when it has them (exact for every
+ * architecture: layers, in_features, parameters), else estimated from config.json.
+ */
+export const readGeometry = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): ModelGeometry | undefined => {
+  const path = localConfigPath(modelId, baseDir, env)
+  if (path === undefined) return undefined
+  let fromConfig: ModelGeometry | undefined
+  try {
+    fromConfig = geometryOf(JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>)
+  } catch {
+    fromConfig = undefined
+  }
+  const arch = localArchitecture(modelId, baseDir, env)
+  if (arch === undefined || arch.blocks === undefined) return fromConfig
+  return { family: fromConfig?.family ?? "other", ...fromConfig, layers: arch.layers, inFeatures: arch.inFeatures, params: arch.params }
 }
 
 /** Parameters in billions and where the number came from. */
@@ -133,3 +153,12 @@ export const modelParams = (
 
 /** Bytes of weights in GB (10⁹ bytes): parameters × dtype bytes. */
 export const weightsGb = (paramsB: number, dtypeBytes: number): number => paramsB * dtypeBytes
+
+/** What `validate` and `plan` say about a model before anything runs. */
+export const describeModel = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string => {
+  const arch = localArchitecture(modelId, baseDir, env)
+  if (arch !== undefined) return describeArchitecture(modelId, arch)
+  if (localConfigPath(modelId, baseDir, env) !== undefined) return `${modelId}: local, no safetensors weights to read before loading; its blocks are found when it loads`
+  const known = KNOWN_PARAMS_B.find(([pattern]) => pattern.test(modelId))
+  return `${modelId}: hub id, not on this machine; its blocks and linears are found when it loads${known ? ` (${known[1]}B parameters from the table of known models)` : ""}`
+}

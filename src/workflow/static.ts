@@ -2,7 +2,8 @@
  * Checks of a step's parsed `with` that its zod schema cannot make, all without Python:
  * UDHR languages exist, corpus files exist, a local model directory exists, and quantization
  * parameters fit the model when its config.json is local (group_size divides every linear's
- * in_features; protected or overridden layer indices are within the layer count).
+ * in_features; protected or overridden layer indices are within the layer count), and a kernel that
+ * quantizes or looks inside blocks is refused a local model whose weights hold no decoder blocks.
  * Values are recognised by their schema (CorpusSpec, ModelSpec, QuantConfig, Protect, Override,
  * Language from src/kernels/common.ts), wherever a kernel puts them.
  */
@@ -12,7 +13,8 @@ import type { z } from "zod"
 import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, QuantConfig } from "../kernels/common.js"
 import type { KernelDefinition } from "../kernels/define.js"
 import { isUdhrLanguage } from "../corpus/udhr.js"
-import { isDirectory, isLocalModelId, localModelDir, readGeometry, type ModelGeometry } from "../plan/vram.js"
+import { describeArchitecture } from "../plan/architecture.js"
+import { isDirectory, isLocalModelId, localArchitecture, localModelDir, readGeometry, type ModelGeometry } from "../plan/vram.js"
 import { arrayElement, kindOf, objectShape, recordValue, tupleItems, unwrap } from "./zodwalk.js"
 
 export interface StaticProblem {
@@ -52,11 +54,15 @@ const collect = (value: unknown, schema: z.ZodType | undefined, path: (string | 
   else if (kind === "record" && isMap(value)) for (const [k, v] of Object.entries(value)) collect(v, recordValue(schema), [...path, k], found)
 }
 
+/** Kernels that quantize or look inside blocks; perplexity, tokenizer-stats and task-eval run on any model. */
+const STRUCTURE_KERNELS = new Set(["layer-sweep", "attention-heads", "layer-importance", "quantize"])
+const needsStructure = (kernel: string, found: ReadonlyArray<Found>): boolean => STRUCTURE_KERNELS.has(kernel) || found.some((f) => f.kind === "quant")
+
 const layerRange = (layers: number): string => `${-layers}..${layers - 1}`
 
 export const staticChecks = (
   parsed: Record<string, unknown>,
-  kernel: Pick<KernelDefinition, "with" | "models">,
+  kernel: Pick<KernelDefinition, "name" | "with" | "models">,
   options: { readonly baseDir: string; readonly env: NodeJS.ProcessEnv }
 ): StaticProblem[] => {
   const problems: StaticProblem[] = []
@@ -104,6 +110,11 @@ export const staticChecks = (
     if (modelId === undefined && kernel.models.length > 0 && m.path.join(".") === kernel.models[0]) {
       modelId = id
       geometry = readGeometry(id, options.baseDir, options.env)
+      const packed = ["gptq", "awq"].includes(String((m.value as ModelSpec).format ?? "hf"))
+      const arch = packed ? undefined : localArchitecture(id, options.baseDir, options.env)
+      if (arch !== undefined && arch.blocks === undefined && needsStructure(kernel.name, found)) {
+        problems.push({ path: [...m.path, "id"], message: `${describeArchitecture(id, arch)} (kernel ${kernel.name})` })
+      }
     }
   }
   if (geometry === undefined || modelId === undefined) return problems

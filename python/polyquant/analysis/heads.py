@@ -1,7 +1,7 @@
 """Per-head language specificity: head ablation per language, and a cheap activation statistic.
 
 Ablation. Head h of layer l is removed by zeroing its slice of the input of the attention output
-projection (`attn_out` in the model registry: Llama `o_proj`, GPT-2 `attn.c_proj`): the
+projection (`attn_out` of models/structure.py: the last linear the attention module calls, Llama `o_proj`, GPT-2 `attn.c_proj`): the
 projection's input is the concatenation of the heads' outputs, (B, T, nh·hs), so zeroing columns
 [h·hs, (h+1)·hs) removes exactly that head's contribution to the residual stream (a bias, if the
 projection has one, stays). The zeroing is a forward pre-hook: no weight is touched, so "restoring"
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, ParameterError
-from ..models import registry
+from ..models import structure
 from .windows import equal_length_batches, model_device
 
 
@@ -63,21 +63,19 @@ class HeadRule:
 
 
 def head_geometry(model: nn.Module) -> HeadGeometry:
-    fam = registry.family_of(model)
-    cfg = model.config
-    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", None)
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", None) or getattr(cfg, "n_heads", None)
     if not heads:
         raise ModelError(f"model config has no num_attention_heads ({type(cfg).__name__})")
-    attn_out = registry.module(registry.blocks(model)[0], fam.attn_out)
-    in_f, _ = registry.in_out_features(model, attn_out)
+    attn_out = attn_out_module(model, 0)
+    in_f, _ = structure.in_out_features(model, attn_out)
     if in_f % heads != 0:
-        raise ModelError(f"{fam.attn_out} has {in_f} inputs, not a multiple of {heads} heads")
-    return HeadGeometry(layers=registry.num_layers(model), heads=int(heads), head_dim=in_f // heads)
+        raise ModelError(f"{structure.structure_of(model).attn_out} has {in_f} inputs, not a multiple of {heads} heads")
+    return HeadGeometry(layers=structure.num_layers(model), heads=int(heads), head_dim=in_f // heads)
 
 
 def attn_out_module(model: nn.Module, layer: int) -> nn.Module:
-    fam = registry.family_of(model)
-    return registry.module(registry.blocks(model)[layer], fam.attn_out)
+    return structure.attn_out_module(model, layer)
 
 
 @contextlib.contextmanager
@@ -203,7 +201,7 @@ def analyse_heads(
     geo = head_geometry(model)
     crit = None
     if critical_layers is not None:
-        crit = sorted({registry.resolve_layer_index(i, geo.layers, "critical_layers") for i in critical_layers})
+        crit = sorted({structure.resolve_layer_index(i, geo.layers, "critical_layers") for i in critical_layers})
     key = _fingerprint(geo, rule, windows)
 
     state = ctx.resume_state

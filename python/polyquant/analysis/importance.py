@@ -1,6 +1,6 @@
 """Layer importance criteria, per block ℓ and per calibration language (PRO-003).
 
-θ_ℓ are the weights of block ℓ's linears (the registry's `block_linears`); ℓ_n is the mean
+θ_ℓ are the weights of block ℓ's linears (`structure.block_linears`); ℓ_n is the mean
 next-token NLL of window n (nats per scored token); N windows per language.
 
 - Diagonal Fisher (empirical): F_ℓ = Σ_{i∈θ_ℓ} (1/N) Σ_n (∂ℓ_n/∂θ_i)², the trace of the diagonal
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ParameterError
-from ..models import registry
+from ..models import structure
 from .windows import equal_length_batches, model_device, windows_digest
 
 CRITERIA = ("fisher", "hessian_trace", "activation_variance", "block_influence", "quant_sensitivity")
@@ -63,7 +63,7 @@ class ImportanceConfig:
 
 def layer_params(model: nn.Module) -> list[list[nn.Parameter]]:
     """θ_ℓ for every block: the weights of its linears (biases excluded)."""
-    return [[m.weight for m in registry.block_linears(model, i).values()] for i in range(registry.num_layers(model))]
+    return [[m.weight for m in structure.block_linears(model, i).values()] for i in range(structure.num_layers(model))]
 
 
 def window_loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
@@ -167,7 +167,7 @@ def _hidden(t) -> torch.Tensor:
 @torch.no_grad()
 def activation_stats(model: nn.Module, windows: list[torch.Tensor], batch_size: int) -> tuple[list[float], list[float]]:
     """Per block: activation variance of its output and block influence 1 − mean cos(input, output)."""
-    n_layers = registry.num_layers(model)
+    n_layers = structure.num_layers(model)
     d = model.config.hidden_size
     s1 = torch.zeros(n_layers, d, dtype=torch.float64)
     s2 = torch.zeros(n_layers, d, dtype=torch.float64)
@@ -186,7 +186,7 @@ def activation_stats(model: nn.Module, windows: list[torch.Tensor], batch_size: 
 
         return hook
 
-    for i, block in enumerate(registry.blocks(model)):
+    for i, block in enumerate(structure.blocks(model)):
         handles.append(block.register_forward_hook(make(i), with_kwargs=True))
     device = model_device(model)
     try:
@@ -252,7 +252,7 @@ def analyse_importance(
     """
     from ..errors import CheckpointError, KernelStopped
 
-    n_layers = registry.num_layers(model)
+    n_layers = structure.num_layers(model)
     langs = list(windows)
     if "quant_sensitivity" in cfg.criteria and quantized is None:
         raise ParameterError("quant_sensitivity needs a quant config (the kernel's `quant`)")

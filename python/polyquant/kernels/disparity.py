@@ -145,6 +145,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
             },
             variant=None,
             protected=protected,
+            **quantize_kernel.structure_outputs(loaded, result),
         )
     out.update(report(baseline, quantized, reference, boot))
     out["bootstrap"] = boot.record()

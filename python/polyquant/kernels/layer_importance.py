@@ -14,7 +14,7 @@ from ..analysis.importance import CRITERIA, ImportanceConfig, analyse_importance
 from ..analysis.windows import corpus_windows
 from ..context import KernelContext
 from ..errors import ParameterError
-from ..models import registry, resident
+from ..models import resident, structure
 from ..quant.methods import quantize_model
 from . import quantize as quantize_kernel
 from .attention_heads import corpus_of, positive_int
@@ -48,7 +48,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
     if "quant_sensitivity" in cfg.criteria:
         quant, targets, _protected = quantize_kernel.plan(loaded, params)
         result = quantize_model(loaded, quant, targets, ctx)
-        n_layers = registry.num_layers(loaded.model)
+        n_layers = structure.num_layers(loaded.model)
         names = [[t.param_name for t in targets if t.layer == i] for i in range(n_layers)]
         quantized = (result.weights, names)
         quant_meta = {k: quant[k] for k in ("method", "bits", "group_size", "sym")}

@@ -45,7 +45,7 @@ from ..context import KernelContext
 from ..errors import CheckpointError, KernelStopped, ParameterError
 from ..eval.compare import language_windows, window_nll
 from ..eval.perplexity import Protocol
-from ..models import registry, resident
+from ..models import resident, structure
 from ..quant.apply import apply_weights
 from ..quant.coded import CodedWeight
 from ..quant.methods import quantize_model
@@ -68,7 +68,7 @@ def _groups(raw: Optional[list], n_layers: int) -> list[list[int]]:
     for k, g in enumerate(raw):
         if not isinstance(g, list) or not g:
             raise ParameterError(f"layer_groups[{k}] {g!r} must be a non-empty list of layer indices")
-        resolved = sorted({registry.resolve_layer_index(i, n_layers, f"layer_groups[{k}]") for i in g})
+        resolved = sorted({structure.resolve_layer_index(i, n_layers, f"layer_groups[{k}]") for i in g})
         overlap = seen.intersection(resolved)
         if overlap:
             raise ParameterError(f"layer_groups[{k}] repeats layer(s) {sorted(overlap)} of an earlier group")
@@ -184,7 +184,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ParameterError(f"checkpoint_every {every!r} must be a positive integer")
     loaded = resident.get(params["model"])
-    groups = _groups(params.get("layer_groups"), registry.num_layers(loaded.model))
+    groups = _groups(params.get("layer_groups"), structure.num_layers(loaded.model))
     max_steps = params.get("max_steps")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise ParameterError(f"max_steps {max_steps!r} must be a positive integer")

@@ -170,6 +170,22 @@ def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], arti
     return {"format": fmt, "path": out_dir}
 
 
+def structure_outputs(loaded: Any, result: QuantResult) -> dict:
+    """`architecture` (what structure discovery found) and `awq` (the verified scale groups, and the
+    linears left unscaled with the reason) for a step's outputs."""
+    found = loaded.structure.describe()
+    arch = {k: found[k] for k in ("model_type", "blocks", "layers", "linears_per_block", "linears", "conv1d", "attn_out")}
+    search = result.meta.get("search") if result.meta.get("method") == "awq" else None
+    awq = None
+    if search is not None:
+        awq = {
+            "groups": [{k: g[k] for k in ("prev", "linears", "fold", "alpha")} for g in search["scales"]],
+            "unscaled": list(search["skipped"]),
+            "fold_logit_change": search["fold_logit_change"],
+        }
+    return {"architecture": arch, "awq": awq}
+
+
 def run(params: dict, ctx: KernelContext) -> dict:
     if "model" not in params:
         raise ParameterError("quantize needs a `model`")
@@ -192,4 +208,5 @@ def run(params: dict, ctx: KernelContext) -> dict:
         "protected": protected,
         "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
         "checkpoint": checkpoint,
+        **structure_outputs(loaded, result),
     }

@@ -1,1 +1,1 @@
-"""Model loading, the architecture registry, resident models and the fixture models."""
+"""Model loading, structure discovery (and its optional registry of refinements), resident models and the fixture models."""

@@ -1,7 +1,8 @@
 """Load a causal LM from a ModelSpec (src/kernels/common.ts): a fixture, a local directory or a hub id.
 
 `load_model(spec)` returns a `LoadedModel`: the model in eval mode on its device and dtype, its
-tokenizer (pad token set), its registry `Family`, and a fingerprint that the engine's cache key uses:
+tokenizer (pad token set), its `Structure` (models/structure.py, found on first use), and a
+fingerprint that the engine's cache key uses:
 - local directories and fixtures: sha256 over config.json and the weight files' bytes, cached in a
   sidecar keyed by each file's size and mtime so that a 7B model is hashed once, not on every load;
 - hub ids: `id@revision` (the hub's revision names the bytes).
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, ParameterError
-from .registry import Family, family_of
+from .structure import Structure, structure_of
 
 log = logging.getLogger("polyquant.models")
 
@@ -39,7 +40,6 @@ HASH_CHUNK = 1 << 22  # 4 MiB reads while hashing weights
 class LoadedModel:
     model: nn.Module  # eval mode, on `device`, in `dtype`
     tokenizer: Any  # a transformers tokenizer with a pad token
-    family: Family  # the registry entry for this architecture
     spec: dict  # the ModelSpec as given (defaults filled)
     fingerprint: str  # sha256 of config + weights (local) or `id@revision` (hub)
     device: torch.device
@@ -48,6 +48,12 @@ class LoadedModel:
     path: str  # the local directory, or the hub id
     pad_token_from_eos: bool = False  # True when the tokenizer had no pad token and eos stands in
     notes: list[str] = field(default_factory=list)  # anything load_model decided that a reader should know
+
+    @property
+    def structure(self) -> Structure:
+        """Blocks, linears and attention found in the model (models/structure.py), on first use:
+        perplexity and the other kernels that need no structure never ask."""
+        return structure_of(self.model)
 
     @property
     def id(self) -> str:
@@ -239,16 +245,14 @@ def load_model(spec: dict | str) -> LoadedModel:
         raise ModelError(f"cannot load model {model_id!r} from {path!r}: {type(exc).__name__}: {exc}") from exc
     model.to(device)
     model.eval()
-    family = family_of(model)
     tokenizer, from_eos = load_tokenizer(path, revision, trust)
     notes = ["tokenizer has no pad token: eos stands in"] if from_eos else []
     fingerprint = fingerprint_dir(path) if local else f"{model_id}@{revision or 'main'}"
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("loaded %s (%s, %d params) on %s as %s", model_id, family.name, n_params, device, dtype)
+    log.info("loaded %s (%s, %d params) on %s as %s", model_id, getattr(model.config, "model_type", "?"), n_params, device, dtype)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
-        family=family,
         spec=spec,
         fingerprint=fingerprint,
         device=device,

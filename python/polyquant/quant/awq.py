@@ -1,7 +1,7 @@
 """AWQ (Lin et al., 2023): activation-aware weight quantization by per-input-channel scaling.
 
 Weights that meet large activations matter more. For linears that read the same input x (a scale
-group of models.registry) AWQ scales input channel c of their weights by s_c and divides the
+group, derived in awq_groups.py) AWQ scales input channel c of their weights by s_c and divides the
 preceding op's output by s_c, which leaves the full-precision function unchanged:
     y = W x = (W diag(s)) (diag(s)⁻¹ x)
 but rounds the important channels on a finer relative grid. The paper's search space is
@@ -15,8 +15,10 @@ minimising the group's output error on sampled calibration tokens.
 Follows mit-han-lab/llm-awq `awq/quantize/auto_scale.py` (`_search_module_scale`, `apply_scale`,
 `scale_ln_fcs`, `scale_fc_fc`) and `auto_clip.py` (`auto_clip_layer`, max_shrink 0.5, 512 tokens,
 q/k projections not clipped), with two changes: every group is scored on the whole block's output
-(one generic rule instead of per-architecture `module2inspect`), and the family layout comes from
-the registry. Search returns data (`AwqResults`); `apply_awq(model, results)` applies it.
+(one generic rule instead of per-architecture `module2inspect`), and the scale groups are derived
+from the model and verified (awq_groups.py) instead of listed per architecture. Every fold is
+checked again after the search, on the block and on the logits. Search returns data
+(`AwqResults`); `apply_awq(model, results)` applies it.
 """
 
 from __future__ import annotations
@@ -30,19 +32,17 @@ import torch
 from torch import nn
 
 from ..context import KernelContext
-from ..errors import KernelStopped, ParameterError
-from ..models import registry
+from ..errors import KernelStopped, ModelError, ParameterError
+from ..models import structure
 from .apply import WeightSnapshot, apply_weights
-from .calibration import calibration_for, capture_block_inputs, run_block
+from .awq_groups import ScaleGroup, derive_block_groups, fold_changes_output, fold_weights, relative_change, tolerance
+from .calibration import BlockCalls, calibration_for, capture_block_inputs, run_block
 from .coded import CodeArena, CodedWeight
 from .grid import effective_group_size, quantize_weight
 from .rtn import relative_error
 
 log = logging.getLogger(__name__)
 
-# llm-awq auto_clip skips the query/key projections: the attention logits are too sensitive to
-# clipping. Block-relative names, per family (GPT-2 fuses q, k and v into c_attn).
-NO_CLIP = ("self_attn.q_proj", "self_attn.k_proj", "attn.c_attn")
 CLIP_TOKENS = 512  # calibration tokens sampled per linear for the clip search (llm-awq n_sample_token)
 CLIP_MAX_SHRINK = 0.5  # the clip search tries shrink factors down to 1 − max_shrink (llm-awq)
 OUT_CHUNK = 256  # output rows per step of the clip search (memory only)
@@ -79,6 +79,11 @@ class AwqScale:
     alpha: float  # the winning exponent
     loss: float  # block output MSE at the winning α
     loss_rtn: float  # block output MSE at α = 0 (s = 1: plain RTN)
+    fold: str = "divide"  # how a norm prev absorbs 1/s (awq_groups.FOLDS)
+
+    @property
+    def group(self) -> ScaleGroup:
+        return ScaleGroup(self.prev, self.linears, self.fold)
 
 
 @dataclass
@@ -91,7 +96,10 @@ class AwqResults:
 
     def describe(self) -> dict:
         return {
-            "scales": [{"prev": a.prev, "linears": list(a.linears), "alpha": a.alpha, "loss": a.loss, "loss_rtn": a.loss_rtn} for a in self.scales],
+            "scales": [
+                {"prev": a.prev, "linears": list(a.linears), "fold": a.fold, "alpha": a.alpha, "loss": a.loss, "loss_rtn": a.loss_rtn}
+                for a in self.scales
+            ],
             "clipped": sorted(self.clips),
             "skipped": self.skipped,
         }
@@ -181,49 +189,19 @@ def awq_quantize(
 # --- folding scales into a model ----------------------------------------------------------------
 
 
-def _norm_weight_fold(norm: nn.Module, w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """A norm's new weight so that its output is divided by s. Gemma's RMSNorm multiplies by (1 + w)."""
-    if "Gemma" in type(norm).__name__:
-        return (1 + w) / s - 1
-    return w / s
-
-
 @torch.no_grad()
 def awq_weights(model: nn.Module, results: AwqResults) -> dict[str, torch.Tensor]:
     """The new value of every parameter AWQ changes (scales folded, then clipping), by parameter name.
 
     Pure: the model is not modified. Values are in each parameter's own layout, dtype and device.
     """
-    fam = registry.family_of(model)
+    new = fold_weights(model, [(a.group, a.s) for a in results.scales])
     params = dict(model.named_parameters(remove_duplicate=False))
-    new: dict[str, torch.Tensor] = {}
-
-    def cur(name: str) -> torch.Tensor:
+    for lin, max_val in results.clips.items():
+        name = f"{lin}.weight"
         if name not in new:
             new[name] = params[name].detach().clone()
-        return new[name]
-
-    def out_in(name: str) -> torch.Tensor:  # a block linear's weight as out × in (a view into `new`)
-        w = cur(f"{name}.weight")
-        return w.t() if fam.transposed else w
-
-    for a in results.scales:
-        prev = registry.module(model, a.prev)
-        s = a.s.to(device=params[f"{a.prev}.weight"].device)
-        if params[f"{a.prev}.weight"].dim() == 1:  # a norm: its output (weight and bias) is divided by s
-            w = cur(f"{a.prev}.weight")
-            w.copy_(_norm_weight_fold(prev, w.double(), s.double()).to(w.dtype))
-        else:  # a linear: its output rows are divided by s
-            w = out_in(a.prev)
-            w.div_(s.to(w.dtype)[:, None])
-        if getattr(prev, "bias", None) is not None:
-            b = cur(f"{a.prev}.bias")
-            b.div_(s.to(b.dtype))
-        for lin in a.linears:
-            w = out_in(lin)
-            w.mul_(s.to(w.dtype)[None, :])
-    for lin, max_val in results.clips.items():
-        w = out_in(lin)
+        w = new[name].t() if structure.is_conv1d(structure.module(model, lin)) else new[name]
         w.copy_(clip_weight(w, max_val))
     return new
 
@@ -234,12 +212,6 @@ def apply_awq(model: nn.Module, results: AwqResults) -> WeightSnapshot:
 
 
 # --- the search over a model ----------------------------------------------------------------------
-
-
-def _gqa(model: nn.Module) -> bool:
-    cfg = model.config
-    heads = getattr(cfg, "num_attention_heads", None)
-    return getattr(cfg, "num_key_value_heads", heads) != heads
 
 
 class _InputStats:
@@ -277,10 +249,10 @@ def _block_loss(block: nn.Module, inputs: list, ref: list[torch.Tensor]) -> floa
 
 
 @torch.no_grad()
-def _search_group(model, block, inputs, ref, group: registry.ScaleGroup, prefix, targets_by_name, x_mean, cfg) -> AwqScale:
+def _search_group(model, block, inputs, ref, group: ScaleGroup, targets_by_name, x_mean, cfg) -> AwqScale:
     """Try every α for one scale group: fake-quantize the group's target linears as Q(W s)/s, score the block."""
-    mods = {f"{prefix}.{rel}": registry.module(block, rel) for rel in group.linears}
-    originals = {n: registry.weight_of(model, m).detach().clone() for n, m in mods.items()}
+    mods = {n: structure.module(model, n) for n in group.linears}
+    originals = {n: structure.weight_of(model, m).detach().clone() for n, m in mods.items()}
     best: Optional[AwqScale] = None
     loss_rtn = float("nan")
     try:
@@ -292,62 +264,56 @@ def _search_group(model, block, inputs, ref, group: registry.ScaleGroup, prefix,
                     continue  # a protected linear of the group stays in full precision
                 W = originals[n].float()
                 sd = s.to(W.device)
-                registry.set_weight_of(model, m, _fake_quant(W * sd, t.bits, t.group_size, t.sym, n) / sd)
+                structure.set_weight_of(model, m, _fake_quant(W * sd, t.bits, t.group_size, t.sym, n) / sd)
             loss = _block_loss(block, inputs, ref)
             if alpha == 0.0:
                 loss_rtn = loss
             if best is None or loss < best.loss:
-                best = AwqScale(f"{prefix}.{group.prev}", tuple(mods), s.cpu(), alpha, loss, float("nan"))
+                best = AwqScale(group.prev, tuple(mods), s.cpu(), alpha, loss, float("nan"), group.fold)
     finally:
         for n, m in mods.items():
-            registry.set_weight_of(model, m, originals[n])
+            structure.set_weight_of(model, m, originals[n])
     assert best is not None
     best.loss_rtn = loss_rtn
     return best
 
 
 @torch.no_grad()
-def search_awq(model: nn.Module, inputs: list, targets: list[Any], cfg: AwqConfig, ctx: Optional[KernelContext] = None) -> AwqResults:
-    """Scale (and clip) search for every block with targets; `inputs` are block 0's captured inputs.
+def search_awq(model: nn.Module, calls: BlockCalls, targets: list[Any], cfg: AwqConfig, ctx: Optional[KernelContext] = None) -> AwqResults:
+    """Scale (and clip) search for every block with targets, on the recorded block calls.
 
     The model is unchanged afterwards. Block k's inputs are the full-precision outputs of block k−1
-    (scaling preserves them exactly), as in llm-awq.
+    (scaling preserves them exactly), as in llm-awq. Each block's scale groups are derived and
+    verified first (awq_groups); after the search the block's found scales are folded without
+    quantization and must leave its output unchanged, else the offending groups are dropped.
     """
-    fam = registry.family_of(model)
-    blocks = registry.blocks(model)
+    blocks = structure.blocks(model)
     by_name = {t.name: t for t in targets if t.kind == "linear"}
     layers = sorted({t.layer for t in by_name.values()})
     results = AwqResults()
-    gqa = _gqa(model)
+    hidden = calls.hidden
     for layer in range(max(layers) + 1 if layers else 0):
         if ctx is not None and ctx.should_stop():
             raise KernelStopped(f"AWQ stopped before block {layer} of {len(blocks)}")
         block = blocks[layer]
-        prefix = registry.block_prefix(model, layer)
+        inputs = calls.inputs(layer, hidden)
         ref = run_block(block, inputs)
         if layer in layers:
-            groups = []
-            for group in fam.scale_groups:
-                names = [f"{prefix}.{rel}" for rel in group.linears]
-                if not any(n in by_name for n in names):
-                    continue
-                if gqa and group.prev == "self_attn.v_proj":
-                    # With grouped-query attention v_proj has fewer output rows (kv heads) than o_proj has
-                    # input columns (all heads): a per-channel scale cannot be folded from one into the other.
-                    results.skipped.append(f"{prefix}.{group.prev} -> {', '.join(names)}: grouped-query attention")
-                    continue
-                groups.append(group)
+            derived = derive_block_groups(model, layer, inputs[0])
+            results.skipped.extend(derived.rejected)
+            groups = [g for g in derived.groups if any(n in by_name for n in g.linears)]
             stats = {g.linears[0]: _InputStats() for g in groups}
-            hooks = [registry.module(block, rel).register_forward_hook(st) for rel, st in stats.items()]
+            hooks = [structure.module(model, n).register_forward_hook(st) for n, st in stats.items()]
             try:
                 run_block(block, inputs)
             finally:
                 for h in hooks:
                     h.remove()
-            found = [_search_group(model, block, inputs, ref, g, prefix, by_name, stats[g.linears[0]].mean(), cfg) for g in groups]
+            found = [_search_group(model, block, inputs, ref, g, by_name, stats[g.linears[0]].mean(), cfg) for g in groups]
+            found = _verified(model, block, inputs[0], ref[0], found, results.skipped)
             results.scales.extend(found)
             if cfg.clip:
-                block_targets = [t for n, t in by_name.items() if t.layer == layer and n[len(prefix) + 1 :] not in NO_CLIP]
+                block_targets = [t for n, t in by_name.items() if t.layer == layer and n not in derived.no_clip]
                 snap = apply_awq(model, AwqResults(scales=found))  # clip on the scaled weights and inputs
                 try:
                     samplers = {t.name: _InputStats(CLIP_TOKENS) for t in block_targets}
@@ -362,10 +328,43 @@ def search_awq(model: nn.Module, inputs: list, targets: list[Any], cfg: AwqConfi
                         results.clips[t.name] = clip_search(t.weight().detach(), X, t.bits, t.group_size, t.sym, cfg.clip_grid).cpu()
                 finally:
                     snap.restore()
-        inputs = [(o, a, k) for o, (_, a, k) in zip(ref, inputs)]
+        hidden = ref
         if ctx is not None:
             ctx.progress(layer + 1, len(blocks), "blocks", f"awq block {layer}")
     return results
+
+
+def _verified(model: nn.Module, block: nn.Module, call: tuple, ref: torch.Tensor, found: list[AwqScale], skipped: list[str]) -> list[AwqScale]:
+    """The searched scales of one block whose fold (no quantization) leaves the block's output unchanged."""
+    tol = tolerance(ref.dtype)
+    if fold_changes_output(model, block, call, ref, [(a.group, a.s) for a in found]) <= tol:
+        return found
+    kept = []
+    for a in found:
+        change = fold_changes_output(model, block, call, ref, [(a.group, a.s)])
+        if change <= tol:
+            kept.append(a)
+        else:
+            skipped.append(f"{', '.join(a.linears)}: the searched scales folded into {a.prev} change the block's output by {change:.1e}")
+    return kept
+
+
+@torch.no_grad()
+def check_fold_invariance(model: nn.Module, results: AwqResults, ids: torch.Tensor) -> float:
+    """Relative change of the logits on `ids` when every scale of `results` is folded in, unquantized.
+
+    Raises ModelError above tolerance: a wrong fold must never reach a result marked succeeded.
+    """
+    ref = model(input_ids=ids, use_cache=False).logits
+    snap = apply_weights(model, fold_weights(model, [(a.group, a.s) for a in results.scales]))
+    try:
+        got = model(input_ids=ids, use_cache=False).logits
+    finally:
+        snap.restore()
+    change = relative_change(got, ref)
+    if change > tolerance(ref.dtype):
+        raise ModelError(f"AWQ: folding the searched scales without quantizing changes the logits by {change:.2e} (relative to max |logit|)")
+    return change
 
 
 @torch.no_grad()
@@ -384,8 +383,9 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
     model = loaded.model
     cfg = AwqConfig.from_quant(quant)
     ids, cal_meta = calibration_for(loaded, quant)
-    inputs = capture_block_inputs(model, ids, cfg.batch_size, loaded.device)
-    results = search_awq(model, inputs, targets, cfg, ctx)
+    calls = capture_block_inputs(model, ids, cfg.batch_size, loaded.device)
+    results = search_awq(model, calls, targets, cfg, ctx)
+    fold_change = check_fold_invariance(model, results, ids[: cfg.batch_size].to(loaded.device))
     changed = awq_weights(model, results)
     weights: dict[str, torch.Tensor] = {}
     coded_weights: dict[str, CodedWeight] = {}
@@ -407,7 +407,7 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
         "method": "awq",
         "awq": {"grid": cfg.grid, "clip": cfg.clip, "clip_grid": cfg.clip_grid},
         "calibration": cal_meta,
-        "search": results.describe(),
+        "search": {**results.describe(), "fold_logit_change": fold_change},
         "modules": {t.name: {"bits": t.bits, "group_size": t.group_size, "sym": t.sym} for t in targets},
         "rtn_fallback": [t.name for t in targets if t.kind != "linear"],
         "seconds": time.monotonic() - t0,

@@ -18,9 +18,11 @@ window starts at a uniformly drawn token offset (torch.Generator seeded with `se
 the same on every machine). A language with fewer than seq_len tokens is repeated to fill a window,
 and the metadata says so. seq_len is clamped to the model's context length (the fixtures have 128).
 
-`capture_block_inputs` runs the model on the calibration ids and stops at block 0, keeping the
-hidden states and whatever else the model passes its blocks (attention mask, rotary embeddings);
-`run_block` runs one block on those inputs. GPTQ and AWQ both walk the model with them.
+`capture_block_inputs` runs the model on the calibration ids up to its last block, keeping block
+0's hidden states and, for every block, whatever else the model passes it (its own attention mask,
+rotary embeddings, position ids), and checks on the first batch that replaying each recorded call
+gives the model's own output; `run_block` runs one block on those inputs. GPTQ and AWQ both walk
+the model with them.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from ..errors import CorpusError, ParameterError
-from ..models import registry
+from ..errors import CorpusError, ModelError, ParameterError
+from ..models import structure
 
 log = logging.getLogger(__name__)
 
@@ -183,47 +185,114 @@ def calibration_for(loaded: Any, quant: dict) -> tuple[torch.Tensor, dict]:
 
 
 class _StopForward(Exception):
-    """Raised by the block-0 hook once it has the block's inputs: the rest of the model need not run."""
+    """Raised once the last block has run: the final norm and lm_head need not."""
 
 
 BlockInput = tuple[torch.Tensor, tuple, dict]  # (hidden states, other positional args, keyword args)
-
-
-@torch.no_grad()
-def capture_block_inputs(model: nn.Module, ids: torch.Tensor, batch_size: int = 8, device: Any = None) -> list[BlockInput]:
-    """Block 0's inputs for each batch of `ids` (n, T): hidden states (b, T, d) and the call's other arguments."""
-    if ids.dim() != 2 or ids.shape[0] == 0:
-        raise ParameterError(f"calibration ids must be (n, seq_len) with n > 0, got {tuple(ids.shape)}")
-    block0 = registry.blocks(model)[0]
-    captured: list[BlockInput] = []
-
-    def hook(_mod: nn.Module, args: tuple, kwargs: dict) -> None:
-        kwargs = dict(kwargs)
-        if args:
-            hidden, rest = args[0], tuple(args[1:])
-        else:
-            hidden, rest = kwargs.pop("hidden_states"), ()
-        captured.append((hidden.detach(), rest, kwargs))
-        raise _StopForward
-
-    handle = block0.register_forward_pre_hook(hook, with_kwargs=True)
-    device = device or next(model.parameters()).device
-    try:
-        for b in range(0, ids.shape[0], batch_size):
-            batch = ids[b : b + batch_size].to(device)
-            try:
-                model(input_ids=batch, use_cache=False)
-            except _StopForward:
-                pass
-    finally:
-        handle.remove()
-    if len(captured) != (ids.shape[0] + batch_size - 1) // batch_size:
-        raise ParameterError(f"block 0 of {type(model).__name__} was not reached for every calibration batch")
-    return captured
+REPLAY_TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}  # relative to max |output|; 2e-3 for half types
 
 
 def _hidden(out: Any) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _split_call(args: tuple, kwargs: dict) -> BlockInput:
+    kwargs = dict(kwargs)
+    if args:
+        return args[0], tuple(args[1:]), kwargs
+    return kwargs.pop("hidden_states"), (), kwargs
+
+
+@dataclass
+class BlockCalls:
+    """How the model called each block on the calibration set.
+
+    `hidden` are block 0's input hidden states per batch; `extras[layer][batch]` the other
+    arguments the model passed block `layer` (its own attention mask: sliding-window and global
+    layers differ; position ids, rotary embeddings, anything else), so a block is replayed exactly
+    as the model runs it.
+    """
+
+    hidden: list[torch.Tensor]
+    extras: list[list[tuple[tuple, dict]]]
+
+    def inputs(self, layer: int, hidden: Optional[list[torch.Tensor]] = None) -> list[BlockInput]:
+        """Block `layer`'s inputs: the given hidden states (block 0's by default) with that block's arguments."""
+        hidden = self.hidden if hidden is None else hidden
+        return [(h, a, k) for h, (a, k) in zip(hidden, self.extras[layer])]
+
+
+@torch.no_grad()
+def capture_block_inputs(model: nn.Module, ids: torch.Tensor, batch_size: int = 8, device: Any = None) -> BlockCalls:
+    """Run the model on `ids` (n, T) up to its last block, recording every block's call.
+
+    On the first batch each block is replayed from the recorded call and its output compared
+    with the model's own; a difference (a block that reads state the replay does not carry) is
+    an error, not a silently wrong calibration.
+    """
+    if ids.dim() != 2 or ids.shape[0] == 0:
+        raise ParameterError(f"calibration ids must be (n, seq_len) with n > 0, got {tuple(ids.shape)}")
+    blocks = structure.blocks(model)
+    hidden0: list[torch.Tensor] = []
+    extras: list[list[tuple[tuple, dict]]] = [[] for _ in blocks]
+    first: dict[int, BlockInput] = {}
+    replaying = [False]
+
+    def pre(layer: int):
+        def hook(_mod: nn.Module, args: tuple, kwargs: dict) -> None:
+            if replaying[0]:
+                return
+            hidden, rest, kw = _split_call(args, kwargs)
+            if layer == 0:
+                hidden0.append(hidden.detach())
+            extras[layer].append((rest, kw))
+            if len(extras[layer]) == 1:
+                first[layer] = (hidden.detach(), rest, kw)
+
+        return hook
+
+    def post(layer: int):
+        def hook(mod: nn.Module, _args: tuple, _kwargs: dict, out: Any) -> None:
+            if replaying[0]:
+                return
+            if layer in first:
+                _check_replay(mod, layer, first.pop(layer), _hidden(out), replaying)
+            if layer == len(blocks) - 1:
+                raise _StopForward
+
+        return hook
+
+    handles = []
+    for i, b in enumerate(blocks):
+        handles.append(b.register_forward_pre_hook(pre(i), with_kwargs=True))
+        handles.append(b.register_forward_hook(post(i), with_kwargs=True))
+    device = device or next(model.parameters()).device
+    try:
+        for b in range(0, ids.shape[0], batch_size):
+            try:
+                model(input_ids=ids[b : b + batch_size].to(device), use_cache=False)
+            except _StopForward:
+                pass
+    finally:
+        for h in handles:
+            h.remove()
+    n_batches = (ids.shape[0] + batch_size - 1) // batch_size
+    short = [i for i, e in enumerate(extras) if len(e) != n_batches]
+    if short:
+        raise ParameterError(f"blocks {short[:8]} of {type(model).__name__} were not reached for every calibration batch")
+    return BlockCalls(hidden0, extras)
+
+
+def _check_replay(block: nn.Module, layer: int, call: BlockInput, own: torch.Tensor, replaying: list) -> None:
+    replaying[0] = True
+    try:
+        replayed = run_block(block, [call])[0]
+    finally:
+        replaying[0] = False
+    scale = float(own.detach().abs().max()) or 1.0
+    diff = float((replayed.float() - own.float()).abs().max()) / scale
+    if diff > REPLAY_TOLERANCE.get(own.dtype, 2e-3):
+        raise ModelError(f"block {layer}: replaying the recorded call differs from the model's own output by {diff:.2e} (relative); calibration would be wrong")
 
 
 @torch.no_grad()

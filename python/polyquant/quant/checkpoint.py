@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, ParameterError
-from ..models import registry
+from ..models import structure
 from . import pack
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def export_gptq(loaded: Any, result: Any, out_dir: str, checkpoint_format: str =
 
     model = loaded.model
     modules_meta = result.meta.get("modules", {})
-    all_block_linears = set(registry.all_linears(model))
+    all_block_linears = set(structure.all_linears(model))
     state = {k: v.detach() for k, v in model.state_dict().items()}
     for name, value in result.weights.items():
         state[name] = value
@@ -148,7 +148,7 @@ def export_gptq(loaded: Any, result: Any, out_dir: str, checkpoint_format: str =
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}  # no shared storage (tied weights)
     skipped = sorted(all_block_linears - set(coded))
     qcfg = _gptq_config(coded_cfg, skipped, result.meta.get("gptq", {}), checkpoint_format)
-    lm_head = registry.family_of(model).lm_head
+    lm_head = structure.structure_of(model).lm_head
     if lm_head in coded:
         qcfg["lm_head"] = True  # GPTQModel's flag for a quantized lm_head
     os.makedirs(out_dir, exist_ok=True)
@@ -178,13 +178,12 @@ def export_awq(loaded: Any, result: Any, out_dir: str) -> dict:
     if len(settings) != 1 or next(iter(settings))[0] not in pack.AWQ_BITS or next(iter(settings))[2]:
         raise ParameterError(f"AWQ GEMM checkpoints hold one asymmetric 4-bit setting for all modules; this result has {sorted(settings)}")
     bits, group_size, _ = next(iter(settings))
-    fam = registry.family_of(model)
     state = {k: v.detach() for k, v in model.state_dict().items()}
     state.update(result.weights)
     tensors: dict[str, torch.Tensor] = {}
     for name in mods:
         w = state.pop(f"{name}.weight")
-        W = (w.t() if fam.transposed else w).float()  # out × in, already on the grid
+        W = (w.t() if name in structure.structure_of(model).transposed else w).float()  # out × in, already on the grid
         qw = quantize_weight(W, bits, group_size, False, name)
         tensors[f"{name}.qweight"] = pack.pack_awq(qw.codes.t().to(torch.int64), bits)  # (in, out/8)
         tensors[f"{name}.qzeros"] = pack.pack_awq(qw.zeros.t().to(torch.int64), bits)  # (G, out/8)
@@ -194,7 +193,7 @@ def export_awq(loaded: Any, result: Any, out_dir: str) -> dict:
     for k, v in state.items():
         tensors.setdefault(k, v)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    skipped = sorted(set(registry.all_linears(model)) - set(mods))
+    skipped = sorted(set(structure.all_linears(model)) - set(mods))
     qcfg = {"quant_method": "awq", "bits": bits, "group_size": group_size, "zero_point": True, "version": "gemm",
             "modules_to_not_convert": skipped or None}
     os.makedirs(out_dir, exist_ok=True)
@@ -342,7 +341,7 @@ def load_quantized(spec: dict, path: str) -> Any:
     if not names:
         raise ModelError(f"{fmt} checkpoint {path!r} holds no `.qweight` tensors")
     model = _new_model(path, dtype, trust)
-    fam = registry.family_of(model)
+    transposed = structure.structure_of(model).transposed
     info: dict[str, Any] = {"format": fmt, "modules": len(names)}
     per_module: dict[str, tuple[int, int]] = {}
     if fmt == "gptq":
@@ -369,7 +368,7 @@ def load_quantized(spec: dict, path: str) -> Any:
                     log.warning("module %s: symmetric v1 zeros look like v2 (stored %d); check checkpoint_format", name, 1 << (bits - 1))
                     info.setdefault("warnings", []).append(f"{name}: symmetric zeros stored as {1 << (bits - 1)}, as v2 would")
             W = dequantize_gptq(qweight, qzeros, scales, g_idx, bits, ckpt)
-            tensors[f"{name}.weight"] = W.t().contiguous() if fam.transposed else W
+            tensors[f"{name}.weight"] = W.t().contiguous() if name in transposed else W
             per_module[name] = (bits, group_size)
     else:
         version = str(qcfg.get("version", "gemm")).lower()
@@ -381,7 +380,7 @@ def load_quantized(spec: dict, path: str) -> Any:
             qweight = tensors.pop(f"{name}.qweight")
             gs = qweight.shape[0] if group_size == -1 else group_size
             W = dequantize_awq(qweight, tensors.pop(f"{name}.qzeros"), tensors.pop(f"{name}.scales"), bits, gs)
-            tensors[f"{name}.weight"] = W.t().contiguous() if fam.transposed else W
+            tensors[f"{name}.weight"] = W.t().contiguous() if name in transposed else W
             per_module[name] = (bits, group_size)
     missing, unexpected = model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}, strict=False)
     if hasattr(model, "tie_weights"):
@@ -400,7 +399,6 @@ def load_quantized(spec: dict, path: str) -> Any:
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,
-        family=fam,
         spec=spec,
         fingerprint=fingerprint_dir(path) if local else f"{spec.get('id')}@{spec.get('revision') or 'main'}",
         device=device,

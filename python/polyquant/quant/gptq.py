@@ -31,7 +31,7 @@ from torch import nn
 
 from ..context import KernelContext
 from ..errors import KernelStopped, ParameterError
-from ..models import registry
+from ..models import structure
 from .apply import apply_weights
 from .calibration import calibration_for, capture_block_inputs, run_block
 from .coded import CodeArena, CodedWeight
@@ -327,15 +327,14 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
     Returns a `methods.QuantResult` whose `gptq` attribute (a `GptqModelResult`) holds the codes;
     with an `arena` (`coded.CodeArena`), the new weights are `result.coded` instead, codes kept in
     the arena, and neither float copies of them nor `gptq.codes` are kept.
-    Targets that are not block linears: the lm_head gets GPTQ with the final norm's outputs as its
-    inputs; embeddings have no input activations and get RTN (listed in meta["rtn_fallback"]).
+    Targets that are not block linears: the lm_head gets GPTQ with its own
+    inputs (captured from the model's own forward); embeddings have no input activations and get RTN (listed in meta["rtn_fallback"]).
     """
     from .methods import QuantResult
     from .rtn import rtn_codes
 
     t0 = time.monotonic()
     model = loaded.model
-    fam = registry.family_of(model)
     cfg = GptqConfig.from_quant(quant)
     ids, cal_meta = calibration_for(loaded, quant)
     by_layer: dict[int, list[Any]] = {}
@@ -360,17 +359,19 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
                 c.codes, c.scales, c.zeros, c.bits, c.group_size, t.module.weight.dtype, t.transposed, c.g_idx, arena
             )
 
-    blocks = registry.blocks(model)
+    blocks = structure.blocks(model)
     n = len(blocks)
     try:
-        inputs = capture_block_inputs(model, ids, cfg.batch_size, loaded.device)
+        calls = capture_block_inputs(model, ids, cfg.batch_size, loaded.device)
+        hidden = calls.hidden
         last_block = max(by_layer) if by_layer else -1
         for layer in range(n):
-            if layer > last_block and not lm_head:
+            if layer > last_block:
                 break  # nothing left downstream needs these activations
             if ctx is not None and ctx.should_stop():
                 raise KernelStopped(f"GPTQ stopped before block {layer} of {n}")
             block = blocks[layer]
+            inputs = calls.inputs(layer, hidden)
             todo = by_layer.get(layer, [])
             if todo:
                 hessians = {t.name: Hessian(t.weight().shape[1], loaded.device) for t in todo}
@@ -383,16 +384,17 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
                 new = _quantize_targets(todo, hessians, cfg, out)
                 keep(todo, new)
                 snapshots.append(apply_weights(model, new))  # later blocks see the quantized block
-            inputs = [(o, args, kwargs) for o, (_, args, kwargs) in zip(run_block(block, inputs), inputs)]
+            hidden = run_block(block, inputs)
             if ctx is not None:
                 ctx.progress(layer + 1, n, "blocks", f"gptq block {layer}")
         if lm_head:
-            norm = registry.module(model, fam.final_norm)
+            # The head's inputs as the model computes them (after whatever final norm it has),
+            # with every quantized block in place: one forward of the calibration set.
             hessians = {t.name: Hessian(t.weight().shape[1], loaded.device) for t in lm_head}
             hooks = _hessian_hooks(lm_head, hessians)
             try:
-                for hidden, _, _ in inputs:
-                    lm_head[0].module(norm(hidden))
+                for b in range(0, ids.shape[0], cfg.batch_size):
+                    model(input_ids=ids[b : b + cfg.batch_size].to(loaded.device), use_cache=False)
             finally:
                 for h in hooks:
                     h.remove()

@@ -1,7 +1,7 @@
 """Which modules get quantized, and how: the quantization plan as a list of `QuantTarget`s.
 
 `resolve_targets(model, quant, protect, overrides)`:
-1. every linear of every block (the registry knows the names, and GPT-2's Conv1D); the token
+1. every linear of every block (found by models/structure.py, GPT-2's Conv1D and fused projections included); the token
    (and position) embeddings only with `quant.include_embeddings`, the lm_head only with
    `quant.include_lm_head` (a head tied to the embedding is the same parameter: one target);
 2. `protect.layers` (negative indices count from the end) drop every linear of those blocks;
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
-from ..models import registry
+from ..models import structure
 from .grid import check_bits, effective_group_size
 
 log = logging.getLogger(__name__)
@@ -76,29 +76,29 @@ def _layers(indices: Any, n_layers: int, where: str) -> set[int]:
     for i in indices:
         if isinstance(i, bool) or not isinstance(i, int):
             raise ParameterError(f"{where} entry {i!r} is not an integer layer index")
-        out.add(registry.resolve_layer_index(i, n_layers, where))
+        out.add(structure.resolve_layer_index(i, n_layers, where))
     return out
 
 
 def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
     """Every module the quant config may quantize, before protection and overrides."""
-    fam = registry.family_of(model)
+    found = structure.structure_of(model)
     bits = check_bits(quant.get("bits", 4))
     group_size = quant.get("group_size", 128)
     sym = bool(quant.get("sym", False))
     out: list[QuantTarget] = []
     seen: set[int] = set()
-    for name, (layer, mod) in registry.all_linears(model).items():
-        out.append(QuantTarget(name, layer, mod, bits, group_size, sym, transposed=fam.transposed, kind="linear"))
+    for name, (layer, mod) in structure.all_linears(model).items():
+        out.append(QuantTarget(name, layer, mod, bits, group_size, sym, transposed=name in found.transposed, kind="linear"))
         seen.add(id(mod.weight))
     extra: list[tuple[str, str]] = []
     if quant.get("include_embeddings", False):
-        extra += [(n, "embedding") for n in fam.embeddings]
-    if quant.get("include_lm_head", False):
-        extra.append((fam.lm_head, "lm_head"))
+        extra += [(n, "embedding") for n in found.embeddings]
+    if quant.get("include_lm_head", False) and found.lm_head is not None:
+        extra.append((found.lm_head, "lm_head"))
     for name, kind in extra:
         try:
-            mod = registry.module(model, name)
+            mod = structure.module(model, name)
         except AttributeError:
             log.warning("model has no module %s; skipped", name)
             continue
@@ -106,7 +106,7 @@ def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
             log.info("%s shares its weight with a module already targeted; quantized once", name)
             continue
         seen.add(id(mod.weight))
-        out.append(QuantTarget(name, None, mod, bits, group_size, sym, transposed=False, kind=kind))
+        out.append(QuantTarget(name, None, mod, bits, group_size, sym, transposed=structure.is_conv1d(mod), kind=kind))
     return out
 
 
@@ -115,7 +115,7 @@ def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Opt
     quant = quant or {}
     protect = protect or {}
     overrides = overrides or []
-    n_layers = registry.num_layers(model)
+    n_layers = structure.num_layers(model)
     protected_layers = _layers(protect.get("layers", []), n_layers, "protect.layers")
     protected_res = [_compile(p, "protect.modules") for p in protect.get("modules", [])]
     targets = [

@@ -19,7 +19,7 @@ forward passes allocate no weight-sized memory; that makes this for evaluation o
 weight saved for a backward pass would be overwritten by the next module's.
 
 Only a weight that the model uses through its own module's forward can be swapped like this. The
-registry's block linears are (leaf `nn.Linear` / Conv1D modules called by their block); an
+block linears of models/structure.py are (leaf `nn.Linear` / Conv1D modules called by their block); an
 embedding or a tied lm_head may be read as a tensor by the model's code, so callers apply those
 with `apply_weights`. A named parameter whose module never ran during the block is an error: its
 quantized value would silently not have been used.

@@ -8,7 +8,7 @@ from torch.func import functional_call
 from polyquant.analysis import importance as imp
 from polyquant.context import KernelContext
 from polyquant.errors import CheckpointError, KernelStopped, ParameterError
-from polyquant.models import registry
+from polyquant.models import structure
 from tests.analysis.tiny import language_windows, tiny_gpt2, tiny_llama
 
 
@@ -77,7 +77,7 @@ def test_fisher_equals_a_hand_computation():
         m = copy.deepcopy(model)
         m(input_ids=w[None], labels=w[None]).loss.backward()
         for layer in range(2):
-            for name, mod in registry.block_linears(m, layer).items():
+            for name, mod in structure.block_linears(m, layer).items():
                 hand[layer] += float(mod.weight.grad.double().pow(2).sum()) / len(windows)
     assert got == pytest.approx(hand, rel=1e-5)
     assert all(p.requires_grad for p in model.parameters())  # the model's flags are restored
@@ -124,7 +124,7 @@ def test_quant_sensitivity_equals_quantizing_one_layer_of_a_copy():
     for layer in range(2):
         m = copy.deepcopy(model)
         with torch.no_grad():
-            for mod in registry.block_linears(m, layer).values():
+            for mod in structure.block_linears(m, layer).values():
                 mod.weight.copy_(rtn_quantize(mod.weight, 3, 16))
             nll = lambda mm: sum(float(mm(input_ids=w[None], labels=w[None]).loss) for w in windows) / 2
             expect = math.exp(nll(m) - nll(model)) - 1

@@ -1,12 +1,14 @@
 /**
  * `polyquant validate FILE [--set path=value]...`: load and check a workflow (YAML or TS) and
  * print every problem at once, each with file:line:column and its field path. Exits 0 when
- * valid, 2 otherwise. Never starts Python.
+ * valid, 2 otherwise, and names each model the steps load with its architecture as far as its
+ * files tell (blocks, linears, which methods apply). Never starts Python.
  */
 import { parseArgs } from "node:util"
 import { ExitCode } from "../command.js"
 import { formatIssue, WorkflowFileError } from "../../workflow/errors.js"
 import { loadWorkflowFile } from "../../workflow/load.js"
+import { plan } from "../../plan/plan.js"
 
 const USAGE = "Usage: polyquant validate FILE [--set path=value]..."
 
@@ -33,6 +35,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     }
     const w = result.workflow
     process.stdout.write(`${file}: valid workflow '${w.name}' with ${w.steps.length} step${w.steps.length === 1 ? "" : "s"}\n`)
+    for (const m of plan(w).models ?? []) process.stdout.write(`model ${m.description}\n`)
     return ExitCode.ok
   } catch (error) {
     if (error instanceof WorkflowFileError) {
