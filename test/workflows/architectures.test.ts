@@ -45,6 +45,11 @@ describe("architectures beyond the fixtures", () => {
     const p = await cli(["plan", "archs.yaml"], dir)
     expect(p.code).toBe(0)
     expect(p.stdout).toContain("rtn, gptq and awq apply")
+    // a hub id: plan says what it knows (the known-model table) and that the structure is found at load
+    writeFileSync(join(dir, "hub.yaml"), "name: hub\ndefaults:\n  model: { id: NousResearch/Llama-2-7b-hf }\n  corpus: { source: udhr, languages: [en], split: heldout }\nsteps:\n  q:\n    uses: quantize\n")
+    const h = await cli(["plan", "hub.yaml"], dir)
+    expect(h.code).toBe(0)
+    expect(h.stdout).toContain("model NousResearch/Llama-2-7b-hf: hub id, not on this machine; its blocks and linears are found when it loads (6.74B parameters from the table of known models)")
   })
 
   it("the parameter counts read from safetensors headers equal transformers' own count", () => {
