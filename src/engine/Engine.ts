@@ -149,18 +149,25 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
     const previous = new Map(resumedRun ? db.getSteps(runId).map((s) => [s.stepId, s] as const) : [])
     const runDir = db.runDir(runId)
 
-    const emit = (event: RunEvent): void => {
-      try {
-        db.appendEvent(event)
-      } catch {
-        // the event log is a record, not the state: a failed append must not stop the run
-      }
+    const show = (event: RunEvent): void => {
       try {
         options.onEvent?.(event)
       } catch {
         // a failing view must not stop the run
       }
     }
+    const emit = (event: RunEvent): void => {
+      try {
+        db.appendEvent(event)
+      } catch (error) {
+        // the event log is a record, not the state: a failed append does not stop the run, but it is said
+        show({ type: "log", runId, t: now(), level: "warn", message: `the event log could not store a ${event.type} event: ${(error as Error).message}` })
+      }
+      show(event)
+    }
+    /** A store write that must not stop the run: on failure, a warning event says what was lost. */
+    const warnIfLost = (what: string) => (e: { readonly message: string }) =>
+      Effect.sync(() => emit({ type: "log", runId, t: now(), level: "warn", message: `${what} could not be stored: ${e.message}` }))
 
     const budgetStates = (): BudgetState[] =>
       plan.budgets.map((b) => {
@@ -257,7 +264,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
         if (!step.gpu && budgets.length === 0) return
         yield* store.use("charge", (d) => d.charge({ platform: step.platform, ...(budgets[0] ? { window: budgets[0].per } : {}), seconds, runId, stepId: step.id, t: now() }))
         if (plan.budgets.length > 0) emit({ type: "budget", runId, t: now(), budgets: budgetStates() })
-      }).pipe(Effect.catchAll(() => Effect.void))
+      }) // a lost ledger row would let later steps overrun their budget: a failed charge fails the step
 
     const stepDir = (step: PlannedStep) => join(runDir, "steps", step.id.replace(/[^\w.=,-]/g, "_"))
 
@@ -472,7 +479,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
           const t = now()
           const result = decision?.result ?? false
           const values = decision?.values ?? {}
-          yield* store.use("recordBranch", (d) => d.recordBranch(runId, { stepId: step.id, expression: step.condition!.expression, result, values, t })).pipe(Effect.ignore)
+          yield* store.use("recordBranch", (d) => d.recordBranch(runId, { stepId: step.id, expression: step.condition!.expression, result, values, t })).pipe(Effect.catchAll(warnIfLost(`the branch decision of step ${step.id}`)))
           emit({ type: "branch-decided", runId, t, stepId: step.id, expression: step.condition.expression, result, values })
           if (!result) {
             return yield* finish(step, { status: "skipped" }, { durationMs: 0, reason: failure ?? `condition \`${step.condition.expression}\` is false` })
@@ -514,7 +521,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
           ? "interrupted"
           : "succeeded"
     const finished = now()
-    yield* store.use("setRunStatus", (d) => d.setRunStatus(runId, status, finished)).pipe(Effect.ignore)
+    yield* store.use("setRunStatus", (d) => d.setRunStatus(runId, status, finished)).pipe(Effect.catchAll(warnIfLost(`the run's final status (${status})`)))
     let reportPath: string | undefined
     if (options.report && status !== "interrupted") {
       const report = options.report

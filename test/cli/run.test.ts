@@ -9,14 +9,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { beforeAll, describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import type { RunEvent } from "../../src/engine/events.js"
-import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { RunStore } from "../../src/store/RunStore.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const bin = join(root, "bin", "polyquant.js")
 const countWorkflow = join(root, "test", "fixtures", "engine", "count.yaml")
-const hasPython = resolveInterpreter().exists
 
 interface Result {
   code: number | null
@@ -112,7 +111,7 @@ describe("polyquant run: input errors", () => {
   })
 })
 
-describe.skipIf(!hasPython)("polyquant run with the real runtime", () => {
+describe.skipIf(skipWithoutPython)("polyquant run with the real runtime", () => {
   it("exits 1 when a step fails, naming the error", async () => {
     const dir = workdir()
     writeFileSync(join(dir, "fail.yaml"), "name: failing\nsteps:\n  boom:\n    uses: test-fail\n    with: { message: broken on purpose }\n")

@@ -10,15 +10,14 @@ import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import type { Plan } from "../../src/plan/types.js"
-import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { systemProbe, type RunOwner } from "../../src/store/liveness.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { runRows } from "../store/runRows.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const bin = join(root, "bin", "polyquant.js")
-const hasPython = resolveInterpreter().exists
 
 const cli = (args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
@@ -121,7 +120,7 @@ describe("runs, show and resume on runs stored as running", () => {
     expect(runRows(path, "r-away")).toEqual(before)
   })
 
-  it.skipIf(!hasPython)("resume continues a run whose process is gone, and --takeover one from another host; each is then owned by its resume", async () => {
+  it.skipIf(skipWithoutPython)("resume continues a run whose process is gone, and --takeover one from another host; each is then owned by its resume", async () => {
     const { dir, path } = setup()
     // the second resume finds the first one's output in the cache
     for (const [id, extra, stepStatus] of [["r-dead", [], "succeeded"], ["r-away", ["--takeover"], "cached"]] as const) {

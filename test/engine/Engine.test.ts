@@ -339,3 +339,55 @@ describe("Engine: run owners", () => {
     expect(db.getRun("r-dead")).toMatchObject({ status: "succeeded", owner: thisProcess() })
   })
 })
+
+describe("Engine: no store write is dropped in silence", () => {
+  const warnings = (events: ReadonlyArray<{ type: string }>) =>
+    events.filter((e): e is { type: "log"; level: string; message: string } => e.type === "log" && (e as { level?: string }).level === "warn").map((e) => e.message)
+
+  it("a failed GPU-hour ledger charge fails the step with StoreWriteError (later steps would not be deferred)", async () => {
+    const { dir, db } = open()
+    db.charge = () => {
+      throw new Error("disk I/O error")
+    }
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [step("a", "test-echo", { gpu: true, with: { value: 1 } })])
+    const { result } = await run(db, plan, rt.layer)
+    expect(result.steps["a"]?.status).toBe("failed")
+    expect(db.getStep(result.runId, "a")?.error).toMatchObject({ type: "StoreWriteError", message: "run store: charge failed: disk I/O error" })
+  })
+
+  it("a branch record or the run's final status that cannot be stored is said in a warning event; the run goes on", async () => {
+    const { dir, db } = open()
+    db.recordBranch = () => {
+      throw new Error("database is locked")
+    }
+    const setStatus = db.setRunStatus.bind(db)
+    db.setRunStatus = (id, status, t) => {
+      if (status !== "running") throw new Error("readonly database")
+      setStatus(id, status, t)
+    }
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [
+      step("m", "test-echo", { with: { value: 1 } }),
+      step("b", "test-echo", { needs: ["m"], condition: { expression: "steps.m.outputs.echo.value < 2.0", references: ["steps.m.outputs.echo.value"] } })
+    ])
+    const { result, events } = await run(db, plan, rt.layer)
+    expect(result.steps["b"]?.status).toBe("succeeded")
+    expect(warnings(events)).toEqual([
+      "the branch decision of step b could not be stored: run store: recordBranch failed: database is locked",
+      "the run's final status (succeeded) could not be stored: run store: setRunStatus failed: readonly database"
+    ])
+  })
+
+  it("an event the event log cannot store reaches the views with a warning", async () => {
+    const { dir, db } = open()
+    db.appendEvent = () => {
+      throw new Error("disk full")
+    }
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const { result, events } = await run(db, makePlan(dir, [step("a", "test-echo", { with: { value: 1 } })]), rt.layer)
+    expect(result.status).toBe("succeeded")
+    expect(events.some((e) => e.type === "step-finished")).toBe(true)
+    expect(warnings(events)).toContain("the event log could not store a run-started event: disk full")
+  })
+})

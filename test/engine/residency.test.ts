@@ -7,23 +7,22 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import { runPlan } from "../../src/engine/Engine.js"
 import { perplexity } from "../../src/kernels/perplexity.js"
 import { ensureFixtureEffect } from "../../src/python/fixtures.js"
 import { PythonRuntimeLive } from "../../src/python/PythonRuntime.js"
-import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { makeStoreService, Store } from "../../src/store/Store.js"
 import { makePlan, step, tmp } from "./helpers.js"
 
-const hasPython = resolveInterpreter().exists
 
 const ppl = (id: string, language: string, dtype = "auto") =>
   step(id, "perplexity", {
     with: perplexity.with.parse({ model: { id: "fixture:tiny-llama", dtype }, corpus: { source: "udhr", languages: [language], split: "heldout", max_bytes: 600 } }) as Record<string, unknown>
   })
 
-describe.skipIf(!hasPython)("model residency", () => {
+describe.skipIf(skipWithoutPython)("model residency", () => {
   it("loads a model once for two steps that share it", async () => {
     const dir = tmp()
     const db = RunStore.open(join(dir, ".polyquant", "pq.db"))

@@ -6,17 +6,16 @@ import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import { makeStopSignal, runPlan } from "../../src/engine/Engine.js"
 import type { RunEvent } from "../../src/engine/events.js"
 import { PythonRuntimeLive } from "../../src/python/PythonRuntime.js"
-import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { makeStoreService, Store } from "../../src/store/Store.js"
 import { makePlan, step, tmp } from "./helpers.js"
 
-const hasPython = resolveInterpreter().exists
 
-describe.skipIf(!hasPython)("stop and resume with the real runtime", () => {
+describe.skipIf(skipWithoutPython)("stop and resume with the real runtime", () => {
   it("interrupts a counting kernel at a checkpoint and resumes it to the uninterrupted result", async () => {
     const dir = tmp()
     const db = RunStore.open(join(dir, ".polyquant", "pq.db"))

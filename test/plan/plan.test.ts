@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import { plan } from "../../src/plan/plan.js"
 import { formatPlan } from "../../src/plan/print.js"
 import type { Plan } from "../../src/plan/types.js"
@@ -136,7 +137,7 @@ describe("plan() on the fixture table", () => {
 
 describe("model geometry vs transformers", () => {
   const python = ".venv/bin/python"
-  it.skipIf(!existsSync(python))("counts Llama (GQA, untied) and GPT-2 parameters exactly", () => {
+  it.skipIf(skipWithoutPython)("counts Llama (GQA, untied) and GPT-2 parameters exactly", () => {
     const configs = [
       { model_type: "llama", hidden_size: 64, intermediate_size: 192, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300, tie_word_embeddings: false },
       { model_type: "llama", hidden_size: 64, intermediate_size: 160, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 500, tie_word_embeddings: true },

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { beforeAll, describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import type { RunEvent } from "../../src/engine/events.js"
 import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { RunStore } from "../../src/store/RunStore.js"
@@ -102,7 +103,7 @@ beforeAll(async () => {
   if (!existsSync(join(root, "dist", "cli", "commands", "run.js"))) await promisify(execFile)("npx", ["tsc", "-p", "tsconfig.json"], { cwd: root })
 })
 
-describe.skipIf(!hasPython)("reliability: processes die, the run does not", () => {
+describe.skipIf(skipWithoutPython)("reliability: processes die, the run does not", () => {
   it("kill -9 at 5 seeded points, each followed by resume: outputs equal an uninterrupted run, no finished step reruns", async () => {
     const reference = await cli(["run", fixture("chain.yaml"), "--json", "--no-report", "--store", join(workdir(), "ref.db")], root)
     expect(reference.code).toBe(0)

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { beforeAll, describe, expect, it } from "vitest"
+import { skipWithoutPython } from "../pythonPresent.js"
 import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { RunStore } from "../../src/store/RunStore.js"
 
@@ -83,7 +84,7 @@ describe("reliability: an untrusted workflow cannot execute code", () => {
     expect(offenders).toEqual([])
   })
 
-  it.skipIf(!interpreter.exists)("strings that look like shell or Python code reach the kernel as inert text", async () => {
+  it.skipIf(skipWithoutPython)("strings that look like shell or Python code reach the kernel as inert text", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pq-untrusted-"))
     const marker = join(dir, "PWNED")
     const payloads = [`$(touch ${marker})`, `\`touch ${marker}\``, `__import__('os').system('touch ${marker}')`, `'; import os; os.system('touch ${marker}'); '`]
@@ -101,7 +102,7 @@ describe("reliability: an untrusted workflow cannot execute code", () => {
     expect(existsSync(marker)).toBe(false)
   }, 120_000)
 
-  it.skipIf(!interpreter.exists)("custom model code is not run unless trust_remote_code is set; a code-running pickle is refused", async () => {
+  it.skipIf(skipWithoutPython)("custom model code is not run unless trust_remote_code is set; a code-running pickle is refused", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pq-untrusted-models-"))
     const { stdout } = await exec(interpreter.path, [join(import.meta.dirname, "fixtures", "untrusted_models.py"), dir], { timeout: 120_000 })
     const r = JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>

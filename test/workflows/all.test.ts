@@ -194,8 +194,8 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
         case "pro-001.yaml": {
           expect(out["uniform_awq"].quant).toMatchObject({ method: "awq", group_size: 64 })
           expect(out["layer_aware"].quant).toMatchObject({ method: "awq", group_size: 64 })
-          // the finer groups change the weights: the two results differ
-          expect(out["layer_aware"].quant.mean_rel_error).not.toBe(out["uniform_awq"].quant.mean_rel_error)
+          // the finer groups on the critical layers lower the mean weight error
+          expect(out["layer_aware"].quant.mean_rel_error).toBeLessThan(out["uniform_awq"].quant.mean_rel_error)
           break
         }
         case "pro-002.yaml": {
@@ -218,11 +218,9 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
         case "week3.yaml": {
           // PRO-001's overrides are the two most quantization-sensitive layers PRO-003 measured
           const ranking = out["pro_003"].ranking.quant_sensitivity as number[]
-          const attempts = ran.store.attempts(ran.runId, "pro_001")
-          if (attempts.length > 0) {
-            const params = attempts[attempts.length - 1]!.params as { overrides: Array<{ layers: number[] }> }
-            expect(params.overrides[0]!.layers).toEqual(ranking.slice(0, 2))
-          }
+          // the resolved parameters are in the step's cache key parts, whether it ran or was a cache hit
+          const params = ran.store.getStep(ran.runId, "pro_001")!.keyParts!.params as { overrides: Array<{ layers: number[] }> }
+          expect(params.overrides[0]!.layers).toEqual(ranking.slice(0, 2))
           expect(Object.keys(out).filter((k) => k.startsWith("pro_002[")).length).toBe(3)
           break
         }
@@ -260,7 +258,8 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
     // same base model, same held-out text: the baseline perplexities are those of the RTN step
     for (const [lang, row] of Object.entries(o["simulated_int4"].languages as Record<string, { ppl_base: number }>)) {
       expect(o["gptq"].languages[lang].ppl_base).toBeCloseTo(row.ppl_base, 6)
-      expect(o["gptq"].languages[lang].ppl_quant).not.toBe(o["gptq"].languages[lang].ppl_base)
+      // the dequantized checkpoint is a different model: its perplexity moves by more than rounding
+      expect(Math.abs(o["gptq"].languages[lang].ppl_quant / o["gptq"].languages[lang].ppl_base - 1)).toBeGreaterThan(1e-4)
     }
     ran.store.close()
   })

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .bootstrap import BootstrapConfig, percentile_ci, resample_indices
+from .degradation import degradation
 
 LN2 = math.log(2.0)
 
@@ -42,7 +43,7 @@ class LanguageUnits:
 
 def _degradation(nb: np.ndarray, nq: np.ndarray, tok: np.ndarray) -> np.ndarray:
     """exp((Σ NLL_q − Σ NLL_b) / Σ T) − 1 along the last axis."""
-    return np.expm1((nq.sum(-1) - nb.sum(-1)) / tok.sum(-1))
+    return degradation(nb.sum(-1), nq.sum(-1), tok.sum(-1))
 
 
 def _delta_bpb(nb: np.ndarray, nq: np.ndarray, by: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from torch import nn
 from ..errors import ParameterError
 from ..models import structure
 from .windows import equal_length_batches, model_device, windows_digest
+from .degradation import degradation
 
 CRITERIA = ("fisher", "hessian_trace", "activation_variance", "block_influence", "quant_sensitivity")
 SEED_STRIDE = 1_000_003  # v_j is drawn from a generator seeded with seed·SEED_STRIDE + j
@@ -234,7 +235,7 @@ def quant_sensitivity(
             continue
         with apply_weights(model, weights, names):
             q = mean_nll(model, windows, batch_size)
-        out.append(math.expm1(q - base))
+        out.append(degradation(base, q, 1.0))  # mean NLLs: per token already
     return out
 
 

@@ -35,6 +35,7 @@ from ..models import resident
 from ..quant.apply import apply_weights
 from ..quant.methods import quantize_model
 from . import quantize as quantize_kernel
+from ..analysis.degradation import degradation
 
 VERSION = "1"
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def _partial(ctx: KernelContext, baseline: Baseline):
                 "ppl_base": math.exp(nll_b / tokens),
                 "ppl_quant": math.exp(nll_q / tokens),
                 "tokens": int(tokens),
-                "degradation": {"value": math.expm1((nll_q - nll_b) / tokens), "ci": [None, None]},
+                "degradation": {"value": degradation(nll_b, nll_q, tokens), "ci": [None, None]},
                 "kl": q.kl,
                 "top1_agreement": q.top1_agreement,
             }

@@ -52,6 +52,7 @@ from ..quant.methods import quantize_model
 from ..quant.spill import SpilledOriginals
 from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
+from ..analysis.degradation import degradation
 
 VERSION = "1"
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def label(layers: list[int]) -> str:
 
 
 def _degradation(base: dict[str, np.ndarray], quant: dict[str, np.ndarray], tokens: dict[str, float]) -> dict[str, float]:
-    return {lang: math.expm1((math.fsum(quant[lang]) - math.fsum(base[lang])) / tokens[lang]) for lang in base}
+    return {lang: degradation(math.fsum(base[lang]), math.fsum(quant[lang]), tokens[lang]) for lang in base}
 
 
 def _mean(d: dict[str, float]) -> float:

@@ -30,7 +30,8 @@ from ..context import KernelContext
 from ..errors import ParameterError
 from ..models import resident
 from ..quant.apply import apply_weights
-from ..quant.methods import METHODS, QuantResult, quantize_model
+from ..quant.methods import METHODS, quantize_model
+from ..quant.result import QuantResult
 from ..quant.plan import QuantTarget, protected_names, resolve_targets
 
 VERSION = "1"

@@ -23,6 +23,7 @@ from ..errors import ParameterError
 from ..eval import tasks
 from ..models import resident
 from .attention_heads import positive_int
+from ..analysis.degradation import degradation
 
 VERSION = "1"
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
             if corpus is not None:
                 ppl_q = measure(loaded, corpus, protocol)
         if corpus is not None:
-            ppl_d = {l: ppl_q[l]["ppl"] / ppl_base[l]["ppl"] - 1 for l in ppl_base}
+            ppl_d = {l: degradation(ppl_base[l]["nll"], ppl_q[l]["nll"], ppl_base[l]["tokens"]) for l in ppl_base}
 
     per_language = {}
     for lang in items:

@@ -39,6 +39,7 @@ from .awq_groups import ScaleGroup, derive_block_groups, fold_changes_output, fo
 from .calibration import BlockCalls, calibration_for, capture_block_inputs, run_block
 from .coded import CodeArena, CodedWeight
 from .grid import effective_group_size, quantize_weight
+from .result import QuantResult
 from .rtn import relative_error
 
 log = logging.getLogger(__name__)
@@ -377,7 +378,6 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
     (codes of the scaled weights, kept in the arena).
     Embedding and lm_head targets get plain RTN (meta["rtn_fallback"]). The model is left unchanged.
     """
-    from .methods import QuantResult
 
     t0 = time.monotonic()
     model = loaded.model
@@ -412,8 +412,7 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
         "rtn_fallback": [t.name for t in targets if t.kind != "linear"],
         "seconds": time.monotonic() - t0,
     }
-    result = QuantResult(weights, errors, meta, coded_weights)
-    result.awq = results  # type: ignore[attr-defined]
+    result = QuantResult(weights, errors, meta, coded_weights, awq=results)
     log.info("awq: %d groups scaled, %d linears clipped, %.1fs", len(results.scales), len(results.clips), meta["seconds"])
     return result
 

@@ -36,6 +36,7 @@ from .apply import apply_weights
 from .calibration import calibration_for, capture_block_inputs, run_block
 from .coded import CodeArena, CodedWeight
 from .grid import check_bits, dequantize_codes, effective_group_size, group_params, max_q, quantize_codes
+from .result import QuantResult
 from .rtn import relative_error
 
 log = logging.getLogger(__name__)
@@ -324,13 +325,12 @@ def _quantize_targets(targets: list[Any], hessians: dict[str, Hessian], cfg: Gpt
 def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optional[KernelContext] = None, arena: Optional[CodeArena] = None) -> Any:
     """GPTQ on every target of `loaded.model`, block by block; the model is left unchanged.
 
-    Returns a `methods.QuantResult` whose `gptq` attribute (a `GptqModelResult`) holds the codes;
+    Returns a `result.QuantResult` whose `gptq` field (a `GptqModelResult`) holds the codes;
     with an `arena` (`coded.CodeArena`), the new weights are `result.coded` instead, codes kept in
     the arena, and neither float copies of them nor `gptq.codes` are kept.
     Targets that are not block linears: the lm_head gets GPTQ with its own
     inputs (captured from the model's own forward); embeddings have no input activations and get RTN (listed in meta["rtn_fallback"]).
     """
-    from .methods import QuantResult
     from .rtn import rtn_codes
 
     t0 = time.monotonic()
@@ -419,7 +419,6 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
         "rtn_fallback": [t.name for t in embeddings],
         "seconds": time.monotonic() - t0,
     }
-    result = QuantResult(weights, out["errors"], meta, coded_weights)
-    result.gptq = GptqModelResult(out["codes"])  # type: ignore[attr-defined]
+    result = QuantResult(weights, out["errors"], meta, coded_weights, gptq=GptqModelResult(out["codes"]))
     log.info("gptq: %d modules in %.1fs", len(out["errors"]), meta["seconds"])
     return result

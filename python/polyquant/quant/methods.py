@@ -4,18 +4,14 @@ Search returns data; applying it is separate (llm-awq's `apply_awq` habit): the 
 the new weights by parameter name, and `apply.apply_weights` swaps them in. RTN is computed
 here; GPTQ and AWQ live in their own modules and are imported only when asked for.
 
-`QuantResult.weights` are CPU tensors in each parameter's own layout and dtype;
-`module_errors[name]` is the relative Frobenius error ‖W − Ŵ‖_F / ‖W‖_F of the module's weight.
-With `coded=True` the targets' new weights come as `QuantResult.coded` instead (integer codes,
-scales and zeros, `coded.py`: a seventh of float32's memory at 4 bits), for a caller that keeps
-them all for long (a layer sweep); `weights` then holds only the other parameters a method
-changes (AWQ's norms).
+The result is a `result.QuantResult`. With `coded=True` the targets' new weights come as
+`QuantResult.coded` (a seventh of float32's memory at 4 bits), for a caller that keeps them all
+for long (a layer sweep).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
@@ -24,22 +20,13 @@ from ..context import KernelContext
 from ..errors import KernelStopped, ParameterError
 from .coded import CodeArena, CodedWeight
 from .plan import QuantTarget
+from .result import QuantResult
 from .grid import quantize_weight
 from .rtn import relative_error, rtn_quantize
 
 log = logging.getLogger(__name__)
 
 METHODS = ("rtn", "gptq", "awq")
-
-
-@dataclass
-class QuantResult:
-    """What a quantization method found: new weights, their errors, and how they were made."""
-
-    weights: dict[str, torch.Tensor]  # parameter name → new value (parameter layout, CPU)
-    module_errors: dict[str, float]  # module name → ‖W − Ŵ‖_F / ‖W‖_F
-    meta: dict[str, Any] = field(default_factory=dict)  # method, bits, timings, method-specific notes
-    coded: dict[str, CodedWeight] = field(default_factory=dict)  # parameter name → a target's new value as codes (coded=True only)
 
 
 @torch.no_grad()
