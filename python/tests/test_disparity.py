@@ -72,6 +72,40 @@ def test_degradation_ci_matches_the_delta_method():
     assert out["worst_language"] == "xx"
 
 
+def test_index_and_gap_cis_match_the_delta_method():
+    """Independent languages, units of T tokens with NLL increases δ ~ N(μ_ℓ, σ_ℓ²): d_ℓ = exp(m_ℓ/T) − 1
+    has Var ≈ (e^{m/T}/T)² σ²/n; the index R = A/B (A the mean of the others' d, B the reference's)
+    has Var ≈ Var A / B² + A² Var B / B⁴, the gap A − B has Var A + Var B. The bootstrap's 95% CIs
+    must match R ± 1.96 √Var and gap ± 1.96 √Var."""
+    rng = np.random.default_rng(7)
+    n, T = 2000, 50
+    spec = {"en": (5.0, 5.0), "he": (9.0, 6.0), "zh": (12.0, 8.0)}  # (μ, σ) of δ per unit
+    units, d, var = {}, {}, {}
+    for lang, (mu, sigma) in spec.items():
+        nb = rng.normal(100.0, 10.0, size=n)
+        delta = rng.normal(mu, sigma, size=n)
+        units[lang] = LanguageUnits(nb, nb + delta, np.full(n, T), np.full(n, 4 * T))
+        m, s2 = delta.mean(), delta.var(ddof=1)
+        d[lang] = math.expm1(m / T)
+        var[lang] = (math.exp(m / T) / T) ** 2 * s2 / n
+    out = analyse(units, "en", BootstrapConfig(samples=4000, seed=0))
+    A = (d["he"] + d["zh"]) / 2
+    var_a = (var["he"] + var["zh"]) / 4
+    B, var_b = d["en"], var["en"]
+    R = A / B
+    half_r = 1.96 * math.sqrt(var_a / B**2 + A**2 * var_b / B**4)
+    idx = out["disparity"]
+    assert idx["defined"] is True
+    assert idx["value"] == pytest.approx(R, rel=1e-12)
+    assert idx["ci"][0] == pytest.approx(R - half_r, abs=0.1 * half_r)
+    assert idx["ci"][1] == pytest.approx(R + half_r, abs=0.1 * half_r)
+    half_g = 1.96 * math.sqrt(var_a + var_b)
+    gap = out["gap"]
+    assert gap["value"] == pytest.approx(A - B, rel=1e-12)
+    assert gap["ci"][0] == pytest.approx(A - B - half_g, abs=0.1 * half_g)
+    assert gap["ci"][1] == pytest.approx(A - B + half_g, abs=0.1 * half_g)
+
+
 def test_hand_built_case_has_the_known_index_gap_and_worst_language():
     """Every unit of a language degrades by the same factor, so every replicate equals the point."""
     rng = np.random.default_rng(3)

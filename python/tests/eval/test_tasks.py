@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from polyquant import api
+from polyquant.context import KernelContext
 from polyquant.errors import CorpusError, ParameterError
 from polyquant.eval import tasks
 
@@ -134,3 +135,21 @@ def test_kernel_base_vs_quantized_restores_and_counts(tiny_model_dirs, tmp_path)
     assert res["correlation"] is None  # no corpus given
     bad = json.loads(api.call("task-eval", json.dumps({**params, "data": {"source": "web"}})))
     assert bad["ok"] is False and "data.source 'web'" in bad["error"]["message"]
+
+
+def test_kernel_ppl_degradation_equals_a_disparity_step_on_the_same_corpus(tiny_model_dirs, tmp_path, sample_corpus):
+    """task-eval's per-language perplexity degradation is the number a disparity step reports for the
+    same model, quantization, corpus and protocol (an independent code path: compare.py's passes)."""
+    from polyquant.kernels import disparity
+
+    path = _write(tmp_path)
+    model = {"id": tiny_model_dirs["tiny-llama"], "device": "cpu"}
+    quant = {"method": "rtn", "bits": 3, "group_size": 32}
+    protocol = {"context_length": 24}
+    langs = ("en", "de", "he")
+    corpus = {**sample_corpus, "languages": {lang: sample_corpus["languages"][lang] for lang in langs}}
+    out = json.loads(api.call("task-eval", json.dumps({"model": model, "data": {"files": {l: path for l in langs}}, "quant": quant, "corpus": corpus, "protocol": protocol})))
+    assert out["ok"], out.get("error")
+    disp = disparity.run({"model": model, "corpus": corpus, "quant": quant, "protocol": protocol}, KernelContext())
+    for lang in langs:
+        assert out["result"]["per_language"][lang]["ppl_degradation"] == pytest.approx(disp["languages"][lang]["degradation"]["value"], rel=1e-9, abs=1e-12)
