@@ -30,7 +30,7 @@ from polyquant.models import structure
 from polyquant.models.load import load_model
 from polyquant.quant.apply import apply_weights
 from polyquant.quant.awq_groups import fold_weights, relative_change
-from polyquant.quant.checkpoint import export_gptq
+from polyquant.quant.export import export_gptq
 from polyquant.quant.methods import quantize_model
 from polyquant.quant.plan import resolve_targets
 from quant_tiny import CORPUS

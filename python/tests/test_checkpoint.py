@@ -10,7 +10,8 @@ import calib_tiny as ct
 from polyquant.errors import ModelError, ParameterError
 from polyquant.models.load import load_model
 from polyquant.quant import pack
-from polyquant.quant.checkpoint import dequantize_awq, dequantize_gptq, export_awq, export_gptq, read_quant_config
+from polyquant.models.quantized import dequantize_awq, dequantize_gptq, read_quant_config
+from polyquant.quant.export import export_awq, export_gptq
 from polyquant.quant.methods import quantize_model
 from polyquant.quant.plan import resolve_targets
 from quant_tiny import tiny_gpt2, tiny_llama
@@ -159,7 +160,7 @@ def test_load_errors_name_the_problem(tmp_path):
 def test_hub_checkpoint_that_cannot_be_downloaded(monkeypatch):
     import huggingface_hub
 
-    from polyquant.quant.checkpoint import load_quantized
+    from polyquant.models.quantized import load_quantized
 
     def offline(*_a, **_k):
         raise OSError("no network")

@@ -1,7 +1,7 @@
 /**
  * `load-quantized`: read a pre-quantized GPTQ (checkpoint format v1 `gptq`, with its +1 zero-point
  * offset, or v2 `gptq_v2`) or AWQ (GEMM packing) checkpoint and dequantize it onto the dense
- * architecture (python/polyquant/kernels/load_quantized.py, python/polyquant/quant/checkpoint.py).
+ * architecture (python/polyquant/kernels/load_quantized.py, python/polyquant/models/quantized.py).
  * The model stays resident, so later steps that name the same spec use it as any other model.
  */
 import { z } from "zod"

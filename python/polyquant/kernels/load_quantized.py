@@ -1,7 +1,7 @@
 """`load-quantized` kernel: read a pre-quantized GPTQ (v1 or v2) or AWQ (GEMM) checkpoint, dequantize
 it onto its dense architecture, and keep it resident for the steps that follow.
 
-params: {model: ModelSpec with format gptq|awq}. The loading itself is `quant.checkpoint.load_quantized`
+params: {model: ModelSpec with format gptq|awq}. The loading itself is `models.quantized.load_quantized`
 (reached through `models.load`, so every kernel that names the same spec gets the same resident copy).
 Returns {format, checkpoint_format, bits, group_size, modules, fingerprint}: the most common bits and
 group size over the quantized modules, and how many modules were dequantized.

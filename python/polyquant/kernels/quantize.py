@@ -156,7 +156,7 @@ def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], arti
     method = result.meta.get("method")
     if method != EXPORT_METHOD[fmt]:
         raise ParameterError(f"export {fmt!r} needs quant.method {EXPORT_METHOD[fmt]!r}, got {method!r}")
-    from ..quant.checkpoint import export_awq, export_gptq
+    from ..quant.export import export_awq, export_gptq
 
     folder = os.path.join(os.path.dirname(artifact["path"]), "checkpoints")
     out_dir = os.path.join(folder, f"{artifact['digest'].split(':', 1)[1][:32]}-{fmt}")

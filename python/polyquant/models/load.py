@@ -1,190 +1,39 @@
 """Load a causal LM from a ModelSpec (src/kernels/common.ts): a fixture, a local directory or a hub id.
 
-`load_model(spec)` returns a `LoadedModel`: the model in eval mode on its device and dtype, its
-tokenizer (pad token set), its `Structure` (models/structure.py, found on first use), and a
-fingerprint that the engine's cache key uses:
-- local directories and fixtures: sha256 over config.json and the weight files' bytes, cached in a
-  sidecar keyed by each file's size and mtime so that a 7B model is hashed once, not on every load;
-- hub ids: `id@revision` (the hub's revision names the bytes).
+`load_model(spec)` returns a `LoadedModel` (spec.py): the model in eval mode on its device and
+dtype, its tokenizer (pad token set), its `Structure` (models/structure.py, found on first use),
+and the fingerprint that the engine's cache key uses.
 
 Safety (DESIGN §3): weights load from safetensors when the directory has them, otherwise with
 `torch.load(weights_only=True)`; `trust_remote_code` is passed only as the spec says (default off).
-Pre-quantized checkpoints (`format: gptq|awq`) go to `polyquant.quant.checkpoint.load_quantized`.
+Pre-quantized checkpoints (`format: gptq|awq`) go to `quantized.load_quantized`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
-from torch import nn
 
-from ..errors import ModelError, ParameterError
-from .structure import Structure, structure_of
+from ..errors import ModelError
+from .quantized import load_quantized
+from .spec import (  # noqa: F401 - re-exported: scripts and tests import these from models.load
+    DTYPES,
+    FIXTURE_NAMES,
+    FIXTURE_PREFIX,
+    LoadedModel,
+    cache_root,
+    fingerprint_dir,
+    fixture_dir,
+    load_tokenizer,
+    normalize_spec,
+    resolve_device,
+    resolve_dtype,
+    resolve_path,
+)
 
 log = logging.getLogger("polyquant.models")
-
-FIXTURE_PREFIX = "fixture:"
-FIXTURE_NAMES = ("tiny-llama", "tiny-gpt2")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-HASH_CHUNK = 1 << 22  # 4 MiB reads while hashing weights
-
-
-@dataclass
-class LoadedModel:
-    model: nn.Module  # eval mode, on `device`, in `dtype`
-    tokenizer: Any  # a transformers tokenizer with a pad token
-    spec: dict  # the ModelSpec as given (defaults filled)
-    fingerprint: str  # sha256 of config + weights (local) or `id@revision` (hub)
-    device: torch.device
-    dtype: torch.dtype
-    n_params: int
-    path: str  # the local directory, or the hub id
-    pad_token_from_eos: bool = False  # True when the tokenizer had no pad token and eos stands in
-    notes: list[str] = field(default_factory=list)  # anything load_model decided that a reader should know
-
-    @property
-    def structure(self) -> Structure:
-        """Blocks, linears and attention found in the model (models/structure.py), on first use:
-        perplexity and the other kernels that need no structure never ask."""
-        return structure_of(self.model)
-
-    @property
-    def id(self) -> str:
-        return str(self.spec["id"])
-
-    @property
-    def max_positions(self) -> int | None:
-        """The model's context length from its config (None when the config does not say)."""
-        cfg = self.model.config
-        for attr in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-            value = getattr(cfg, attr, None)
-            if isinstance(value, int) and value > 0:
-                return value
-        return None
-
-    def describe(self) -> dict:
-        """The model as recorded with every result."""
-        return {
-            "id": self.id,
-            "fingerprint": self.fingerprint,
-            "n_params": self.n_params,
-            "dtype": str(self.dtype).removeprefix("torch."),
-            "device": str(self.device),
-        }
-
-
-def cache_root() -> str:
-    """`$POLYQUANT_CACHE`, else `~/.cache/polyquant`."""
-    return os.environ.get("POLYQUANT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "polyquant")
-
-
-def fixture_dir(name: str) -> str:
-    """Where fixture `name` lives: `$POLYQUANT_CACHE/fixtures/<name>`."""
-    if name not in FIXTURE_NAMES:
-        raise ModelError(f"unknown fixture {name!r}; fixtures are {', '.join(FIXTURE_NAMES)}")
-    return os.path.join(cache_root(), "fixtures", name)
-
-
-def normalize_spec(spec: dict | str) -> dict:
-    """Fill the ModelSpec defaults (the zod schema does this for workflows; scripts may pass less)."""
-    if isinstance(spec, str):
-        spec = {"id": spec}
-    if not isinstance(spec, dict) or not spec.get("id"):
-        raise ParameterError(f"a model spec needs an `id`, got {spec!r}")
-    out = {"dtype": "auto", "device": "auto", "format": "hf", "trust_remote_code": False, **spec}
-    if out["dtype"] not in ("auto", *DTYPES):
-        raise ParameterError(f"model dtype {out['dtype']!r} is not auto, float32, float16 or bfloat16")
-    if out["format"] not in ("hf", "gptq", "awq"):
-        raise ParameterError(f"model format {out['format']!r} is not hf, gptq or awq")
-    return out
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ModelError(f"model device {device!r} was asked for, but CUDA is not available on this machine")
-        dev = torch.device(device)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ModelError(f"model device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
-        return dev
-    raise ParameterError(f"model device {device!r} is not auto, cpu, cuda or cuda:N")
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    return DTYPES[dtype]
-
-
-def resolve_path(model_id: str, require_config: bool = True) -> tuple[str, bool]:
-    """(path, is_local): a fixture's directory, a local directory, or a hub id.
-
-    `require_config=False` accepts a local directory that holds only a tokenizer.
-    """
-    if model_id.startswith(FIXTURE_PREFIX):
-        name = model_id[len(FIXTURE_PREFIX) :]
-        path = fixture_dir(name)
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise ModelError(
-                f"fixture model {model_id!r} is not trained yet (looked in {path}); "
-                f"run `polyquant fixture` (or `python -m polyquant.models.fixture --name {name} --corpus corpus.json`)"
-            )
-        return path, True
-    expanded = os.path.expanduser(model_id)
-    if os.path.isdir(expanded):
-        if require_config and not os.path.isfile(os.path.join(expanded, "config.json")):
-            raise ModelError(f"model directory {model_id!r} has no config.json")
-        return os.path.abspath(expanded), True
-    if model_id.startswith((".", "/", "~")):
-        raise ModelError(f"model directory {model_id!r} does not exist")
-    return model_id, False
-
-
-def _fingerprint_files(path: str) -> list[str]:
-    names = sorted(n for n in os.listdir(path) if n == "config.json" or n.endswith(WEIGHT_SUFFIXES))
-    return [os.path.join(path, n) for n in names]
-
-
-def fingerprint_dir(path: str) -> str:
-    """sha256 over config.json and the weight files (name and bytes), cached by size+mtime."""
-    files = _fingerprint_files(path)
-    stamp = {os.path.basename(f): [os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in files}
-    sidecar = os.path.join(cache_root(), "fingerprints", hashlib.sha1(os.path.abspath(path).encode()).hexdigest() + ".json")
-    try:
-        with open(sidecar, encoding="utf-8") as f:
-            cached = json.load(f)
-        if cached.get("path") == os.path.abspath(path) and cached.get("files") == stamp:
-            return cached["digest"]
-    except (OSError, ValueError):
-        pass
-    h = hashlib.sha256()
-    for f in files:
-        h.update(os.path.basename(f).encode() + b"\0")
-        with open(f, "rb") as fh:
-            while chunk := fh.read(HASH_CHUNK):
-                h.update(chunk)
-        h.update(b"\0")
-    digest = h.hexdigest()
-    try:
-        os.makedirs(os.path.dirname(sidecar), exist_ok=True)
-        tmp = f"{sidecar}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"path": os.path.abspath(path), "files": stamp, "digest": digest}, f)
-        os.replace(tmp, sidecar)
-    except OSError as exc:  # a read-only cache only costs a re-hash next time
-        log.warning("could not write fingerprint sidecar %s: %s", sidecar, exc)
-    return digest
 
 
 def _dtype_kwarg(dtype: torch.dtype) -> dict:
@@ -195,26 +44,6 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict:
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
-def load_tokenizer(path: str, revision: str | None = None, trust_remote_code: bool = False) -> tuple[Any, bool]:
-    """(tokenizer, pad_token_from_eos)."""
-    from transformers import AutoTokenizer
-
-    kwargs: dict = {"trust_remote_code": trust_remote_code}
-    if revision:
-        kwargs["revision"] = revision
-    try:
-        tok = AutoTokenizer.from_pretrained(path, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a ModelError naming the model
-        raise ModelError(f"cannot load the tokenizer of {path!r}: {type(exc).__name__}: {exc}") from exc
-    from_eos = False
-    if tok.pad_token is None:
-        if tok.eos_token is None:
-            raise ModelError(f"tokenizer of {path!r} has neither a pad nor an eos token")
-        tok.pad_token = tok.eos_token
-        from_eos = True
-    return tok, from_eos
-
-
 def load_model(spec: dict | str) -> LoadedModel:
     """Load the model a ModelSpec names; see the module docstring."""
     spec = normalize_spec(spec)
@@ -223,8 +52,6 @@ def load_model(spec: dict | str) -> LoadedModel:
     trust = bool(spec.get("trust_remote_code", False))
     path, local = resolve_path(model_id)
     if spec["format"] in ("gptq", "awq"):
-        from ..quant.checkpoint import load_quantized  # written by the quant engineers; imported only here
-
         return load_quantized(spec, path)
 
     device = resolve_device(str(spec["device"]))

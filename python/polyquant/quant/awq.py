@@ -119,21 +119,35 @@ def scales_for(x_mean: torch.Tensor, alpha: float) -> torch.Tensor:
     return s / (s.max() * s.min()).sqrt()
 
 
+def alpha_search(x_mean: torch.Tensor, grid: int, loss_of) -> tuple[float, torch.Tensor, float, float]:
+    """The one α search (production and tests): s = scales_for(x_mean, α) for α on linspace(0, 1, grid),
+    scored by `loss_of(s)`; returns (α, s, loss, loss at α = 0, i.e. plain RTN). The first minimum wins."""
+    best: Optional[tuple[float, torch.Tensor, float]] = None
+    loss_rtn = float("nan")
+    for alpha in torch.linspace(0, 1, grid).tolist():
+        s = scales_for(x_mean, alpha)
+        loss = float(loss_of(s))
+        if alpha == 0.0:
+            loss_rtn = loss
+        if best is None or loss < best[2]:
+            best = (alpha, s, loss)
+    assert best is not None
+    return best[0], best[1], best[2], loss_rtn
+
+
 @torch.no_grad()
 def awq_search_layer(
     W: torch.Tensor, X: torch.Tensor, bits: int, group_size: int = -1, sym: bool = False, grid: int = 20
 ) -> tuple[torch.Tensor, float]:
     """The scale search for one linear with inputs X (tokens × in): (s, α) minimising ‖XWᵀ − X Q(W s)/s ᵀ‖²."""
     ref = X @ W.t()
-    x_mean = X.abs().mean(0)
-    best = (float("inf"), torch.ones(W.shape[1], dtype=W.dtype), 0.0)
-    for alpha in torch.linspace(0, 1, grid).tolist():
-        s = scales_for(x_mean, alpha).to(W.dtype)
-        Wq = _fake_quant(W * s, bits, group_size, sym) / s
-        loss = float((X @ Wq.t() - ref).pow(2).mean())
-        if loss < best[0]:
-            best = (loss, s, alpha)
-    return best[1], best[2]
+
+    def loss_of(s: torch.Tensor) -> float:
+        s = s.to(W.dtype)
+        return float((X @ (_fake_quant(W * s, bits, group_size, sym) / s).t() - ref).pow(2).mean())
+
+    alpha, s, _, _ = alpha_search(X.abs().mean(0), grid, loss_of)
+    return s.to(W.dtype), alpha
 
 
 @torch.no_grad()
@@ -254,29 +268,23 @@ def _search_group(model, block, inputs, ref, group: ScaleGroup, targets_by_name,
     """Try every α for one scale group: fake-quantize the group's target linears as Q(W s)/s, score the block."""
     mods = {n: structure.module(model, n) for n in group.linears}
     originals = {n: structure.weight_of(model, m).detach().clone() for n, m in mods.items()}
-    best: Optional[AwqScale] = None
-    loss_rtn = float("nan")
+
+    def loss_of(s: torch.Tensor) -> float:
+        for n, m in mods.items():
+            t = targets_by_name.get(n)
+            if t is None:
+                continue  # a protected linear of the group stays in full precision
+            W = originals[n].float()
+            sd = s.to(W.device)
+            structure.set_weight_of(model, m, _fake_quant(W * sd, t.bits, t.group_size, t.sym, n) / sd)
+        return _block_loss(block, inputs, ref)
+
     try:
-        for alpha in torch.linspace(0, 1, cfg.grid).tolist():
-            s = scales_for(x_mean, alpha)
-            for n, m in mods.items():
-                t = targets_by_name.get(n)
-                if t is None:
-                    continue  # a protected linear of the group stays in full precision
-                W = originals[n].float()
-                sd = s.to(W.device)
-                structure.set_weight_of(model, m, _fake_quant(W * sd, t.bits, t.group_size, t.sym, n) / sd)
-            loss = _block_loss(block, inputs, ref)
-            if alpha == 0.0:
-                loss_rtn = loss
-            if best is None or loss < best.loss:
-                best = AwqScale(group.prev, tuple(mods), s.cpu(), alpha, loss, float("nan"), group.fold)
+        alpha, s, loss, loss_rtn = alpha_search(x_mean, cfg.grid, loss_of)
     finally:
         for n, m in mods.items():
             structure.set_weight_of(model, m, originals[n])
-    assert best is not None
-    best.loss_rtn = loss_rtn
-    return best
+    return AwqScale(group.prev, tuple(mods), s.cpu(), alpha, loss, loss_rtn, group.fold)
 
 
 @torch.no_grad()

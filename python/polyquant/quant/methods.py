@@ -64,7 +64,7 @@ def quantize_model(
     if method == "rtn":
         result = quantize_rtn(targets, ctx, arena)
     elif method == "gptq":
-        from .gptq import quantize_model_gptq
+        from .gptq_model import quantize_model_gptq
 
         result = quantize_model_gptq(loaded, quant, targets, ctx, arena)
     elif method == "awq":

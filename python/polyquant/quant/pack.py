@@ -9,7 +9,7 @@ layout in GPTQModel's `nn_modules/qlinear/__init__.py` and transformers' GPTQ in
   `(intweight[i] >> 2) & 1` in the next word) — which is exactly the continuous bit stream below.
 - `qzeros`: int32 `(n_groups, out_features * bits / 32)`, the zero points packed the same way along dim 1.
   Checkpoint format v1 (`checkpoint_format: gptq`) stores zero − 1; v2 (`gptq_v2`) stores the zero.
-  That offset is applied in `checkpoint.py`, not here: this module only moves bits.
+  That offset is applied by the reader and writer (models/quantized.py, quant/export.py), not here: this module only moves bits.
 
 AWQ GEMM (AutoAWQ `awq/modules/linear/gemm.py`, `WQLinear_GEMM.from_linear()`, and
 `awq/utils/packing_utils.py`): 4 bits only; `qweight` int32 `(in_features, out_features / 8)` and
@@ -21,6 +21,8 @@ AWQ stores the zero point itself (no offset).
 from __future__ import annotations
 
 import torch
+
+GPTQ_FORMATS = ("gptq", "gptq_v2")  # checkpoint_format values polyquant reads and writes (v1 AutoGPTQ, v2 GPTQModel)
 
 from ..errors import ParameterError
 

@@ -19,7 +19,7 @@ from .coded import CodedWeight
 
 if TYPE_CHECKING:  # only for the annotations: gptq.py and awq.py import this module
     from .awq import AwqResults
-    from .gptq import GptqModelResult
+    from .gptq_model import GptqModelResult
 
 
 @dataclass

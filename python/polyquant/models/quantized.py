@@ -1,5 +1,6 @@
-"""Pre-quantized checkpoints: export a GPTQ result in the published GPTQ layout, and load GPTQ (v1, v2)
-and AWQ (GEMM) checkpoints as dense models with dequantized weights.
+"""Pre-quantized checkpoints read as dense models with dequantized weights: GPTQ (v1, v2) and AWQ
+(GEMM). Beside model loading (load.py), which sends `format: gptq|awq` here; the writer is
+quant/export.py.
 
 GPTQ layout, per quantized linear `<name>` (checked against AutoGPTQ
 `auto_gptq/nn_modules/qlinear/qlinear_cuda_old.py` `QuantLinear.__init__`/`pack()`, GPTQModel
@@ -28,6 +29,7 @@ Config: `quantization_config` {quant_method: awq, bits|w_bit, group_size|q_group
 version: gemm}, or `quant_config.json` (older AutoAWQ).
 """
 
+
 from __future__ import annotations
 
 import json
@@ -40,188 +42,15 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from ..errors import ModelError, ParameterError
-from ..models import structure
-from . import pack
+from ..errors import ModelError
+from ..quant import pack
+from ..quant.pack import GPTQ_FORMATS
+from . import structure
+from .spec import LoadedModel, fingerprint_dir, load_tokenizer, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
 
-GPTQ_FORMATS = ("gptq", "gptq_v2")  # checkpoint_format values this reader understands
 QUANT_SUFFIXES = (".qweight", ".qzeros", ".scales", ".g_idx")
-
-
-# --- export ---------------------------------------------------------------------------------------
-
-
-def _gptq_tensors(name: str, codes: Any, checkpoint_format: str) -> dict[str, torch.Tensor]:
-    """The four tensors of one quantized linear in the GPTQ layout."""
-    bits = codes.bits
-    z = codes.zeros.to(torch.int64)  # (out, n_groups)
-    if checkpoint_format == "gptq":
-        if bool((z == 0).any()):
-            raise ParameterError(
-                f"module {name}: a zero point of 0 cannot be stored in GPTQ v1 (checkpoint_format 'gptq' stores z - 1); "
-                "export with checkpoint_format 'gptq_v2'"
-            )
-        z = z - 1
-    try:
-        qweight = pack.pack_gptq_qweight(codes.codes.to(torch.int64), bits)
-        qzeros = pack.pack_gptq_qzeros(z.t().contiguous(), bits)
-    except ParameterError as exc:
-        out_f, in_f = codes.codes.shape
-        raise ParameterError(f"module {name} (out {out_f}, in {in_f}) cannot be packed in the GPTQ layout at {bits} bits: {exc}") from exc
-    return {
-        f"{name}.qweight": qweight,
-        f"{name}.qzeros": qzeros,
-        f"{name}.scales": codes.scales.t().contiguous().to(torch.float16),
-        f"{name}.g_idx": codes.g_idx.to(torch.int32).contiguous(),
-    }
-
-
-def _gptq_config(modules: dict[str, Any], skipped: list[str], gptq_meta: dict, checkpoint_format: str) -> dict:
-    settings = Counter((c.bits, c.group_size_config, c.sym) for c in modules.values())
-    bits, group_size, sym = settings.most_common(1)[0][0]
-    dynamic: dict[str, dict] = {}
-    for name, c in modules.items():
-        if (c.bits, c.group_size_config, c.sym) != (bits, group_size, sym):
-            dynamic[f"+:^{re.escape(name)}$"] = {"bits": c.bits, "group_size": c.group_size_config, "sym": c.sym}
-    for name in skipped:
-        dynamic[f"-:^{re.escape(name)}$"] = {}
-    cfg = {
-        "bits": bits,
-        "group_size": group_size,
-        "desc_act": bool(gptq_meta.get("act_order", False)),
-        "static_groups": bool(gptq_meta.get("static_groups", False)),
-        "sym": sym,
-        "damp_percent": gptq_meta.get("damp_percent", 0.01),
-        "true_sequential": False,  # one Hessian pass per block (see gptq.py)
-        "quant_method": "gptq",
-        "checkpoint_format": checkpoint_format,
-        "model_file_base_name": "model",
-        "quantizer": ["polyquant"],
-    }
-    if dynamic:
-        cfg["dynamic"] = dynamic
-    return cfg
-
-
-class _Coded:
-    """A module's codes plus the group size as configs write it (−1 for per channel)."""
-
-    def __init__(self, codes: Any, group_size_config: int):
-        self.__dict__.update(codes.__dict__)
-        self.group_size_config = group_size_config
-
-
-@torch.no_grad()
-def export_gptq(loaded: Any, result: Any, out_dir: str, checkpoint_format: str = "gptq") -> dict:
-    """Write `result` (a GPTQ QuantResult of `loaded.model`) as a GPTQ checkpoint in `out_dir`.
-
-    Writes model.safetensors (quantized linears in the packed layout, every other parameter as in
-    the model or as `result.weights` changed it), config.json with `quantization_config`,
-    quantize_config.json and the tokenizer. Returns the quantization config written.
-    """
-    if checkpoint_format not in GPTQ_FORMATS:
-        raise ParameterError(f"checkpoint_format {checkpoint_format!r} is not one of {', '.join(GPTQ_FORMATS)}")
-    coded = getattr(getattr(result, "gptq", None), "codes", None)
-    if not coded:
-        raise ParameterError(f"export_gptq needs a GPTQ result with integer codes (method gptq), got method {result.meta.get('method')!r}")
-    from safetensors.torch import save_file
-
-    model = loaded.model
-    modules_meta = result.meta.get("modules", {})
-    all_block_linears = set(structure.all_linears(model))
-    state = {k: v.detach() for k, v in model.state_dict().items()}
-    for name, value in result.weights.items():
-        state[name] = value
-    coded_cfg: dict[str, _Coded] = {}
-    tensors: dict[str, torch.Tensor] = {}
-    for name, codes in coded.items():
-        gs = modules_meta.get(name, {}).get("group_size", codes.group_size)
-        coded_cfg[name] = _Coded(codes, gs)
-        tensors.update(_gptq_tensors(name, codes, checkpoint_format))
-        state.pop(f"{name}.weight", None)
-        if f"{name}.bias" in state:
-            state[f"{name}.bias"] = state[f"{name}.bias"].to(torch.float16)
-    for k, v in state.items():
-        tensors.setdefault(k, v)
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}  # no shared storage (tied weights)
-    skipped = sorted(all_block_linears - set(coded))
-    qcfg = _gptq_config(coded_cfg, skipped, result.meta.get("gptq", {}), checkpoint_format)
-    lm_head = structure.structure_of(model).lm_head
-    if lm_head in coded:
-        qcfg["lm_head"] = True  # GPTQModel's flag for a quantized lm_head
-    os.makedirs(out_dir, exist_ok=True)
-    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    _write_config(model, out_dir, qcfg, "quantize_config.json")
-    _save_tokenizer(loaded, out_dir)
-    log.info("exported %d GPTQ modules (%s) to %s", len(coded), checkpoint_format, out_dir)
-    return qcfg
-
-
-@torch.no_grad()
-def export_awq(loaded: Any, result: Any, out_dir: str) -> dict:
-    """Write an AWQ QuantResult as an AutoAWQ GEMM checkpoint (4-bit, one group size, asymmetric).
-
-    The scaled weights of `result.weights` are put on the shared grid again to get their codes
-    (RTN is deterministic, so the codes are exactly the ones the result's weights came from).
-    """
-    from safetensors.torch import save_file
-
-    from .grid import quantize_weight
-
-    if result.meta.get("method") != "awq":
-        raise ParameterError(f"export_awq needs an AWQ result, got method {result.meta.get('method')!r}")
-    model = loaded.model
-    mods = result.meta.get("modules", {})
-    settings = {(m["bits"], m["group_size"], m["sym"]) for m in mods.values()}
-    if len(settings) != 1 or next(iter(settings))[0] not in pack.AWQ_BITS or next(iter(settings))[2]:
-        raise ParameterError(f"AWQ GEMM checkpoints hold one asymmetric 4-bit setting for all modules; this result has {sorted(settings)}")
-    bits, group_size, _ = next(iter(settings))
-    state = {k: v.detach() for k, v in model.state_dict().items()}
-    state.update(result.weights)
-    tensors: dict[str, torch.Tensor] = {}
-    for name in mods:
-        w = state.pop(f"{name}.weight")
-        W = (w.t() if name in structure.structure_of(model).transposed else w).float()  # out × in, already on the grid
-        qw = quantize_weight(W, bits, group_size, False, name)
-        tensors[f"{name}.qweight"] = pack.pack_awq(qw.codes.t().to(torch.int64), bits)  # (in, out/8)
-        tensors[f"{name}.qzeros"] = pack.pack_awq(qw.zeros.t().to(torch.int64), bits)  # (G, out/8)
-        tensors[f"{name}.scales"] = qw.scales.t().contiguous().to(torch.float16)
-        if f"{name}.bias" in state:
-            state[f"{name}.bias"] = state[f"{name}.bias"].to(torch.float16)
-    for k, v in state.items():
-        tensors.setdefault(k, v)
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    skipped = sorted(set(structure.all_linears(model)) - set(mods))
-    qcfg = {"quant_method": "awq", "bits": bits, "group_size": group_size, "zero_point": True, "version": "gemm",
-            "modules_to_not_convert": skipped or None}
-    os.makedirs(out_dir, exist_ok=True)
-    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    _write_config(model, out_dir, qcfg, None)
-    _save_tokenizer(loaded, out_dir)
-    return qcfg
-
-
-def _write_config(model: nn.Module, out_dir: str, qcfg: dict, side_file: Optional[str]) -> None:
-    cfg = model.config.to_dict()
-    cfg["quantization_config"] = qcfg
-    cfg.pop("dtype", None)
-    cfg["torch_dtype"] = "float16"  # what GPTQ/AWQ kernels run in
-    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
-    if side_file:
-        with open(os.path.join(out_dir, side_file), "w", encoding="utf-8") as f:
-            json.dump(qcfg, f, indent=2, sort_keys=True)
-
-
-def _save_tokenizer(loaded: Any, out_dir: str) -> None:
-    tok = getattr(loaded, "tokenizer", None)
-    if tok is not None and hasattr(tok, "save_pretrained"):
-        tok.save_pretrained(out_dir)
-
-
-# --- load -----------------------------------------------------------------------------------------
 
 
 def read_quant_config(path: str) -> dict:
@@ -323,7 +152,6 @@ def _new_model(path: str, dtype: torch.dtype, trust: bool) -> nn.Module:
 @torch.no_grad()
 def load_quantized(spec: dict, path: str) -> Any:
     """Load a GPTQ or AWQ checkpoint at `path` (spec.format says which) as a dense LoadedModel."""
-    from ..models.load import LoadedModel, fingerprint_dir, load_tokenizer, resolve_device, resolve_dtype
 
     fmt = spec.get("format")
     local = os.path.isdir(path)
