@@ -26,7 +26,7 @@ import torch; torch.set_num_threads(1)
 from quant_tiny import CORPUS, save_tiny
 from polyquant import api
 from polyquant.models.load import load_model
-from polyquant.quant.checkpoint import export_awq, export_gptq
+from polyquant.quant.export import export_awq, export_gptq
 from polyquant.quant.methods import quantize_model
 from polyquant.quant.plan import resolve_targets
 calls = json.loads(sys.stdin.read())

@@ -241,7 +241,7 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
       "import torch; torch.set_num_threads(1)",
       "from quant_tiny import CORPUS",
       "from polyquant.models.load import load_model",
-      "from polyquant.quant.checkpoint import export_gptq",
+      "from polyquant.quant.export import export_gptq",
       "from polyquant.quant.methods import quantize_model",
       "from polyquant.quant.plan import resolve_targets",
       'loaded = load_model({"id": sys.argv[1], "device": "cpu"})',
