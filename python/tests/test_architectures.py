@@ -215,3 +215,19 @@ def _write_doc() -> None:
     lines.append("")
     with open(DOC, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
+
+
+def test_a_registry_refinement_is_applied_and_checked(arch_dirs, monkeypatch):
+    """A registry entry corrects a discovered name; one naming a module the model lacks is an error."""
+    from polyquant.errors import ModelError
+    from polyquant.models import registry
+    from polyquant.models.structure import discover
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(arch_dirs["llama"]).eval()
+    monkeypatch.setitem(registry.REFINEMENTS, "llama", {"attn_out": "mlp.down_proj"})
+    s = discover(model)
+    assert s.attn_out == "mlp.down_proj" and s.refinement == "llama"
+    monkeypatch.setitem(registry.REFINEMENTS, "llama", {"attn_out": "self_attn.out"})
+    with pytest.raises(ModelError, match="attn_out 'self_attn.out' is not a linear of block 0"):
+        discover(model)

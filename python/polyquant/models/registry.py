@@ -28,8 +28,7 @@ def refine(structure):
     unknown = set(entry) - {f.name for f in dataclasses.fields(structure)}
     if unknown:
         raise ModelError(f"registry entry {structure.model_type!r} names unknown field(s) {sorted(unknown)}")
-    for key in ("attention", "attn_out"):
-        name = entry.get(key)
-        if name is not None and name not in structure.linears[0] and key == "attn_out":
-            raise ModelError(f"registry entry {structure.model_type!r}: attn_out {name!r} is not a linear of block 0")
+    attn_out = entry.get("attn_out")
+    if attn_out is not None and attn_out not in structure.linears[0]:
+        raise ModelError(f"registry entry {structure.model_type!r}: attn_out {attn_out!r} is not a linear of block 0")
     return dataclasses.replace(structure, **entry, refinement=structure.model_type)

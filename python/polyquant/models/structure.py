@@ -147,7 +147,7 @@ def _trace_ids(model: nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _trace(model: nn.Module, blocks: nn.ModuleList, block_path: str) -> tuple[list[str], list[int]]:
+def _trace(model: nn.Module, blocks: nn.ModuleList) -> tuple[list[str], list[int]]:
     """One forward on a few tokens: (linear names in call order, block indices in call order)."""
     calls: list[str] = []
     block_calls: list[int] = []
@@ -183,7 +183,7 @@ def discover(model: nn.Module) -> Structure:
     from .registry import refine
 
     block_path, blocks = _pick_blocks(model)
-    calls, block_calls = _trace(model, blocks, block_path)
+    calls, block_calls = _trace(model, blocks)
     if block_calls != list(range(len(blocks))):
         raise ModelError(
             f"{type(model).__name__}: the forward pass called the blocks of {block_path} in the order {block_calls[:12]}, "
