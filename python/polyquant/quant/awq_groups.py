@@ -134,13 +134,13 @@ def _trace(block: nn.Module) -> tuple[list, dict[str, torch.Tensor], list]:
     return produced, consumed, handles
 
 
-def _absorbs(mod: nn.Module, width: int) -> bool:
+def _absorbs(model: nn.Module, mod: nn.Module, width: int) -> bool:
     """Has a weight that can take 1/s over `width` output channels: a norm's 1-D weight or a linear."""
     w = getattr(mod, "weight", None)
     if not isinstance(w, torch.Tensor):
         return False
     if structure.is_linear(mod):
-        return structure.in_out_features(None, mod)[1] == width
+        return structure.in_out_features(model, mod)[1] == width
     return w.dim() == 1 and w.numel() == width
 
 
@@ -158,15 +158,15 @@ def derive_block_groups(model: nn.Module, layer: int, call: tuple, seed: int = 0
         for h in handles:
             h.remove()
     mods = {rel: structure.module(block, rel) for rel in rels}
-    width = {rel: structure.in_out_features(None, m)[0] for rel, m in mods.items()}
-    out_width = {rel: structure.in_out_features(None, m)[1] for rel, m in mods.items()}
+    width = {rel: structure.in_out_features(model, m)[0] for rel, m in mods.items()}
+    out_width = {rel: structure.in_out_features(model, m)[1] for rel, m in mods.items()}
     by_prev: dict[str, list[str]] = {}
     orphans: list[str] = []
     reasons: dict[str, str] = {}
     for rel in rels:
         x = consumed.get(rel)
         makers = [n for n, out in produced if out is x]
-        usable = [n for n in makers if _absorbs(structure.module(block, n), width[rel])]
+        usable = [n for n in makers if _absorbs(model, structure.module(block, n), width[rel])]
         if usable:
             by_prev.setdefault(usable[-1], []).append(rel)
         else:
