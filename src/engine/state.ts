@@ -15,3 +15,10 @@ export type StepsState = Record<string, { status: StepStatus; outputs?: unknown;
 /** A need is met when it succeeded, came from the cache, or failed with continue_on_error. */
 export const needMet = (outcome: StepOutcome | undefined): boolean =>
   outcome !== undefined && (outcome.status === "succeeded" || outcome.status === "cached" || (outcome.status === "failed" && outcome.continueOnError === true))
+
+/** A step whose own work failed; with `continue_on_error` its dependents still run and the run does not fail. */
+export const failedOutcome = (step: { readonly continueOnError: boolean }, error: KernelError): StepOutcome => ({
+  status: "failed",
+  error,
+  ...(step.continueOnError ? { continueOnError: true } : {})
+})

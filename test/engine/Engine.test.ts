@@ -379,6 +379,29 @@ describe("Engine: no store write is dropped in silence", () => {
     ])
   })
 
+  it("a checkpoint the store cannot keep is said in a warning event (a resume would start from an older one)", async () => {
+    const { dir, db } = open()
+    db.saveCheckpoint = () => {
+      throw new Error("database or disk is full")
+    }
+    const rt = scriptedRuntime({
+      "test-count": (_params, options) =>
+        Effect.sync(() => {
+          writeFileSync(options.checkpointPath as string, JSON.stringify({ i: 2, values: [0, 1] }))
+          options.onEvent?.({ type: "checkpoint" })
+          return { values: [0, 1, 4], resumed_from: 0 }
+        })
+    })
+    const plan = makePlan(dir, [step("c", "test-count", { checkpoints: true, with: { to: 3 } })])
+    const { result, events } = await run(db, plan, rt.layer)
+    expect(result.steps["c"]?.status).toBe("succeeded")
+    // once when the kernel reported it, once when the call ended
+    expect(warnings(events)).toEqual([
+      "the checkpoint of step c could not be stored: database or disk is full",
+      "the checkpoint of step c could not be stored: database or disk is full"
+    ])
+  })
+
   it("an event the event log cannot store reaches the views with a warning", async () => {
     const { dir, db } = open()
     db.appendEvent = () => {

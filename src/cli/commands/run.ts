@@ -7,14 +7,14 @@
  */
 import { parseArgs } from "node:util"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../engine/Engine.js"
 import type { ModelSpec } from "../../kernels/common.js"
 import type { Plan } from "../../plan/types.js"
 import { plan as makePlan } from "../../plan/plan.js"
 import { PythonRuntimeLive, type WorkerEvent } from "../../python/PythonRuntime.js"
 import { ensureFixtureEffect } from "../../python/fixtures.js"
-import { StoreOpenError } from "../../store/errors.js"
+import { RunBusyError, RunNotFoundError, StoreOpenError } from "../../store/errors.js"
 import { DEFAULT_STORE_PATH, RunStore } from "../../store/RunStore.js"
 import { makeStoreService, Store } from "../../store/Store.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
@@ -101,8 +101,15 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
       ...(input.workflow ? { local: localSteps(input.workflow) } : {})
     })
     const runtime = PythonRuntimeLive({ logPath: join(store.root, "worker.log") })
-    const result = await Effect.runPromise(program.pipe(Effect.provide(Layer.merge(runtime, Layer.succeed(Store, makeStoreService(store))))))
+    const outcome = await Effect.runPromise(program.pipe(Effect.provide(Layer.merge(runtime, Layer.succeed(Store, makeStoreService(store)))), Effect.either))
     await renderer.close()
+    if (Either.isLeft(outcome)) {
+      // the run row could not be opened: a run that cannot be resumed (unknown id, still running) is bad input; a failing store is not
+      const error = outcome.left
+      process.stderr.write(`polyquant ${input.command}: ${error.message}\n`)
+      return error instanceof RunBusyError || error instanceof RunNotFoundError ? ExitCode.invalidInput : ExitCode.stepFailed
+    }
+    const result = outcome.right
     const deferred = Object.values(result.steps).some((s) => s.status === "deferred")
     if (input.mode.json !== true && (result.status === "interrupted" || deferred)) {
       process.stderr.write(`continue with \`polyquant resume ${result.runId}${input.storePath !== DEFAULT_STORE_PATH ? ` --store ${input.storePath}` : ""}\`\n`)
@@ -111,7 +118,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
   } catch (error) {
     await renderer.close()
     process.stderr.write(`polyquant ${input.command}: ${error instanceof Error ? error.message : String(error)}\n`)
-    return input.resume !== undefined && /no run|RunBusyError/.test(String(error)) ? ExitCode.invalidInput : ExitCode.stepFailed
+    return ExitCode.stepFailed
   } finally {
     store.close()
   }
