@@ -8,6 +8,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     fileParallelism: true,
-    maxWorkers: 2
+    maxWorkers: 2,
+    // the engine's and the bridge's test kernels (test-echo, test-crash, ...) exist only here:
+    // src/kernels/catalog.ts and python/polyquant/kernels/__init__.py register them under this switch,
+    // which the CLI processes and Python workers the tests start inherit
+    env: { POLYQUANT_TEST_KERNELS: "1" }
   }
 })

@@ -8,7 +8,8 @@
  *   2. Python: the project's .venv (`python3 -m venv`, then `pip install -r python/requirements.txt`),
  *      or, when POLYQUANT_PYTHON names an interpreter (Colab, Kaggle), only a check that it has torch
  *      and the other requirements.
- *   3. TypeScript: `tsc` when dist/ is missing or older than src/.
+ *   3. TypeScript: `tsc` when dist/ is missing or older than src/, then the kernel contracts for
+ *      Python (scripts/write-contracts.mjs).
  *   4. With --fixtures: train the fixture models if they are missing (`polyquant fixture`).
  *
  * Stamps (hashes of package-lock.json, requirements.txt and the interpreter) make a second run a
@@ -30,7 +31,7 @@ const GUARD = "POLYQUANT_SETUP_ACTIVE" // set for the nested `npm install`, whos
 const MIN_NODE = [20, 19]
 const MIN_PYTHON = [3, 10]
 const FIXTURES = ["tiny-llama", "tiny-gpt2"]
-const REQUIRED_MODULES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "pytest"]
+const REQUIRED_MODULES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "jsonschema", "pytest"]
 
 const say = (message) => process.stderr.write(`polyquant setup: ${message}\n`)
 const fail = (message) => {
@@ -246,6 +247,11 @@ const ensureBuild = () => {
   const started = new Date()
   const tsc = run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"])
   if (tsc.status !== 0) fail("the TypeScript build failed (errors above). Fix them, then run `npm run build`.")
+  // the kernels' contracts for Python are generated from the compiled zod definitions
+  if (existsSync(join(root, "dist", "kernels", "contract.js"))) {
+    const contracts = run(process.execPath, [join(root, "scripts", "write-contracts.mjs")])
+    if (contracts.status !== 0) fail("writing the kernel contracts failed (errors above).")
+  }
   mkdirSync(dirname(buildStamp), { recursive: true })
   writeFileSync(buildStamp, `${started.toISOString()}\n`)
   utimesSync(buildStamp, started, started) // a file saved during the build is newer: rebuilt next time

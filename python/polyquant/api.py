@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 import threading
@@ -26,24 +25,12 @@ from typing import Any
 # the same module the tests and plain scripts import.
 from polyquant import kernels
 from polyquant.context import KernelContext
+from polyquant.kernels.contract import json_safe
 from polyquant.errors import PolyquantError
 
 log = logging.getLogger("polyquant")
 
 WATCHDOG_INTERVAL_S = 1.0
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null, so the envelope always parses."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _json_safe(value.item())
-    return value
 
 
 def _redirect_output(log_path: str) -> None:
@@ -113,27 +100,23 @@ def call(kernel: str, params_json: str, ctx_json: str = "{}") -> str:
         raw_ctx = json.loads(ctx_json or "{}")
         raw_ctx.setdefault("kernel", kernel)
         ctx = KernelContext.from_json(raw_ctx)
-        module = kernels.load(kernel)
+        run = kernels.runner(kernel)
         log.info("kernel %s start (run %s, step %s)", kernel, ctx.run_id, ctx.step_id)
-        result = module.run(params, ctx)
+        result = run(params, ctx)
         log.info("kernel %s done", kernel)
         sys.stdout.flush()
         sys.stderr.flush()
-        return json.dumps({"ok": True, "result": _json_safe(result)})
+        return json.dumps({"ok": True, "result": json_safe(result)})
     except BaseException as exc:  # noqa: BLE001
         log.exception("kernel %s failed", kernel)
         return _error_envelope(exc)
 
 
-def kernel_version(kernel: str) -> str:
-    try:
-        return json.dumps({"ok": True, "result": getattr(kernels.load(kernel), "VERSION", "0")})
-    except BaseException as exc:  # noqa: BLE001
-        return _error_envelope(exc)
-
-
 def run_direct(kernel: str, params: dict, ctx: KernelContext | None = None) -> dict:
-    """Plain-Python entry (scripts, notebooks, benchmarks): run a kernel and return its result dict."""
+    """Plain-Python entry (scripts, notebooks, benchmarks): run a kernel and return its result dict.
+
+    The parameters get their defaults from the kernel's contract and are checked against it, as
+    they are for a workflow step (polyquant.kernels.contract)."""
     ctx = ctx or KernelContext(kernel=kernel)
     ctx.kernel = ctx.kernel or kernel
-    return _json_safe(kernels.load(kernel).run(params, ctx))
+    return json_safe(kernels.runner(kernel)(params, ctx))

@@ -4,9 +4,9 @@ from polyquant import api
 
 
 def test_echo_round_trips_params():
-    out = json.loads(api.call("test-echo", json.dumps({"a": 1, "b": [1, 2]})))
+    out = json.loads(api.call("test-echo", json.dumps({"message": "hi", "values": [1, 2]})))
     assert out["ok"] is True
-    assert out["result"]["echo"] == {"a": 1, "b": [1, 2]}
+    assert out["result"]["echo"] == {"message": "hi", "values": [1, 2]}
 
 
 def test_error_envelope_names_type_and_message():
@@ -32,7 +32,9 @@ def test_unknown_kernel_lists_known_ones():
 
 
 def test_non_finite_numbers_become_null():
-    assert api._json_safe({"x": float("nan"), "y": [float("inf"), 1.5]}) == {"x": None, "y": [None, 1.5]}
+    from polyquant.kernels.contract import json_safe
+
+    assert json_safe({"x": float("nan"), "y": [float("inf"), 1.5]}) == {"x": None, "y": [None, 1.5]}
 
 
 def test_count_kernel_checkpoints_and_resumes(tmp_path):

@@ -162,8 +162,8 @@ def test_every_kernel_runs_on_the_architecture(name, arch_dirs, tmp_path):
     row["awq"] = f"{len(prevs)} groups/block ({', '.join(prevs) or 'none'}); fold Δ {change:.0e}; MSE {awq_err / rtn_err:.2f}× RTN"
 
     # layer-sweep, attention-heads, layer-importance through their kernels
-    params = {"model": spec, "corpus": CORPUS, "quant": {"method": "rtn", "bits": 3, "group_size": 32}, "protocol": PROTOCOL}
-    sweep = layer_sweep.run({**params, "mode": "protect-one"}, KernelContext())
+    params = {"model": spec, "corpus": CORPUS, "quant": {"method": "rtn", "bits": 3, "group_size": 32}}
+    sweep = layer_sweep.run({**params, "protocol": PROTOCOL, "mode": "protect-one"}, KernelContext())
     assert len(sweep["rows"]) == archs.LAYERS
     row["layer-sweep"] = f"{len(sweep['rows'])} rows"
     heads = attention_heads.run({"model": spec, "corpus": CORPUS, "seq_len": 16, "max_windows": 2}, KernelContext())

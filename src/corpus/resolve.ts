@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { isAbsolute, resolve } from "node:path"
-import type { CorpusSpec, ResolvedCorpus } from "../kernels/common.js"
+import type { CorpusSpec, LoadedCorpus } from "../kernels/common.js"
 import { udhrDocuments, type Split } from "./udhr.js"
 
 export const DEFAULT_LANGUAGES: ReadonlyArray<string> = ["en", "he", "ar", "zh"]
@@ -56,7 +56,7 @@ export const corpusLanguages = (spec: CorpusSpec): string[] =>
   spec.languages ? [...spec.languages] : spec.files ? Object.keys(spec.files) : [...DEFAULT_LANGUAGES]
 
 /** Read a corpus. `baseDir` anchors relative file paths (the workflow file's folder). */
-export const resolveCorpus = (spec: CorpusSpec, baseDir: string = process.cwd()): ResolvedCorpus => {
+export const resolveCorpus = (spec: CorpusSpec, baseDir: string = process.cwd()): LoadedCorpus => {
   const languages: Record<string, string[]> = {}
   const split = spec.split as Split
   if (spec.source === "hub") {

@@ -31,13 +31,25 @@ export const CorpusSpec = z.strictObject({
 })
 export type CorpusSpec = z.infer<typeof CorpusSpec>
 
-/** A corpus after the engine loaded it: what Python receives. */
-export interface ResolvedCorpus {
-  source: string
-  split: string
-  digest: string
-  languages: Record<string, string[]> // language → documents
-}
+/**
+ * A corpus after the engine loaded it (src/corpus/resolve.ts): what Python receives. The engine
+ * always records source, split and digest; a script calling a kernel directly may pass documents only.
+ */
+export const ResolvedCorpus = z.strictObject({
+  source: z.string().optional(),
+  split: z.string().optional(),
+  digest: z.string().optional().describe("sha256 of the exact documents used"),
+  languages: z.record(z.string(), z.array(z.string())).describe("language → documents")
+})
+export type ResolvedCorpus = z.infer<typeof ResolvedCorpus>
+/** What the engine's corpus loader returns: every field recorded. */
+export type LoadedCorpus = Required<ResolvedCorpus>
+
+/** A model spec as the engine passes it to Python: its fingerprint computed once, in TypeScript. */
+export const ResolvedModel = z.strictObject({
+  ...ModelSpec.shape,
+  fingerprint: z.string().optional().describe("the engine's fingerprint; Python computes the same when absent")
+})
 
 export const Bits = z.number().int().min(2, "bits must be between 2 and 8").max(8, "bits must be between 2 and 8")
 export const GroupSize = z

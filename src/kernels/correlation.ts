@@ -32,8 +32,8 @@ export const correlation = defineKernel({
       x_field: z.string().optional().describe("dotted path of the number inside each entry of a map x, e.g. d.value"),
       y_field: z.string().optional().describe("e.g. drop"),
       labels: z.array(z.string()).optional().describe("labels of list x/y"),
-      x_name: z.string().optional(),
-      y_name: z.string().optional()
+      x_name: z.string().default("x").describe("the x axis's name in reports"),
+      y_name: z.string().default("y")
     })
     .refine((w) => (w.pairs !== undefined) !== (w.x !== undefined && w.y !== undefined), "give either `pairs` or both `x` and `y`"),
   outputs: Correlation,

@@ -1,6 +1,8 @@
 /**
- * The test kernels (python/polyquant/kernels/testing.py): no model, no torch. They exercise the
+ * The test kernels (python/tests/engine_kernels.py): no model, no torch. They exercise the
  * bridge, the engine and the workflow language (echo, sleep, crash, fail, count with checkpoints).
+ * They are registered only in a process started with POLYQUANT_TEST_KERNELS=1 (src/kernels/catalog.ts):
+ * not in the JSON Schema, the DSL, the editor completion or the "known kernels" list.
  */
 import { z } from "zod"
 import { CorpusSpec, ModelSpec, Protect, QuantConfig } from "./common.js"
@@ -10,7 +12,8 @@ export const testEcho = defineKernel({
   name: "test-echo",
   version: "1",
   description: "returns its parameters (and the worker's pid); writes to stdout and stderr",
-  with: z.strictObject({
+  // any other key is echoed too: the bridge's tests send what they like
+  with: z.looseObject({
     message: z.string().optional(),
     value: z.number().optional(),
     values: z.array(z.number()).optional(),

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Cause, Data, Effect, Exit } from "effect"
-import { CorpusSpec, type ResolvedCorpus } from "../kernels/common.js"
+import { CorpusSpec, type LoadedCorpus } from "../kernels/common.js"
 import { resolveCorpus } from "../corpus/resolve.js"
 import { KernelFailedError, type KernelError } from "./errors.js"
 import { cacheDir } from "./interpreter.js"
@@ -67,7 +67,7 @@ export const isCurrent = (status: FixtureStatus, options: { readonly seed?: numb
 }
 
 /** The training corpus: the UDHR preamble and articles 1-25 in the 14 fixture languages. */
-export const fixtureCorpus = (): ResolvedCorpus => resolveCorpus(CorpusSpec.parse({ source: "udhr", languages: [...FIXTURE_LANGUAGES], split: "train" }))
+export const fixtureCorpus = (): LoadedCorpus => resolveCorpus(CorpusSpec.parse({ source: "udhr", languages: [...FIXTURE_LANGUAGES], split: "train" }))
 
 export interface EnsureFixtureOptions {
   /** train again even if the fixture exists */

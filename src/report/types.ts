@@ -3,6 +3,7 @@
  * be built and tested without the store; `fromStore.ts` reads it out of the SQLite store.
  */
 import type { BudgetState, KernelError, RunStatus, StepStatus } from "../engine/events.js"
+import type { PlotFile, PlotSpec } from "../kernels/internal.js"
 
 export interface ReportStep {
   readonly id: string
@@ -42,42 +43,7 @@ export interface ReportInput {
   readonly budgets?: ReadonlyArray<BudgetState>
 }
 
-/** A figure for the `report-plots` kernel (python/polyquant/report/plots.py draws it). */
-export type PlotSpec =
-  | {
-      readonly kind: "bars"
-      readonly name: string
-      readonly title: string
-      readonly xlabel: string
-      readonly ylabel: string
-      readonly categories: ReadonlyArray<string>
-      readonly series: ReadonlyArray<{
-        readonly label: string
-        readonly values: ReadonlyArray<number | null>
-        readonly lo?: ReadonlyArray<number | null>
-        readonly hi?: ReadonlyArray<number | null>
-      }>
-      readonly legend_title?: string
-    }
-  | {
-      readonly kind: "heatmap" | "correlation"
-      readonly name: string
-      readonly title: string
-      readonly xlabel: string
-      readonly ylabel: string
-      readonly colorbar_label: string
-      readonly rows: ReadonlyArray<string>
-      readonly cols: ReadonlyArray<string>
-      readonly values: ReadonlyArray<ReadonlyArray<number | null>>
-      readonly annotate?: boolean
-    }
-
-export interface PlotFile {
-  readonly name: string
-  readonly title: string
-  readonly svg: string
-  readonly png: string
-}
-
+// the figure specs and drawn files are the `report-plots` kernel's contract (src/kernels/internal.ts)
+export type { PlotFile, PlotSpec } from "../kernels/internal.js"
 /** Draws specs into `outDir` as `<name>.svg` and `<name>.png`. */
 export type PlotRenderer = (specs: ReadonlyArray<PlotSpec>, outDir: string) => Promise<ReadonlyArray<PlotFile>>

@@ -101,7 +101,7 @@ describe("polyquant run: input errors", () => {
 
   it("exits 2 on an invalid workflow and on an unknown run", async () => {
     const dir = workdir()
-    writeFileSync(join(dir, "bad.yaml"), "name: bad\nsteps:\n  a:\n    uses: test-echo\n    with: { nope: 1 }\n")
+    writeFileSync(join(dir, "bad.yaml"), "name: bad\nsteps:\n  a:\n    uses: test-count\n    with: { nope: 1 }\n")
     const r = await cli(["run", "bad.yaml"], dir)
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/bad\.yaml:5:\d+ steps\.a\.with/)

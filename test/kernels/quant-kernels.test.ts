@@ -16,7 +16,7 @@ import { checkExpression, typedEnvironment } from "../../src/workflow/conditions
 
 const dir = mkdtempSync(join(tmpdir(), "polyquant-quant-kernels-"))
 
-/** Run kernels through api.call on a tiny model saved to `dir`; the corpus is the resolved test corpus. */
+/** Run kernels through api.call on a tiny model saved to `dir`; a kernel's corpus is the resolved test corpus. */
 const runPython = (calls: ReadonlyArray<{ kernel: string; params: Record<string, unknown> }>): Array<{ ok: boolean; result?: unknown; error?: { message: string } }> => {
   const script = `
 import json, sys
@@ -27,7 +27,9 @@ from polyquant import api
 model_dir = save_tiny(sys.argv[1] + "/model", "tiny-gpt2", layers=2)
 out = []
 for call in json.loads(sys.stdin.read()):
-    params = dict(call["params"], model={**call["params"]["model"], "id": model_dir}, corpus=CORPUS)
+    params = dict(call["params"], model={**call["params"]["model"], "id": model_dir})
+    if "corpus" in params:  # what the engine does: the corpus a kernel takes, read into documents
+        params["corpus"] = CORPUS
     ctx = {"artifacts_dir": sys.argv[1] + "/artifacts", "checkpoint_path": sys.argv[1] + "/" + call["kernel"] + ".ckpt.json"}
     out.append(json.loads(api.call(call["kernel"], json.dumps(params), json.dumps(ctx))))
 sys.stdout.write("\\n@@RESULT@@" + json.dumps(out))

@@ -42,6 +42,9 @@ const week1 = () =>
     }
   })
 
+/** the fields a condition on a quantize step can read, as the checker lists them */
+const QUANTIZE_FIELDS = "method, bits, group_size, sym, artifact, modules, protected, architecture, awq, mean_rel_error, checkpoint"
+
 describe("DSL == YAML", () => {
   it("builds the same Workflow and the same Plan", async () => {
     const yaml = await loadWorkflowFile(join(dir, "week1.yaml"))
@@ -59,8 +62,8 @@ describe("DSL == YAML", () => {
       workflow({
         name: "bad",
         steps: {
-          a: step.testEcho({ with: { quant: { bits: 9 } } }),
-          b: step.testEcho({ needs: ["a", "c"], if: "steps.a.outputs.pidd > 0" })
+          a: step.quantize({ with: { model: { id: "fixture:tiny-llama" }, quant: { bits: 9 } } }),
+          b: step.correlation({ needs: ["a", "c"], if: "steps.a.outputs.bitz > 0", with: { x: [1, 2, 3], y: [1, 2, 4] } })
         }
       })
     } catch (e) {
@@ -69,7 +72,7 @@ describe("DSL == YAML", () => {
     expect(error).toBeInstanceOf(WorkflowInvalidError)
     expect((error as WorkflowInvalidError).message.split("\n")).toEqual([
       "workflow.ts steps.a.with.quant.bits: bits must be between 2 and 8",
-      "workflow.ts steps.b.if: 'steps.a.outputs.pidd': steps.a.outputs has no field 'pidd' (fields: echo, pid)",
+      `workflow.ts steps.b.if: 'steps.a.outputs.bitz': steps.a.outputs has no field 'bitz' (fields: ${QUANTIZE_FIELDS})`,
       "workflow.ts steps.b.needs.1: unknown step 'c' in needs (steps: a, b)"
     ])
   })
@@ -78,27 +81,27 @@ describe("DSL == YAML", () => {
     const w = workflow({
       name: "custom",
       steps: {
-        count: step.testCount({ with: { to: 3, tick: 0 } }),
+        count: step.correlation({ with: { x: [1, 2, 3], y: [1, 2, 4] } }),
         total: step.custom({
           needs: ["count"],
           outputs: z.strictObject({ sum: z.number().int() }),
-          run: (outputs) => Effect.succeed({ sum: (outputs["count"] as { values: number[] }).values.reduce((a, b) => a + b, 0) })
+          run: (outputs) => Effect.succeed({ sum: (outputs["count"] as { pairs: { x: number }[] }).pairs.reduce((a, p) => a + p.x, 0) })
         }),
-        echo: step.testEcho({ needs: ["total"], if: "steps.total.outputs.sum > 4", with: { value: "${{ steps.total.outputs.sum }}" } })
+        echo: step.correlation({ needs: ["total"], if: "steps.total.outputs.sum > 4", with: { x: [1, 2, 3], y: [1, 2, 4], x_name: "sum ${{ steps.total.outputs.sum }}" } })
       }
     })
     const total = w.steps.find((s) => s.id === "total")!
     expect(total.uses).toBe("custom")
-    expect(await Effect.runPromise(total.custom!.run({ count: { values: [0, 1, 4] } }))).toEqual({ sum: 5 })
+    expect(await Effect.runPromise(total.custom!.run({ count: { pairs: [{ x: 1 }, { x: 4 }] } }))).toEqual({ sum: 5 })
     const p = plan(w)
     expect(p.steps.find((s) => s.id === "total")).toMatchObject({ local: true, kernelVersion: total.custom!.version, needs: ["count"] })
-    expect(p.steps.find((s) => s.id === "echo")?.expressions).toEqual([{ path: "value", expression: "steps.total.outputs.sum" }])
+    expect(p.steps.find((s) => s.id === "echo")?.expressions).toEqual([{ path: "x_name", expression: "steps.total.outputs.sum" }])
     expect(() =>
       workflow({
         name: "custom",
         steps: {
           total: step.custom({ outputs: z.strictObject({ sum: z.number() }), run: () => Effect.succeed({ sum: 1 }) }),
-          echo: step.testEcho({ needs: ["total"], if: "steps.total.outputs.summ > 4" })
+          echo: step.correlation({ needs: ["total"], if: "steps.total.outputs.summ > 4", with: { x: [1, 2, 3], y: [1, 2, 4] } })
         }
       })
     ).toThrow("steps.total.outputs has no field 'summ' (fields: sum)")
@@ -123,7 +126,7 @@ describe("TypeScript workflow files", () => {
     expect(bad.status).toBe(2)
     expect(bad.stderr.trim().split("\n")).toEqual([
       `${dir}/bad.ts steps.a.with.quant.bits: bits must be between 2 and 8`,
-      `${dir}/bad.ts steps.b.if: 'steps.a.outputs.pidd': steps.a.outputs has no field 'pidd' (fields: echo, pid)`,
+      `${dir}/bad.ts steps.b.if: 'steps.a.outputs.bitz': steps.a.outputs has no field 'bitz' (fields: ${QUANTIZE_FIELDS})`,
       `2 errors in ${dir}/bad.ts`
     ])
     // the --set overrides apply to .ts workflows too
@@ -139,7 +142,7 @@ describe("TypeScript workflow files", () => {
     const compare = result.workflow.steps.find((s) => s.id === "compare")!
     expect(compare.conditionReferences).toEqual([])
     expect(result.workflow.steps.find((s) => s.id === "report")?.conditionReferences).toEqual(["steps.compare.outputs.difference"])
-    const out = await Effect.runPromise(compare.custom!.run({ low: { values: [0, 1, 4] }, high: { values: [0, 1, 4, 9, 16] } }))
+    const out = await Effect.runPromise(compare.custom!.run({ low: { n: 3 }, high: { n: 5 } }))
     expect(out).toEqual({ longer: "high", difference: 2 })
   })
 

@@ -1,7 +1,7 @@
 /** The JSON Schema editors use: generated from the zod schemas, committed, kept up to date. */
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { kernelNames } from "../../src/kernels/catalog.js"
+import { kernels } from "../../src/kernels/catalog.js"
 import { workflowJsonSchema } from "../../src/workflow/schema.js"
 
 describe("schema/workflow.schema.json", () => {
@@ -22,11 +22,13 @@ describe("schema/workflow.schema.json", () => {
       additionalProperties: boolean
       properties: { uses: { const: string }; with: { properties?: Record<string, unknown>; additionalProperties?: boolean } }
     }[]
-    expect(variants.map((v) => v.properties.uses.const).sort()).toEqual(kernelNames().sort())
+    // the product's kernels only: the test kernels (registered in this test process) are not offered to editors
+    expect(variants.map((v) => v.properties.uses.const).sort()).toEqual(kernels.map((k) => k.name).sort())
+    expect(variants.some((v) => v.properties.uses.const.startsWith("test-"))).toBe(false)
     for (const v of variants) expect(v.additionalProperties).toBe(false)
-    const count = variants.find((v) => v.properties.uses.const === "test-count")!
-    expect(Object.keys(count.properties.with.properties ?? {})).toEqual(["to", "tick", "checkpoint_every"])
-    expect(count.properties.with.additionalProperties).toBe(false)
+    const ppl = variants.find((v) => v.properties.uses.const === "perplexity")!
+    expect(Object.keys(ppl.properties.with.properties ?? {})).toEqual(["model", "corpus", "protocol", "segments"])
+    expect(ppl.properties.with.additionalProperties).toBe(false)
     expect(schema.properties.steps.propertyNames.pattern).toBe("^[A-Za-z_][A-Za-z0-9_]*$")
   })
 })

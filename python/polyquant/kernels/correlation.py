@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from ..analysis.correlation import correlate, pairs_from_params
 from ..context import KernelContext
+from .contract import kernel
 
-VERSION = "1"
 
-
+@kernel("correlation")
 def run(params: dict, ctx: KernelContext) -> dict:
     pairs = pairs_from_params(params)
     out = correlate(pairs)
-    out["x_name"] = str(params.get("x_name") or "x")
-    out["y_name"] = str(params.get("y_name") or "y")
+    out["x_name"] = params["x_name"]
+    out["y_name"] = params["y_name"]
     ctx.progress(1, 1, "correlations")
     return out

@@ -13,8 +13,8 @@ the correct token and top-1 agreement; `analysis/disparity.py` turns the paired 
 into d = PPL_q/PPL_b − 1, ΔBPB, the disparity index (mean non-reference d / reference d) and the
 additive gap, each with a paired bootstrap 95% CI.
 
-params: {model, corpus (resolved), quant?, protect?, overrides?, variant?, reference="en",
-bootstrap={samples: 1000, seed: 0, unit: "segment"}, protocol?, kl?: {kl_memory_mb, top_k}}.
+params (src/kernels/disparity.ts): {model, corpus (resolved), quant?, protect, overrides, variant?,
+reference, bootstrap, protocol, kl}.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from ..quant.apply import apply_weights
 from ..quant.methods import quantize_model
 from . import quantize as quantize_kernel
 from ..analysis.degradation import degradation
+from .contract import defaults_at, kernel
 
-VERSION = "1"
 log = logging.getLogger(__name__)
 LN2 = math.log(2.0)
 
@@ -99,26 +99,23 @@ def _partial(ctx: KernelContext, baseline: Baseline):
     return emit
 
 
+@kernel("disparity")
 def run(params: dict, ctx: KernelContext) -> dict:
-    for key in ("model", "corpus"):
-        if key not in params:
-            raise ParameterError(f"disparity needs `{key}`")
     variant = params.get("variant")
     if variant is not None and params.get("quant") is not None:
         # workflow `defaults.quant` is merged into every step that accepts it: the explicit variant wins
         log.warning("disparity: `variant` given, so `quant` is not used")
-    if variant is not None and (not isinstance(variant, dict) or "model" not in variant):
-        raise ParameterError(f"variant {variant!r} must be {{model: ModelSpec}}")
-    reference = params.get("reference", "en")
+    reference = params["reference"]
     corpus = params["corpus"]
-    if reference not in (corpus.get("languages") or {}):
-        raise ParameterError(f"reference language {reference!r} is not in the corpus languages {', '.join(sorted(corpus.get('languages') or {}))}")
-    boot = BootstrapConfig.from_params(params.get("bootstrap"))
-    cmp_cfg = CompareConfig.from_params(params.get("kl"))
-    protocol = Protocol.from_params(params.get("protocol"))
+    if reference not in corpus["languages"]:
+        raise ParameterError(f"reference language {reference!r} is not in the corpus languages {', '.join(sorted(corpus['languages']))}")
+    boot = BootstrapConfig.from_params(params["bootstrap"])
+    cmp_cfg = CompareConfig.from_params(params["kl"])
+    protocol = Protocol.from_params(params["protocol"])
     loaded = resident.get(params["model"])
     if variant is None:  # resolve the plan first: a bad group size fails before any evaluation
-        quant, targets, protected = quantize_kernel.plan(loaded, params)
+        # no `quant` means the QuantConfig defaults (RTN 4-bit, group 128)
+        quant, targets, protected = quantize_kernel.plan(loaded, params, params.get("quant") or defaults_at("disparity", "quant"))
 
     baseline = record_baseline(loaded, corpus, protocol, cmp_cfg, ctx)
     out: dict[str, Any] = {"reference": reference}

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import sys
 
 from ..context import KernelContext
-
-VERSION = "1"
+from .contract import kernel
 
 
 def _version(module: str) -> str | None:
+    """The installed version of a package that imports; None when it does not."""
     try:
-        mod = __import__(module)
-        return getattr(mod, "__version__", "unknown")
+        __import__(module)
     except Exception:  # a missing or broken package is what doctor reports, not an error
         return None
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
+@kernel("environment")
 def run(params: dict, ctx: KernelContext) -> dict:
     info: dict = {
         "python": platform.python_version(),
         "executable": sys.executable,
-        "packages": {name: _version(name) for name in ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib"]},
+        "packages": {name: _version(name) for name in params["packages"]},
         "cuda": None,
         "cpu_threads": None,
     }

@@ -53,22 +53,16 @@ from ..quant.spill import SpilledOriginals
 from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
 from ..analysis.degradation import degradation
+from .contract import kernel
 
-VERSION = "1"
 log = logging.getLogger(__name__)
-MODES = ("protect-one", "quantize-one", "protect-cumulative")
-CHECKPOINT_EVERY = 4  # configurations between checkpoints unless the workflow says otherwise
 
 
 def _groups(raw: Optional[list], n_layers: int) -> list[list[int]]:
     if raw is None:
         return [[i] for i in range(n_layers)]
-    if not isinstance(raw, list) or not raw:
-        raise ParameterError(f"layer_groups {raw!r} must be a non-empty list of lists of layer indices")
     groups, seen = [], set()
     for k, g in enumerate(raw):
-        if not isinstance(g, list) or not g:
-            raise ParameterError(f"layer_groups[{k}] {g!r} must be a non-empty list of layer indices")
         resolved = sorted({structure.resolve_layer_index(i, n_layers, f"layer_groups[{k}]") for i in g})
         overlap = seen.intersection(resolved)
         if overlap:
@@ -174,21 +168,12 @@ class Sweep:
             self.spilled = None
 
 
+@kernel("layer-sweep")
 def run(params: dict, ctx: KernelContext) -> dict:
-    for key in ("model", "corpus"):
-        if key not in params:
-            raise ParameterError(f"layer-sweep needs `{key}`")
-    mode = params.get("mode", "protect-one")
-    if mode not in MODES:
-        raise ParameterError(f"layer-sweep mode {mode!r} is not one of {', '.join(MODES)}")
-    every = params.get("checkpoint_every", CHECKPOINT_EVERY)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ParameterError(f"checkpoint_every {every!r} must be a positive integer")
+    mode, every = params["mode"], params["checkpoint_every"]
     loaded = resident.get(params["model"])
     groups = _groups(params.get("layer_groups"), structure.num_layers(loaded.model))
     max_steps = params.get("max_steps")
-    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-        raise ParameterError(f"max_steps {max_steps!r} must be a positive integer")
     steps = min(max_steps or len(groups), len(groups))
     key = _key(params, groups, loaded.fingerprint)
 
@@ -202,7 +187,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
 
     quant, targets, protected = quantize_kernel.plan(loaded, params)
     result = quantize_model(loaded, quant, targets, ctx, coded=True)  # the one quantization pass (recomputed on resume)
-    protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params.get("protocol")))
+    protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params["protocol"]))
     sweep = Sweep(loaded, targets, result.coded, windows, protocol.batch_size, ctx)
     try:
         all_d = sweep.evaluate(sweep.params_for(None, set()))

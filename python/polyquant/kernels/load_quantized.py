@@ -1,7 +1,7 @@
 """`load-quantized` kernel: read a pre-quantized GPTQ (v1 or v2) or AWQ (GEMM) checkpoint, dequantize
 it onto its dense architecture, and keep it resident for the steps that follow.
 
-params: {model: ModelSpec with format gptq|awq}. The loading itself is `models.quantized.load_quantized`
+params (src/kernels/load-quantized.ts): {model with format gptq|awq}. The loading itself is `models.quantized.load_quantized`
 (reached through `models.load`, so every kernel that names the same spec gets the same resident copy).
 Returns {format, checkpoint_format, bits, group_size, modules, fingerprint}: the most common bits and
 group size over the quantized modules, and how many modules were dequantized.
@@ -12,15 +12,13 @@ from __future__ import annotations
 from ..context import KernelContext
 from ..errors import ParameterError
 from ..models import resident
+from .contract import kernel
 
-VERSION = "1"
 
-
+@kernel("load-quantized")
 def run(params: dict, ctx: KernelContext) -> dict:
-    spec = params.get("model")
-    if not isinstance(spec, dict) or not spec.get("id"):
-        raise ParameterError(f"load-quantized needs `model` with an id, got {spec!r}")
-    if spec.get("format") not in ("gptq", "awq"):
+    spec = params["model"]
+    if spec["format"] not in ("gptq", "awq"):  # a refinement of the TS schema, which JSON Schema does not carry
         raise ParameterError(f"load-quantized reads format gptq or awq checkpoints; model {spec.get('id')!r} has format {spec.get('format', 'hf')!r}")
     ctx.progress(0, 1, "models", f"loading {spec['id']}")
     loaded = resident.get(spec)

@@ -1,6 +1,6 @@
 """`quantize` kernel: RTN, GPTQ or AWQ on the resident model, saved as a content-addressed artifact.
 
-params: {model: ModelSpec, quant: QuantConfig, protect: Protect, overrides: [Override]}.
+params (src/kernels/quantize.ts): {model, quant, protect, overrides, export}.
 1. resolve the targets (protection and overrides, `quant/plan.py`);
 2. compute the quantized weights (`quant/methods.py`): the resident model is not changed;
 3. apply them in place and restore them (a check that every weight fits its parameter, and the
@@ -30,40 +30,19 @@ from ..context import KernelContext
 from ..errors import ParameterError
 from ..models import resident
 from ..quant.apply import apply_weights
-from ..quant.methods import METHODS, quantize_model
+from ..quant.methods import quantize_model
 from ..quant.result import QuantResult
 from ..quant.plan import QuantTarget, protected_names, resolve_targets
+from .contract import kernel
 
-VERSION = "1"
 log = logging.getLogger(__name__)
 
-QUANT_DEFAULTS = {  # the zod QuantConfig defaults, for callers that bypass the TS schema
-    "method": "rtn",
-    "bits": 4,
-    "group_size": 128,
-    "sym": False,
-    "include_embeddings": False,
-    "include_lm_head": False,
-}
 
-
-def quant_config(raw: Optional[dict]) -> dict:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ParameterError(f"quant {raw!r} is not an object")
-    quant = {**QUANT_DEFAULTS, **raw}
-    if quant["method"] not in METHODS:
-        raise ParameterError(f"quant.method {quant['method']!r} is not one of {', '.join(METHODS)}")
-    return quant
-
-
-def plan(loaded: Any, params: dict) -> tuple[dict, list[QuantTarget], list[str]]:
-    """(quant config with defaults, targets, protected module names) for a kernel's params."""
-    quant = quant_config(params.get("quant"))
-    protect = params.get("protect") or {}
-    overrides = params.get("overrides") or []
-    targets = resolve_targets(loaded.model, quant, protect, overrides)
+def plan(loaded: Any, params: dict, quant: Optional[dict] = None) -> tuple[dict, list[QuantTarget], list[str]]:
+    """(quant config, targets, protected module names) for a kernel's params, filled by its contract;
+    `quant` replaces `params["quant"]` (a kernel whose `quant` is optional passes its defaults)."""
+    quant = params["quant"] if quant is None else quant
+    targets = resolve_targets(loaded.model, quant, params["protect"], params["overrides"])
     if not targets:
         raise ParameterError("protect leaves no module to quantize")
     return quant, targets, protected_names(loaded.model, quant, targets)
@@ -187,9 +166,8 @@ def structure_outputs(loaded: Any, result: QuantResult) -> dict:
     return {"architecture": arch, "awq": awq}
 
 
+@kernel("quantize")
 def run(params: dict, ctx: KernelContext) -> dict:
-    if "model" not in params:
-        raise ParameterError("quantize needs a `model`")
     loaded = resident.get(params["model"])
     quant, targets, protected = plan(loaded, params)
     result = quantize_model(loaded, quant, targets, ctx)

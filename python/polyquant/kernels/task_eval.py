@@ -22,24 +22,18 @@ from ..context import KernelContext
 from ..errors import ParameterError
 from ..eval import tasks
 from ..models import resident
-from .attention_heads import positive_int
 from ..analysis.degradation import degradation
+from .contract import defaults_at, kernel
 
-VERSION = "1"
 log = logging.getLogger(__name__)
 DEFAULT_LANGUAGES = ["en", "he", "ar", "zh"]
-SOURCES = ("bundled", "files", "hub")
 
 
 def load_items(params: dict) -> dict[str, list[tasks.MCItem]]:
-    data = params.get("data") or {}
-    if not isinstance(data, dict):
-        raise ParameterError(f"data {data!r} must be an object (source, files, dataset, split)")
+    data = params["data"]
     files = data.get("files")
     source = data.get("source") or ("files" if files else "bundled")
-    if source not in SOURCES:
-        raise ParameterError(f"data.source {source!r} is not one of {', '.join(SOURCES)}")
-    limit = positive_int(params, "limit", None)
+    limit = params.get("limit")
     langs = params.get("languages")
     if source == "files":
         if not isinstance(files, dict) or not files:
@@ -70,14 +64,9 @@ def _evaluate_all(loaded, items, description, add_bos, ctx, phase, offset, total
     return out
 
 
+@kernel("task-eval")
 def run(params: dict, ctx: KernelContext) -> dict:
-    if "model" not in params:
-        raise ParameterError("task-eval needs `model`")
-    description = params.get("description", True)
-    add_bos = params.get("add_bos", False)
-    for key, value in (("description", description), ("add_bos", add_bos)):
-        if not isinstance(value, bool):
-            raise ParameterError(f"{key} {value!r} must be true or false")
+    description, add_bos = params["description"], params["add_bos"]
     items = load_items(params)
     loaded = resident.get(params["model"])
     has_quant = params.get("quant") is not None
@@ -98,7 +87,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
         if corpus is not None:
             from ..eval.perplexity import Protocol, measure
 
-            protocol = Protocol.from_params(params.get("protocol"))
+            protocol = Protocol.from_params(defaults_at("task-eval", "protocol", params.get("protocol")))
             ppl_base = measure(loaded, corpus, protocol)
         with apply_weights(loaded.model, result.weights):
             quant_res = _evaluate_all(loaded, items, description, add_bos, ctx, "quantized", n_q, total)

@@ -7,8 +7,8 @@ Introduce Unfairness Between Languages"), meaningful when the documents are tran
 other (the UDHR is). Only the tokenizer is loaded (from a fixture, a local HF dir or a hub id),
 never the model's weights.
 
-params: `model` (ModelSpec whose tokenizer is measured), `corpus` (ResolvedCorpus),
-`reference` (language code, default "en").
+params (src/kernels/tokenizer-stats.ts): `model` (whose tokenizer is measured), `corpus`
+(resolved), `reference` (a language code).
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from typing import Any
 from ..context import KernelContext
 from ..errors import CorpusError, ParameterError
 from ..eval.perplexity import _check_corpus, encode
-from ..models.load import load_tokenizer, normalize_spec, resolve_path
-
-VERSION = "1"
-
-KNOWN_PARAMS = {"model", "corpus", "reference"}
+from ..models.load import load_tokenizer, resolve_path
+from .contract import kernel
 
 
 def language_stats(tokenizer: Any, docs: list[str]) -> dict:
@@ -53,17 +50,13 @@ def measure_tokenizer(tokenizer: Any, languages: dict[str, list[str]], reference
     return out
 
 
+@kernel("tokenizer-stats")
 def run(params: dict, ctx: KernelContext) -> dict:
-    unknown = sorted(set(params) - KNOWN_PARAMS)
-    if unknown:
-        raise ParameterError(f"tokenizer-stats: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_PARAMS))}")
-    if not params.get("model"):
-        raise ParameterError("tokenizer-stats: `model` is required")
-    spec = normalize_spec(params["model"])
-    languages = _check_corpus(params.get("corpus"))
-    reference = params.get("reference") or "en"
+    spec = params["model"]
+    languages = _check_corpus(params["corpus"])
+    reference = params["reference"]
     path, _ = resolve_path(str(spec["id"]), require_config=False)
-    tokenizer, _ = load_tokenizer(path, spec.get("revision"), bool(spec.get("trust_remote_code", False)))
+    tokenizer, _ = load_tokenizer(path, spec.get("revision"), spec["trust_remote_code"])
     stats = measure_tokenizer(tokenizer, languages, reference)
     for i, (lang, s) in enumerate(stats.items()):
         ctx.progress(i + 1, len(stats), "languages", lang)

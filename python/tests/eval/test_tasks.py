@@ -134,7 +134,7 @@ def test_kernel_base_vs_quantized_restores_and_counts(tiny_model_dirs, tmp_path)
     assert res["quant"] == {"method": "rtn", "bits": 2, "group_size": -1, "sym": False}
     assert res["correlation"] is None  # no corpus given
     bad = json.loads(api.call("task-eval", json.dumps({**params, "data": {"source": "web"}})))
-    assert bad["ok"] is False and "data.source 'web'" in bad["error"]["message"]
+    assert bad["ok"] is False and "with.data.source: 'web' is not one of" in bad["error"]["message"]
 
 
 def test_kernel_ppl_degradation_equals_a_disparity_step_on_the_same_corpus(tiny_model_dirs, tmp_path, sample_corpus):

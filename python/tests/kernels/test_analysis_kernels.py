@@ -35,13 +35,13 @@ def test_attention_heads_kernel_numbers(tiny_model_dirs, sample_corpus):
 def test_kernels_reject_bad_parameters_by_name(tiny_model_dirs, sample_corpus):
     spec = {"id": tiny_model_dirs["tiny-gpt2"], "device": "cpu"}
     bad = _call("attention-heads", {"model": spec, "corpus": sample_corpus, "rule": {"k": 0}})
-    assert not bad["ok"] and "rule.k 0.0 must be positive" in bad["error"]["message"]
+    assert not bad["ok"] and "with.rule.k: 0 is less than or equal to the minimum of 0" in bad["error"]["message"]
     bad = _call("attention-heads", {"model": spec, "corpus": sample_corpus, "languages": ["en", "xx"]})
     assert not bad["ok"] and "language 'xx' is not in the corpus" in bad["error"]["message"]
     bad = _call("layer-importance", {"model": spec, "corpus": sample_corpus, "hutchinson_samples": -2})
-    assert not bad["ok"] and "hutchinson_samples -2" in bad["error"]["message"]
+    assert not bad["ok"] and "with.hutchinson_samples: -2 is less than or equal to the minimum of 0" in bad["error"]["message"]
     bad = _call("layer-importance", {"model": spec, "corpus": sample_corpus, "criteria": ["fisher"], "seq_len": 1})
-    assert not bad["ok"] and "seq_len 1" in bad["error"]["message"]
+    assert not bad["ok"] and "with.seq_len: 1 is less than the minimum of 2" in bad["error"]["message"]
 
 
 @pytest.mark.fixture

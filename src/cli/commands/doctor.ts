@@ -14,16 +14,10 @@ import { describeKernelError } from "../../python/errors.js"
 import { FIXTURE_NAMES, fixtureStatus, type FixtureStatus } from "../../python/fixtures.js"
 import { projectRoot, resolveInterpreter, type Interpreter } from "../../python/interpreter.js"
 import { PythonRuntime, PythonRuntimeLive } from "../../python/PythonRuntime.js"
+import { EnvironmentInfo, REQUIRED_PACKAGES } from "../../kernels/internal.js"
 
-/** What python/polyquant/kernels/environment.py returns. */
-export interface EnvironmentInfo {
-  readonly python: string
-  readonly executable: string
-  readonly packages: Readonly<Record<string, string | null>>
-  readonly cuda: { readonly version: string | null; readonly devices: ReadonlyArray<{ readonly index: number; readonly name: string; readonly memory_bytes: number }> } | null
-  readonly cpu_threads: number | null
-  readonly torch_error?: string
-}
+// what python/polyquant/kernels/environment.py returns: its contract (src/kernels/internal.ts)
+export type { EnvironmentInfo } from "../../kernels/internal.js"
 
 export interface DoctorFacts {
   readonly node: string
@@ -52,7 +46,7 @@ export interface Diagnosis {
 }
 
 /** Python packages polyquant cannot run without (python/requirements.txt minus pytest). */
-export const REQUIRED_PACKAGES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib"] as const
+export { REQUIRED_PACKAGES } from "../../kernels/internal.js"
 const MIN_NODE: readonly [number, number] = [20, 19]
 
 export const GIB = 1024 ** 3
@@ -141,8 +135,10 @@ export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never
     if (interpreter.exists) {
       const runtime = yield* PythonRuntime
       const result = yield* Effect.either(runtime.call("environment", {}))
-      if (Either.isRight(result)) environment = result.right as EnvironmentInfo
-      else {
+      const parsed = Either.isRight(result) ? EnvironmentInfo.safeParse(result.right) : undefined
+      if (parsed?.success === true) environment = parsed.data
+      else if (parsed !== undefined) workerError = `the environment kernel's answer does not match its contract: ${parsed.error.message}`
+      else if (Either.isLeft(result)) {
         const d = describeKernelError(result.left)
         workerError = `${d.type}: ${d.message}${d.logTail ? `\n${d.logTail}` : ""}`
       }
