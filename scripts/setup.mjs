@@ -30,7 +30,6 @@ const wantFixtures = flags.has("--fixtures")
 const GUARD = "POLYQUANT_SETUP_ACTIVE" // set for the nested `npm install`, whose postinstall must not recurse
 const MIN_NODE = [20, 19]
 const MIN_PYTHON = [3, 10]
-const FIXTURES = ["tiny-llama", "tiny-gpt2"]
 const REQUIRED_MODULES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "jsonschema", "pytest"]
 
 const say = (message) => process.stderr.write(`polyquant setup: ${message}\n`)
@@ -260,13 +259,19 @@ const ensureBuild = () => {
 // ------------------------------------------------------------------------------------------------
 // 4. Fixture models
 
+// This script runs before anything is built, so it cannot import src/model/facts.ts: the fixture
+// names come from the fixture kernel's generated contract, and the cache folder is read by the same
+// rule as facts.ts `cacheDir` (trimmed, ~ expanded, absolute; test/setup/setup.test.ts checks both).
+const fixtureNames = () => JSON.parse(readFileSync(join(root, "python", "polyquant", "kernels", "contracts", "fixture.json"), "utf8")).params.properties.name.enum
+
 const cacheDir = () => {
   const named = process.env.POLYQUANT_CACHE?.trim()
-  return named ? resolve(named) : join(homedir(), ".cache", "polyquant")
+  if (!named) return join(homedir(), ".cache", "polyquant")
+  return resolve(named === "~" ? homedir() : named.startsWith("~/") ? join(homedir(), named.slice(2)) : named)
 }
 
 const ensureFixtures = () => {
-  const missing = FIXTURES.filter((name) => !existsSync(join(cacheDir(), "fixtures", name, "polyquant-fixture.json")))
+  const missing = fixtureNames().filter((name) => !existsSync(join(cacheDir(), "fixtures", name, "polyquant-fixture.json")))
   if (missing.length === 0) return
   say(`training the fixture models (${missing.join(", ")}; about two minutes in all on 2 idle cores) into ${join(cacheDir(), "fixtures")}`)
   const trained = run(process.execPath, [join(root, "bin", "polyquant.js"), "fixture"])

@@ -15,8 +15,9 @@ from polyquant.models.load import fingerprint_dir, fixture_dir, load_model
 
 
 def _independent_digest(path: str) -> str:
+    """The engine's rule (src/model/facts.ts): every model file but the fixture notes and README."""
     h = hashlib.sha256()
-    for name in sorted(n for n in os.listdir(path) if n == "config.json" or n.endswith((".safetensors", ".bin", ".pt", ".pth"))):
+    for name in sorted(n for n in os.listdir(path) if n.rsplit(".", 1)[-1] in ("json", "safetensors", "bin", "model", "txt", "tiktoken", "py") and n not in ("polyquant-fixture.json", "README.md")):
         h.update(name.encode() + b"\0")
         with open(os.path.join(path, name), "rb") as f:
             h.update(f.read())
@@ -30,7 +31,9 @@ def test_load_local_dir_records_everything(tiny_model_dirs):
     assert loaded.device == torch.device("cpu") and loaded.dtype == torch.float32  # auto on a CPU machine
     assert loaded.n_params == sum(p.numel() for p in loaded.model.parameters())
     assert not loaded.model.training
-    assert loaded.fingerprint == _independent_digest(tiny_model_dirs["tiny-gpt2"])
+    assert loaded.fingerprint == f'{tiny_model_dirs["tiny-gpt2"]}@sha256:{_independent_digest(tiny_model_dirs["tiny-gpt2"])}'
+    given = load_model({"id": tiny_model_dirs["tiny-gpt2"], "fingerprint": "from-the-engine"})
+    assert given.fingerprint == "from-the-engine"  # the engine's fingerprint is used, not recomputed
     assert loaded.max_positions == 128
     assert loaded.tokenizer.pad_token == "<pad>" and not loaded.pad_token_from_eos
     assert loaded.describe() == {
@@ -53,7 +56,7 @@ def test_fingerprint_sidecar_is_keyed_by_size_and_mtime(tiny_model_dirs, tmp_pat
     monkeypatch.setenv("POLYQUANT_CACHE", str(tmp_path / "cache"))
     path = str(tmp_path / "m")
     shutil.copytree(tiny_model_dirs["tiny-llama"], path)
-    first = fingerprint_dir(path)
+    first = fingerprint_dir(path, "./m")
     weights = os.path.join(path, "model.safetensors")
     st = os.stat(weights)
     # same size and mtime, different bytes: the sidecar answers (proves weights are not re-hashed)
@@ -63,11 +66,11 @@ def test_fingerprint_sidecar_is_keyed_by_size_and_mtime(tiny_model_dirs, tmp_pat
         f.seek(st.st_size - 1)
         f.write(bytes([last[0] ^ 1]))
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert fingerprint_dir(path) == first
+    assert fingerprint_dir(path, "./m") == first
     # a new mtime invalidates the sidecar: the digest follows the bytes
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    second = fingerprint_dir(path)
-    assert second != first and second == _independent_digest(path)
+    second = fingerprint_dir(path, "./m")
+    assert second != first and second == f"./m@sha256:{_independent_digest(path)}"
 
 
 def test_pad_token_falls_back_to_eos(tiny_model_dirs, tmp_path):

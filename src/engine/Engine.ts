@@ -141,11 +141,10 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
     for (const s of plan.steps) done.set(s.id, yield* Deferred.make<StepOutcome>())
     const outcomes = new Map<string, StepOutcome>()
     const pythonLock = yield* Effect.makeSemaphore(1)
-    const stepsState = (): StepsState => {
-      const state: StepsState = {}
-      for (const [id, o] of outcomes) state[id] = { status: o.status, uses: plan.steps.find((s) => s.id === id)?.uses ?? "", ...(o.outputs !== undefined ? { outputs: o.outputs } : {}) }
-      return state
-    }
+    const stepsState = (): StepsState =>
+      Object.fromEntries(
+        [...outcomes].map(([id, o]) => [id, { status: o.status, uses: plan.steps.find((s) => s.id === id)?.uses ?? "", ...(o.outputs !== undefined ? { outputs: o.outputs } : {}) }])
+      )
     const ctx: RunContext = {
       ...recorder,
       plan,

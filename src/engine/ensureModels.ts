@@ -10,7 +10,7 @@ import type { PlannedStep } from "../plan/types.js"
 import { PythonRuntime, type WorkerEvent } from "../python/PythonRuntime.js"
 import type { RunContext } from "./context.js"
 import { ModelUnavailableError } from "./errors.js"
-import { localModelDir } from "./fingerprint.js"
+import { localModelDir } from "../model/facts.js"
 
 /** Make a model available (e.g. train a `fixture:*`), reporting progress as worker events. */
 export type EnsureModel = (spec: ModelSpec, onEvent: (event: WorkerEvent) => void) => Effect.Effect<unknown, unknown, PythonRuntime>
@@ -19,7 +19,7 @@ export const ensureModels = (ctx: RunContext, step: PlannedStep, models: Readonl
   Effect.gen(function* () {
     const { runId, now, emit } = ctx
     for (const spec of models) {
-      const dir = localModelDir(spec, ctx.baseDir)
+      const dir = localModelDir(spec.id, ctx.baseDir)
       if (spec.id.startsWith("fixture:") && dir !== undefined && !existsSync(join(dir, "config.json"))) {
         emit({ type: "log", runId, t: now(), stepId: step.id, level: "info", message: `training ${spec.id} on first use (about a minute on two CPU cores)` })
       }

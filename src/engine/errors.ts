@@ -5,7 +5,7 @@
  * which is why `Interrupted` and `EngineDefect` keep tags older than the `…Error` naming rule.
  */
 import { Data } from "effect"
-import { describeKernelError, KernelCrashedError, KernelFailedError, KernelTimeoutError, type KernelError as PythonKernelError } from "../python/errors.js"
+import { describeKernelError, KernelCrashedError, KernelFailedError, KernelTimeoutError, type KernelCallError } from "../python/errors.js"
 import type { KernelError } from "./events.js"
 
 /** A kernel returned outputs that do not match its zod output schema. */
@@ -69,7 +69,7 @@ export class EngineDefect extends Data.TaggedError("EngineDefect")<{ readonly st
   }
 }
 
-const isKernelError = (error: unknown): error is PythonKernelError =>
+const isKernelError = (error: unknown): error is KernelCallError =>
   error instanceof KernelFailedError || error instanceof KernelCrashedError || error instanceof KernelTimeoutError
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Turn a planned Python step into what the kernel receives and what its cache key hashes:
  * corpora are read into documents (src/corpus/resolve.ts), the calibration corpus defaults to the
- * workflow corpus with `split: train`, models get fingerprints, and upstream outputs get digests;
+ * workflow corpus with `split: train`, models get fingerprints (src/model/facts.ts, passed to Python
+ * with the spec), and upstream outputs get digests;
  * local model dirs and data files (kernel `files` paths) named relative to the workflow become
  * absolute, and data files enter the key by content. The key hashes corpus digests, never
  * documents, and nothing about scheduling.
@@ -15,7 +16,7 @@ import type { PlannedStep } from "../plan/types.js"
 import { resolveCorpus } from "../corpus/resolve.js"
 import type { CacheKeyParts, RunStore } from "../store/RunStore.js"
 import { canonicalJson, digestOf, sha256 } from "./canonical.js"
-import { localModelDir, modelFingerprint } from "./fingerprint.js"
+import { fixtureNameOf, localModelDir, modelFingerprint } from "../model/facts.js"
 import { getPath, setPath } from "./paths.js"
 import type { StepOutcome } from "./state.js"
 
@@ -104,9 +105,12 @@ export const prepareStep = (input: PrepareInput): PreparedStep => {
     const value = getPath(params, path)
     if (value === undefined || value === null) continue
     const spec = ModelSpec.parse(value)
-    modelParts[path] = modelFingerprint(spec, baseDir, store)
+    const fingerprint = modelFingerprint(spec, baseDir, store)
+    modelParts[path] = fingerprint
+    // computed once, here: Python records it instead of hashing the weights again (not part of the key)
+    params = setPath(params, `${path}.fingerprint`, fingerprint)
     // a local model dir is named relative to the workflow; the worker's own folder may differ
-    const dir = spec.id.startsWith("fixture:") ? undefined : localModelDir(spec, baseDir)
+    const dir = fixtureNameOf(spec.id) !== undefined ? undefined : localModelDir(spec.id, baseDir)
     if (dir !== undefined && dir !== spec.id && existsSync(dir)) params = setPath(params, `${path}.id`, dir)
   }
   const files: Record<string, string> = {}

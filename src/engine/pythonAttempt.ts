@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { Effect, type Either } from "effect"
 import type { PlannedStep } from "../plan/types.js"
 import type { WorkerEvent } from "../python/PythonRuntime.js"
-import type { KernelError as PythonKernelError } from "../python/errors.js"
+import type { KernelCallError } from "../python/errors.js"
 import type { StoreWriteError } from "../store/errors.js"
 import type { RunContext } from "./context.js"
 import type { Interrupted } from "./errors.js"
@@ -38,7 +38,7 @@ export const pythonAttempt = (
   step: PlannedStep,
   params: Record<string, unknown>,
   attempt: number
-): Effect.Effect<Either.Either<unknown, PythonKernelError | Interrupted>, StoreWriteError> =>
+): Effect.Effect<Either.Either<unknown, KernelCallError | Interrupted>, StoreWriteError> =>
   Effect.gen(function* () {
     const { runId, now } = ctx
     const dir = stepDir(ctx.runDir, step.id)
@@ -50,7 +50,7 @@ export const pythonAttempt = (
       runId,
       stepId: step.id,
       ...files,
-      artifactsDir: ctx.store.artifacts.dir,
+      artifactsDir: ctx.store.artifactsDir,
       logPath: join(ctx.runDir, "worker.log"),
       onEvent: workerEventHandler(ctx, step, files),
       ...(step.timeoutSeconds !== undefined ? { timeoutMs: step.timeoutSeconds * 1000 } : {})

@@ -7,7 +7,7 @@
 import { Duration, Effect } from "effect"
 import type { KernelDefinition } from "../kernels/define.js"
 import type { PlannedStep } from "../plan/types.js"
-import type { KernelError as PythonKernelError } from "../python/errors.js"
+import type { KernelCallError } from "../python/errors.js"
 import type { Budgets } from "./budgets.js"
 import type { KernelError } from "./events.js"
 import type { RunContext } from "./context.js"
@@ -32,7 +32,7 @@ const prepare = (ctx: RunContext, step: PlannedStep, kernel: KernelDefinition, w
   })
 
 /** The call ended because the run was asked to stop: forced, or the kernel stopped (or its worker died) after the request. */
-const endedByStop = (stop: StopSignal, failure: PythonKernelError | Interrupted): boolean =>
+const endedByStop = (stop: StopSignal, failure: KernelCallError | Interrupted): boolean =>
   failure._tag === "Interrupted" || (stop.requested && ((failure._tag === "KernelFailedError" && failure.type === "KernelStopped") || failure._tag === "KernelCrashedError"))
 
 /** Attempts until one succeeds, the run is stopped, or the step's retries are spent. */

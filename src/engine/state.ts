@@ -9,8 +9,8 @@ export interface StepOutcome {
   readonly continueOnError?: boolean
 }
 
-/** `steps.<id>` in CEL: `{status, outputs, uses}` for every step that has finished (src/workflow/conditions.ts). */
-export type StepsState = Record<string, { status: StepStatus; outputs?: unknown; uses: string }>
+/** `steps.<id>` in CEL for every step that has finished: the conditions' own type (src/workflow/conditions.ts). */
+export type { StepsState } from "../workflow/conditions.js"
 
 /** A need is met when it succeeded, came from the cache, or failed with continue_on_error. */
 export const needMet = (outcome: StepOutcome | undefined): boolean =>

@@ -8,6 +8,7 @@
 import { z } from "zod"
 import { CorpusSpec } from "./common.js"
 import { defineKernel } from "./define.js"
+import { FIXTURE_NAMES } from "../model/facts.js"
 
 export const FixtureConfigRecord = z.strictObject({
   vocab_size: z.number().int(),
@@ -29,14 +30,14 @@ export const fixture = defineKernel({
   version: "1",
   description: "train a fixture model (tiny-llama, tiny-gpt2) on the UDHR training split, unless cached",
   with: z.strictObject({
-    name: z.enum(["tiny-llama", "tiny-gpt2"]),
+    name: z.enum(FIXTURE_NAMES),
     corpus: CorpusSpec.prefault({ split: "train" }).describe("the training text (default: UDHR train split)"),
     seed: z.number().int().default(0),
     steps: z.number().int().positive().optional().describe("optimizer steps (default: the trainer's)"),
     force: z.boolean().default(false).describe("train again even if the fixture exists")
   }),
   outputs: z.strictObject({
-    name: z.enum(["tiny-llama", "tiny-gpt2"]),
+    name: z.enum(FIXTURE_NAMES),
     seed: z.number().int(),
     threads: z.number().int(),
     steps: z.number().int(),

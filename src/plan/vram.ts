@@ -5,10 +5,10 @@
  * with the platform's GPU memory. The same config gives the layer count and linear in_features
  * that the loader checks `protect` layers and `group_size` against.
  */
-import { existsSync, readFileSync, statSync } from "node:fs"
-import { homedir } from "node:os"
-import { dirname, isAbsolute, join, resolve } from "node:path"
+import { readFileSync } from "node:fs"
+import { dirname } from "node:path"
 import { describeArchitecture, readArchitecture, type Architecture } from "./architecture.js"
+import { localConfigPath } from "../model/facts.js"
 
 /** Parameter counts (billions) of hub models named in the seed and their neighbours. */
 export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
@@ -31,8 +31,6 @@ export const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, float
 
 /** `auto` is float32 on a CPU and float16 on a GPU (ModelSpec.dtype). */
 export const dtypeFor = (dtype: string | undefined, gpu: boolean): string => (dtype === undefined || dtype === "auto" ? (gpu ? "float16" : "float32") : dtype)
-
-export const cacheDir = (env: NodeJS.ProcessEnv = process.env): string => env["POLYQUANT_CACHE"] ?? join(homedir(), ".cache", "polyquant")
 
 /** A Hugging Face config.json, as far as sizes go. */
 export interface ModelGeometry {
@@ -83,31 +81,6 @@ export const geometryOf = (config: Record<string, unknown>): ModelGeometry => {
   return { family: "llama", layers: L, hidden: h, intermediate: ffn, inFeatures: [...new Set([h, qDim, ffn])], params }
 }
 
-/** Where a model's config.json is on this machine, if it is. */
-export const localConfigPath = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined => {
-  if (modelId.startsWith("fixture:")) {
-    const path = join(cacheDir(env), "fixtures", modelId.slice("fixture:".length), "config.json")
-    return existsSync(path) ? path : undefined
-  }
-  if (isLocalModelId(modelId)) {
-    const path = join(isAbsolute(modelId) ? modelId : resolve(baseDir, modelId), "config.json")
-    return existsSync(path) ? path : undefined
-  }
-  return undefined
-}
-
-/** A local directory rather than a hub id: starts with ./, ../, / or ~, or names an existing folder. */
-export const isLocalModelId = (modelId: string): boolean => /^(\.{1,2}\/|\/|~)/.test(modelId)
-
-export const localModelDir = (modelId: string, baseDir: string): string => (isAbsolute(modelId) ? modelId : resolve(baseDir, modelId))
-
-export const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory()
-  } catch {
-    return false
-  }
-}
 
 /** The architecture of a local model's weights (architecture.ts), when it has safetensors files. */
 export const localArchitecture = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): Architecture | undefined => {

@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs"
 import { Effect, Layer } from "effect"
-import { KernelCrashedError, KernelFailedError, KernelTimeoutError, type KernelError } from "./errors.js"
+import { KernelCrashedError, KernelFailedError, KernelTimeoutError, type KernelCallError } from "./errors.js"
 import { PythonRuntime, type CallOptions, type PythonRuntimeService, type WorkerEvent } from "./PythonRuntime.js"
 
 export type DummyReply =
@@ -41,7 +41,7 @@ export const makeDummyRuntime = (script: Readonly<Record<string, DummyHandler>>)
   const calls: DummyCall[] = []
   const attempts = new Map<string, number>()
 
-  const call = (kernel: string, params: unknown, options: CallOptions = {}): Effect.Effect<unknown, KernelError> =>
+  const call = (kernel: string, params: unknown, options: CallOptions = {}): Effect.Effect<unknown, KernelCallError> =>
     Effect.gen(function* () {
       calls.push({ kernel, params, options })
       const attempt = (attempts.get(kernel) ?? 0) + 1

@@ -28,7 +28,7 @@ import { delimiter, dirname, join } from "node:path"
 import { StringDecoder } from "node:string_decoder"
 import { Context, Effect, Layer } from "effect"
 import { z } from "zod"
-import { KernelCrashedError, KernelFailedError, KernelTimeoutError, type KernelError } from "./errors.js"
+import { KernelCrashedError, KernelFailedError, KernelTimeoutError, type KernelCallError } from "./errors.js"
 import { apiPath, findExecutable, resolveInterpreter } from "./interpreter.js"
 
 /** What a kernel appends to its events file (python/polyquant/context.py), parsed. */
@@ -74,7 +74,7 @@ export interface WorkerInfo {
 
 export interface PythonRuntimeService {
   /** Run a kernel: params in (any JSON value), its result out. */
-  readonly call: (kernel: string, params: unknown, options?: CallOptions) => Effect.Effect<unknown, KernelError>
+  readonly call: (kernel: string, params: unknown, options?: CallOptions) => Effect.Effect<unknown, KernelCallError>
   /** The worker, started if it is not running. */
   readonly worker: Effect.Effect<WorkerInfo, KernelCrashedError | KernelFailedError>
   /** Stop the worker now; the next call starts a fresh one. */
@@ -503,7 +503,7 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
       }
     }
 
-    const toKernelError = (kernel: string) => (error: unknown): KernelError =>
+    const toKernelError = (kernel: string) => (error: unknown): KernelCallError =>
       error instanceof KernelFailedError || error instanceof KernelCrashedError || error instanceof KernelTimeoutError
         ? error
         : new KernelCrashedError({

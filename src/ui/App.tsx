@@ -5,10 +5,10 @@ import { Dashboard } from "./Dashboard.js"
 import { useNow } from "./hooks/useNow.js"
 import { useRunView } from "./hooks/useRunView.js"
 import { useStopKeys, type StopRequest } from "./hooks/useStopKeys.js"
-import type { RunStore } from "./RunStore.js"
+import type { RunViewStore } from "./RunViewStore.js"
 
 export interface AppProps {
-  readonly store: RunStore
+  readonly store: RunViewStore
   readonly clock: () => number
   readonly onStop?: (r: StopRequest) => void
   /** set by a SIGINT outside the app, so the dashboard shows that it is stopping */

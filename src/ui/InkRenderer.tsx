@@ -1,13 +1,13 @@
-/** The Ink renderer: events go into a RunStore, the App renders it; close() unmounts after the last frame. */
+/** The Ink renderer: events go into a RunViewStore, the App renders it; close() unmounts after the last frame. */
 import { render, type Instance } from "ink"
 import type { RunEvent } from "../engine/events.js"
 import { App } from "./App.js"
-import { RunStore } from "./RunStore.js"
+import { RunViewStore } from "./RunViewStore.js"
 import type { StopRequest } from "./hooks/useStopKeys.js"
 import type { Renderer, RendererOptions } from "./types.js"
 
 export class InkRenderer implements Renderer {
-  private readonly store = new RunStore()
+  private readonly store = new RunViewStore()
   private readonly instance: Instance
   private readonly stopListeners = new Set<() => void>()
   private closed = false

@@ -19,7 +19,7 @@ import { sortIssues, WorkflowFileError, type WorkflowIssue } from "./errors.js"
 import { stepInstances } from "./instances.js"
 import { readMatrix } from "./matrix.js"
 import { BUILTIN_PLATFORMS, DEFAULT_PLATFORM } from "./platforms.js"
-import { Budget, CustomPlatform, Defaults, PLATFORM_NAME, Retry, STEP_ID, StepStructure } from "./schema.js"
+import { Budget, CustomPlatform, Defaults, PLATFORM_NAME, Retry, STEP_ID, StepStructure, WorkflowFile } from "./schema.js"
 import { staticChecks } from "./static.js"
 import type { CustomStep, MatrixSpec, SourcePosition, Workflow, WorkflowStep } from "./types.js"
 import { schemaAt } from "./zodwalk.js"
@@ -327,11 +327,13 @@ export const checkWorkflow = (
   const env = options.env ?? process.env
   const custom = options.custom ?? {}
 
-  // top level
-  const known = new Set(["name", "description", "defaults", "budgets", "platforms", "steps"])
-  for (const key of Object.keys(raw)) if (!known.has(key)) out.add([key], `unknown key '${key}' (allowed: ${[...known].join(", ")})`, true)
-  if (typeof raw["name"] !== "string" || raw["name"].length === 0) out.add(raw["name"] === undefined ? [] : ["name"], raw["name"] === undefined ? "a workflow needs a name" : `name must be a non-empty string, got ${describeValue(raw["name"])}`)
-  if (raw["description"] !== undefined && typeof raw["description"] !== "string") out.add(["description"], `expected a string, got ${describeValue(raw["description"])}`)
+  // top level: the keys and their shapes are WorkflowFile's (schema.ts); each part is checked on its
+  // own below so that one bad part does not hide the others' errors
+  const top = WorkflowFile.shape
+  const known = Object.keys(top)
+  for (const key of Object.keys(raw)) if (!known.includes(key)) out.add([key], `unknown key '${key}' (allowed: ${known.join(", ")})`, true)
+  if (!top.name.safeParse(raw["name"]).success) out.add(raw["name"] === undefined ? [] : ["name"], raw["name"] === undefined ? "a workflow needs a name" : `name must be a non-empty string, got ${describeValue(raw["name"])}`)
+  if (!top.description.safeParse(raw["description"]).success) out.add(["description"], `expected a string, got ${describeValue(raw["description"])}`)
 
   const defaultsRaw = raw["defaults"] ?? {}
   const defaultsParsed = Defaults.safeParse(defaultsRaw)

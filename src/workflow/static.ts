@@ -14,7 +14,8 @@ import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, Qu
 import type { KernelDefinition } from "../kernels/define.js"
 import { isUdhrLanguage } from "../corpus/udhr.js"
 import { describeArchitecture } from "../plan/architecture.js"
-import { isDirectory, isLocalModelId, localArchitecture, localModelDir, readGeometry, type ModelGeometry } from "../plan/vram.js"
+import { localArchitecture, readGeometry, type ModelGeometry } from "../plan/vram.js"
+import { FIXTURE_NAMES, fixtureNameOf, isDirectory, isFixtureName, isLocalModelId, localModelDir } from "../model/facts.js"
 import { arrayElement, kindOf, objectShape, recordValue, tupleItems, unwrap } from "./zodwalk.js"
 
 export interface StaticProblem {
@@ -23,7 +24,6 @@ export interface StaticProblem {
   readonly message: string
 }
 
-const FIXTURES = ["tiny-llama", "tiny-gpt2"]
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v)
 
@@ -99,11 +99,12 @@ export const staticChecks = (
   let modelId: string | undefined
   for (const m of found.filter((f) => f.kind === "model")) {
     const id = (m.value as ModelSpec).id
-    if (id.startsWith("fixture:") && !FIXTURES.includes(id.slice("fixture:".length))) {
-      problems.push({ path: [...m.path, "id"], message: `unknown fixture '${id}' (fixtures: ${FIXTURES.map((f) => `fixture:${f}`).join(", ")})` })
+    const fixture = fixtureNameOf(id)
+    if (fixture !== undefined && !isFixtureName(fixture)) {
+      problems.push({ path: [...m.path, "id"], message: `unknown fixture '${id}' (fixtures: ${FIXTURE_NAMES.map((f) => `fixture:${f}`).join(", ")})` })
       continue
     }
-    if (isLocalModelId(id) && !isDirectory(localModelDir(id, options.baseDir))) {
+    if (isLocalModelId(id) && !isDirectory(localModelDir(id, options.baseDir) ?? id)) {
       problems.push({ path: [...m.path, "id"], message: `model directory not found: ${id} (paths are relative to the workflow's folder)` })
       continue
     }

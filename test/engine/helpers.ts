@@ -7,7 +7,7 @@ import type { RunEvent } from "../../src/engine/events.js"
 import { runPlan, type EngineOptions, type RunResult } from "../../src/engine/Engine.js"
 import type { Plan, PlannedStep } from "../../src/plan/types.js"
 import { PythonRuntime, type CallOptions } from "../../src/python/PythonRuntime.js"
-import type { KernelError } from "../../src/python/errors.js"
+import type { KernelCallError } from "../../src/python/errors.js"
 import { makeStoreService, Store } from "../../src/store/Store.js"
 import { RunStore } from "../../src/store/RunStore.js"
 
@@ -36,7 +36,7 @@ export const makePlan = (dir: string, steps: PlannedStep[], budgets: Plan["budge
   budgets
 })
 
-export type Script = (params: Record<string, unknown>, options: CallOptions, callIndex: number) => Effect.Effect<unknown, KernelError>
+export type Script = (params: Record<string, unknown>, options: CallOptions, callIndex: number) => Effect.Effect<unknown, KernelCallError>
 
 /** A PythonRuntime whose kernels are functions; records every call. */
 export const scriptedRuntime = (scripts: Record<string, Script>) => {

@@ -98,7 +98,8 @@ describe("load-quantized", () => {
     expect(qa.modules).toHaveLength(14)
     const lg = loadQuantized.outputs.parse(envelopes[2]!.result)
     expect(lg).toMatchObject({ format: "gptq", checkpoint_format: "gptq", bits: 4, group_size: 32, modules: 7 })
-    expect(lg.fingerprint).toMatch(/^[0-9a-f]{64}$/)
+    // the engine's rule (src/model/facts.ts): the checkpoint folder's id and the digest of its files
+    expect(lg.fingerprint).toMatch(/^\/.+@sha256:[0-9a-f]{64}$/)
     const la = loadQuantized.outputs.parse(envelopes[3]!.result)
     expect(la).toMatchObject({ format: "awq", checkpoint_format: null, bits: 4, group_size: 32, modules: 14 })
   })

@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { beforeEach, describe, expect, it } from "vitest"
+import { cacheDir, FIXTURE_NAMES } from "../../src/model/facts.js"
 
 const repo = resolve(import.meta.dirname, "..", "..")
 
@@ -62,8 +63,10 @@ beforeEach(() => {
   writeFileSync(join(project, "node_modules", ".package-lock.json"), "{}")
   mkdirSync(join(project, "src"))
   writeFileSync(join(project, "src", "a.ts"), "export {}\n")
-  mkdirSync(join(project, "python"))
+  mkdirSync(join(project, "python", "polyquant", "kernels", "contracts"), { recursive: true })
   writeFileSync(join(project, "python", "requirements.txt"), "torch>=2.2\n")
+  // the fixture names come from the fixture kernel's contract
+  copyFileSync(join(repo, "python", "polyquant", "kernels", "contracts", "fixture.json"), join(project, "python", "polyquant", "kernels", "contracts", "fixture.json"))
   fakeNode(join(project, "fake-npm.cjs"), "npm")
   fakeNode(join(project, "node_modules", "typescript", "bin", "tsc"), "tsc")
   fakeNode(join(project, "bin", "polyquant.js"), "polyquant")
@@ -94,6 +97,13 @@ describe("scripts/setup.mjs", () => {
     // the whole process: node's start-up dominates and varies with the machine's load; an
     // accidental npm install, pip or tsc would take far longer than this
     expect(quiet.wallMs).toBeLessThan(5_000)
+  })
+
+  it("reads the fixture names and the cache folder as src/model/facts.ts does (it runs before the build)", () => {
+    const named = " ~/polyquant-setup-test-cache "
+    const r = setup(["--fixtures"], { POLYQUANT_CACHE: named })
+    expect(r.stderr).toContain(`(${FIXTURE_NAMES.join(", ")}; about two minutes`)
+    expect(r.stderr).toContain(`into ${join(cacheDir({ POLYQUANT_CACHE: named }), "fixtures")}`)
   })
 
   it("reruns only what is stale: tsc for src, pip for requirements, npm for the lock file", () => {

@@ -1,11 +1,10 @@
 import Database from "better-sqlite3"
 import { spawnSync } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { Plan } from "../../src/plan/types.js"
-import { ArtifactStore } from "../../src/store/ArtifactStore.js"
 import { windowStart } from "../../src/store/budget.js"
 import { RunBusyError, StoreOpenError } from "../../src/store/errors.js"
 import { thisProcess, type ProcessProbe, type RunOwner } from "../../src/store/liveness.js"
@@ -175,20 +174,5 @@ describe("RunStore: run owners (migration 2) and claimRun", () => {
     expect(b.getRun("r1")).toMatchObject({ updatedAt: 2000, owner: thisProcess() })
     a.close()
     b.close()
-  })
-})
-
-describe("ArtifactStore", () => {
-  it("stores bytes under their sha256 and leaves no temporary file", () => {
-    const dir = tmp()
-    const artifacts = new ArtifactStore(dir)
-    const a = artifacts.put("hello")
-    expect(a.sha256).toBe("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
-    expect(existsSync(a.path)).toBe(true)
-    expect(artifacts.get(a.sha256).toString()).toBe("hello")
-    expect(artifacts.put("hello").path).toBe(a.path)
-    expect(readdirSync(join(dir, "2c"))).toEqual([a.sha256])
-    writeFileSync(a.path, "tampered")
-    expect(() => artifacts.get(a.sha256)).toThrow(/is corrupt/)
   })
 })

@@ -2,7 +2,7 @@ import { render } from "ink-testing-library"
 import { describe, expect, it } from "vitest"
 import type { RunEvent } from "../../src/engine/events.js"
 import { App } from "../../src/ui/App.js"
-import { RunStore } from "../../src/ui/RunStore.js"
+import { RunViewStore } from "../../src/ui/RunViewStore.js"
 import { week1Events } from "../report/fixtures.js"
 
 const tick = () => new Promise((r) => setTimeout(r, 5))
@@ -12,7 +12,7 @@ const widest = (s: string) => Math.max(...s.split("\n").map((l) => [...l].length
 /** Drive the real App with the recorded stream; `until(e)` stops after the matching event. */
 const drive = async (width: number, until?: (e: RunEvent) => boolean) => {
   const events = week1Events()
-  const store = new RunStore()
+  const store = new RunViewStore()
   let now = events[0]!.t
   const stops: Array<{ reason: string; force: boolean }> = []
   const ui = render(<App store={store} clock={() => now} width={width} onStop={(r) => stops.push(r)} />)

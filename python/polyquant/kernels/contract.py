@@ -173,3 +173,22 @@ def defaults_at(name: str, path: str, value: dict | None = None) -> dict:
     """An optional object parameter with its defaults, as if given as `value` (default `{}`):
     e.g. disparity's `quant` when absent means the QuantConfig defaults."""
     return fill_defaults(schema_at(name, path), {} if value is None else value)
+
+
+@functools.lru_cache(maxsize=None)
+def _model_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema_at("perplexity", "model"))
+
+
+def check_model_spec(spec: Any) -> dict:
+    """A model spec with its defaults, checked. Every kernel's model path holds the same schema
+    (ResolvedModel in src/kernels/common.ts); perplexity's stands for all of them."""
+    if not isinstance(spec, dict):
+        raise ParameterError(f"a model spec is an object with an `id`, got {spec!r}")
+    filled = fill_defaults(schema_at("perplexity", "model"), spec)
+    error = _first_error(_model_validator(), filled)
+    if error is not None:
+        raise ParameterError(f"model{_where(error.absolute_path)}: {error.message}")
+    return filled

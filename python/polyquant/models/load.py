@@ -74,7 +74,8 @@ def load_model(spec: dict | str) -> LoadedModel:
     model.eval()
     tokenizer, from_eos = load_tokenizer(path, revision, trust)
     notes = ["tokenizer has no pad token: eos stands in"] if from_eos else []
-    fingerprint = fingerprint_dir(path) if local else f"{model_id}@{revision or 'main'}"
+    # the engine passes its fingerprint (computed once, src/model/facts.ts); a script gets the same here
+    fingerprint = spec.get("fingerprint") or (fingerprint_dir(path, model_id) if local else f"{model_id}@{revision or 'main'}")
     n_params = sum(p.numel() for p in model.parameters())
     log.info("loaded %s (%s, %d params) on %s as %s", model_id, getattr(model.config, "model_type", "?"), n_params, device, dtype)
     return LoadedModel(

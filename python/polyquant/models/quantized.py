@@ -228,7 +228,7 @@ def load_quantized(spec: dict, path: str) -> Any:
         model=model,
         tokenizer=tokenizer,
         spec=spec,
-        fingerprint=fingerprint_dir(path) if local else f"{spec.get('id')}@{spec.get('revision') or 'main'}",
+        fingerprint=spec.get("fingerprint") or (fingerprint_dir(path, spec["id"]) if local else f"{spec.get('id')}@{spec.get('revision') or 'main'}"),
         device=device,
         dtype=dtype,
         n_params=sum(p.numel() for p in model.parameters()),

@@ -17,7 +17,8 @@ from .load import LoadedModel, load_model, normalize_spec
 
 log = logging.getLogger("polyquant.models")
 
-_IGNORED_KEYS = ("params_b",)  # planning hints: same bytes loaded either way
+# a planning hint, and the engine's fingerprint (the same value by the same rule): same bytes loaded either way
+_IGNORED_KEYS = ("params_b", "fingerprint")
 
 _models: dict[str, LoadedModel] = {}
 _lock = threading.Lock()
@@ -35,7 +36,7 @@ def get(spec: dict | str) -> LoadedModel:
         loaded = _models.get(key)
         if loaded is None:
             log.info("loading resident model %s", key)
-            loaded = load_model(json.loads(key))
+            loaded = load_model(normalize_spec(spec))
             _models[key] = loaded
         return loaded
 

@@ -4,9 +4,13 @@ resolution, the fingerprint the cache key uses, the tokenizer, and `LoadedModel`
 loader returns. Both loaders use it: load.py (Hugging Face models) and quantized.py (GPTQ/AWQ
 checkpoints), so neither imports the other's internals.
 
-Fingerprints: local directories and fixtures get a sha256 over config.json and the weight files'
-bytes, cached in a sidecar keyed by each file's size and mtime so that a 7B model is hashed once;
-hub ids get `id@revision` (the hub's revision names the bytes).
+Model facts follow src/model/facts.ts, the one rule of the whole tool: the fixture names come from
+the `fixture` kernel's contract, `$POLYQUANT_CACHE` is read trimmed with `~` expanded, and the
+fingerprint is the engine's. The engine computes it once and passes it with the spec
+(`spec["fingerprint"]`); a script calling a kernel directly gets the same value computed here:
+`id@sha256:<digest>` for local folders and fixtures, the sha256 over `name \0 bytes \0` of each
+model file (MODEL_FILE) in name order, cached in a sidecar keyed by each file's size and mtime so
+that a 7B model is hashed once; `id@revision` for hub ids (the hub's revision names the bytes).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +27,16 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, ParameterError
+from ..kernels.contract import check_model_spec, contract
 from .structure import Structure, structure_of
 
 log = logging.getLogger("polyquant.models")
 
 FIXTURE_PREFIX = "fixture:"
-FIXTURE_NAMES = ("tiny-llama", "tiny-gpt2")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+FIXTURE_NAMES = tuple(contract("fixture")["params"]["properties"]["name"]["enum"])
+# the files that make up a model (src/model/facts.ts MODEL_FILE, NOT_MODEL_FILES)
+MODEL_FILE = re.compile(r"\.(json|safetensors|bin|model|txt|tiktoken|py)$")
+NOT_MODEL_FILES = frozenset({"polyquant-fixture.json", "README.md"})
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 HASH_CHUNK = 1 << 22  # 4 MiB reads while hashing weights
 
@@ -78,8 +86,9 @@ class LoadedModel:
 
 
 def cache_root() -> str:
-    """`$POLYQUANT_CACHE`, else `~/.cache/polyquant`."""
-    return os.environ.get("POLYQUANT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "polyquant")
+    """`$POLYQUANT_CACHE` (trimmed, `~` expanded, absolute), else `~/.cache/polyquant`."""
+    named = (os.environ.get("POLYQUANT_CACHE") or "").strip()
+    return os.path.abspath(os.path.expanduser(named)) if named else os.path.join(os.path.expanduser("~"), ".cache", "polyquant")
 
 
 def fixture_dir(name: str) -> str:
@@ -90,17 +99,11 @@ def fixture_dir(name: str) -> str:
 
 
 def normalize_spec(spec: dict | str) -> dict:
-    """Fill the ModelSpec defaults (the zod schema does this for workflows; scripts may pass less)."""
+    """The ModelSpec with its defaults, checked: the contract's model schema (src/kernels/common.ts
+    ResolvedModel) does for a script what the zod schema does for a workflow."""
     if isinstance(spec, str):
         spec = {"id": spec}
-    if not isinstance(spec, dict) or not spec.get("id"):
-        raise ParameterError(f"a model spec needs an `id`, got {spec!r}")
-    out = {"dtype": "auto", "device": "auto", "format": "hf", "trust_remote_code": False, **spec}
-    if out["dtype"] not in ("auto", *DTYPES):
-        raise ParameterError(f"model dtype {out['dtype']!r} is not auto, float32, float16 or bfloat16")
-    if out["format"] not in ("hf", "gptq", "awq"):
-        raise ParameterError(f"model format {out['format']!r} is not hf, gptq or awq")
-    return out
+    return check_model_spec(spec)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -149,12 +152,19 @@ def resolve_path(model_id: str, require_config: bool = True) -> tuple[str, bool]
 
 
 def _fingerprint_files(path: str) -> list[str]:
-    names = sorted(n for n in os.listdir(path) if n == "config.json" or n.endswith(WEIGHT_SUFFIXES))
+    names = sorted(n for n in os.listdir(path) if MODEL_FILE.search(n) and n not in NOT_MODEL_FILES)
+    if not names:
+        raise ModelError(f"model folder {path!r} holds no model files")
     return [os.path.join(path, n) for n in names]
 
 
-def fingerprint_dir(path: str) -> str:
-    """sha256 over config.json and the weight files (name and bytes), cached by size+mtime."""
+def fingerprint_dir(path: str, model_id: str) -> str:
+    """`<model_id>@sha256:<digest>` of a local model folder, as the engine computes it (src/model/facts.ts)."""
+    return f"{model_id}@sha256:{_directory_digest(path)}"
+
+
+def _directory_digest(path: str) -> str:
+    """sha256 over each model file's name and bytes, cached by size+mtime."""
     files = _fingerprint_files(path)
     stamp = {os.path.basename(f): [os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in files}
     sidecar = os.path.join(cache_root(), "fingerprints", hashlib.sha1(os.path.abspath(path).encode()).hexdigest() + ".json")

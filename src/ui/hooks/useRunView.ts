@@ -1,6 +1,6 @@
-/** The live RunView of a RunStore. */
+/** The live RunView of a RunViewStore. */
 import { useSyncExternalStore } from "react"
-import type { RunStore } from "../RunStore.js"
+import type { RunViewStore } from "../RunViewStore.js"
 import type { RunView } from "../state.js"
 
-export const useRunView = (store: RunStore): RunView => useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot)
+export const useRunView = (store: RunViewStore): RunView => useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot)

@@ -5,7 +5,7 @@
 import type { RunEvent } from "../engine/events.js"
 import { emptyRun, reduce, type RunView } from "./state.js"
 
-export class RunStore {
+export class RunViewStore {
   private view: RunView = emptyRun
   private readonly listeners = new Set<() => void>()
   push(event: RunEvent): void {
