@@ -29,7 +29,9 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     return ExitCode.invalidInput
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${command.summary}\n\nUsage: ${command.usage}\n`)
+    const { optionsHelp } = await import("./flags.js")
+    const options = optionsHelp(command)
+    process.stdout.write(`${command.summary}\n\nUsage: ${command.usage}\n${options.length > 0 ? `\nOptions:\n${options.join("\n")}\n` : ""}`)
     return ExitCode.ok
   }
   const module = await command.load()

@@ -15,9 +15,20 @@ export class StoreWriteError extends Data.TaggedError("StoreWriteError")<{ reado
   }
 }
 
-/** A run id that the store does not hold. */
-export class RunNotFoundError extends Data.TaggedError("RunNotFoundError")<{ readonly runId: string; readonly known: ReadonlyArray<string> }> {
+/**
+ * A run id that the store does not hold, or a prefix that several runs share (`ambiguous`: how
+ * many, or "more" than the ten in `known`, which are then the runs it matches).
+ */
+export class RunNotFoundError extends Data.TaggedError("RunNotFoundError")<{
+  readonly runId: string
+  readonly known: ReadonlyArray<string>
+  readonly ambiguous?: number | "more"
+}> {
   override get message(): string {
+    if (this.ambiguous !== undefined) {
+      const count = this.ambiguous === "more" ? `more than ${this.known.length}` : `${this.ambiguous}`
+      return `run id '${this.runId}' is ambiguous: ${count} runs start with it (${this.known.join(", ")}${this.ambiguous === "more" ? ", ..." : ""}); give more of the id`
+    }
     const known = this.known.length > 0 ? `; recent runs: ${this.known.join(", ")}` : "; the store holds no runs"
     return `no run '${this.runId}' in the store${known}`
   }

@@ -1,17 +1,14 @@
 /** `polyquant corpus`: print a corpus as the Python kernels receive it (JSON), or a summary. */
-import { parseArgs } from "node:util"
 import { CorpusSpec } from "../../kernels/common.js"
 import { resolveCorpus } from "../../corpus/resolve.js"
+import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { table } from "./index.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      languages: { type: "string" },
-      split: { type: "string", default: "heldout" },
-      json: { type: "boolean", default: false }
-    }
-  })
+  const parsed = parseFlagsOrReport(table.corpus, args)
+  if (parsed === undefined) return ExitCode.invalidInput
+  const { values } = parsed
   const spec = CorpusSpec.safeParse({
     source: "udhr",
     split: values.split,

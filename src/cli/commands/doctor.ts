@@ -6,15 +6,18 @@
  * The Python facts come from the `environment` kernel, run through the PythonRuntime, so a
  * passing doctor means the bridge itself works.
  */
-import { existsSync } from "node:fs"
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { parseArgs } from "node:util"
 import { Effect, Either } from "effect"
 import { describeKernelError } from "../../python/errors.js"
 import { FIXTURE_NAMES, fixtureStatus, type FixtureStatus } from "../../python/fixtures.js"
 import { projectRoot, resolveInterpreter, type Interpreter } from "../../python/interpreter.js"
 import { PythonRuntime, PythonRuntimeLive } from "../../python/PythonRuntime.js"
 import { EnvironmentInfo, REQUIRED_PACKAGES } from "../../kernels/internal.js"
+import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { writeProblem } from "../paths.js"
+import { table } from "./index.js"
 
 // what python/polyquant/kernels/environment.py returns: its contract (src/kernels/internal.ts)
 export type { EnvironmentInfo } from "../../kernels/internal.js"
@@ -30,6 +33,8 @@ export interface DoctorFacts {
   readonly sqliteError?: string
   readonly fixtures: ReadonlyArray<FixtureStatus>
   readonly storePath: string
+  /** why the file at storePath cannot be the store (a folder, not SQLite, unreadable); see storeFileProblem */
+  readonly storeProblem?: string
 }
 
 export interface Problem {
@@ -112,7 +117,14 @@ export const diagnose = (facts: DoctorFacts): Diagnosis => {
     })
   }
 
-  lines.push(row("store", `${facts.storePath}${existsSync(facts.storePath) ? "" : " (created by the first run)"}`))
+  if (facts.storeProblem !== undefined) {
+    lines.push(row("store", `${facts.storePath} ${facts.storeProblem}`))
+    problems.push({
+      what: `the store ${facts.storePath} ${facts.storeProblem}`,
+      fix: "move that file away (the next run creates a new store there), or point --store at the right file",
+      required: true
+    })
+  } else lines.push(row("store", `${facts.storePath}${existsSync(facts.storePath) ? "" : " (created by the first run)"}`))
   return { lines, problems, ok: problems.every((p) => !p.required) }
 }
 
@@ -124,6 +136,33 @@ export const render = (diagnosis: Diagnosis): string => {
   }
   out.push("", diagnosis.ok ? "polyquant is ready." : "polyquant cannot run until the missing parts above are fixed.")
   return out.join("\n") + "\n"
+}
+
+const SQLITE_HEADER = "SQLite format 3\0"
+
+/**
+ * Why the file at `path` cannot be a run store: a folder, an unreadable file, or a file that is
+ * not SQLite (its first 16 bytes are not SQLite's header); undefined when it is missing, empty
+ * (SQLite makes a database of an empty file) or a SQLite database.
+ */
+export const storeFileProblem = (path: string): string | undefined => {
+  let fd: number | undefined
+  try {
+    const stat = statSync(path)
+    if (stat.isDirectory()) return "is a folder, not a SQLite database file"
+    if (stat.size === 0) return undefined
+    fd = openSync(path, "r")
+    const header = Buffer.alloc(SQLITE_HEADER.length)
+    const read = readSync(fd, header, 0, header.length, 0)
+    return header.subarray(0, read).toString("latin1") === SQLITE_HEADER ? undefined : "is not a SQLite database (it does not start with SQLite's header)"
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === "ENOENT") return undefined
+    if (code === "ENOTDIR") return `cannot be created: ${writeProblem(path, "file") ?? "a part of its path is a file"}`
+    return `cannot be read (${code ?? (error as Error).message})`
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
 }
 
 /** Gather the facts: the environment kernel through the runtime in context, plus local checks. */
@@ -152,6 +191,7 @@ export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never
         return error instanceof Error ? error.message : String(error)
       }
     })
+    const storeProblem = storeFileProblem(resolve(storePath))
     return {
       node: process.versions.node,
       interpreter,
@@ -159,18 +199,15 @@ export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never
       ...(workerError !== undefined ? { workerError } : {}),
       ...(sqliteError !== undefined ? { sqliteError } : {}),
       fixtures: FIXTURE_NAMES.map((name) => fixtureStatus(name)),
-      storePath: resolve(storePath)
+      storePath: resolve(storePath),
+      ...(storeProblem !== undefined ? { storeProblem } : {})
     }
   })
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  let store: string
-  try {
-    store = parseArgs({ args: [...args], options: { store: { type: "string", default: join(".polyquant", "polyquant.db") } } }).values.store ?? ""
-  } catch (error) {
-    process.stderr.write(`polyquant doctor: ${(error as Error).message}\n`)
-    return 2
-  }
+  const parsed = parseFlagsOrReport(table.doctor, args)
+  if (parsed === undefined) return ExitCode.invalidInput
+  const store = parsed.values.store ?? join(".polyquant", "polyquant.db")
   const facts = await Effect.runPromise(Effect.scoped(gatherFacts(store)).pipe(Effect.provide(PythonRuntimeLive())))
   const diagnosis = diagnose(facts)
   process.stdout.write(render(diagnosis))

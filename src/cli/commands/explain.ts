@@ -3,14 +3,17 @@
  * and version, resolved parameters with corpus digests, model fingerprints, upstream output
  * digests), the key itself, and whether the cache holds outputs for it.
  */
-import { parseArgs } from "node:util"
 import { canonicalJson, sha256 } from "../../engine/canonical.js"
 import { StepNotFoundError } from "../../store/errors.js"
 import { ExitCode } from "../command.js"
-import { findRunForCli, openStoreForCli } from "./show.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { findRunForCli, openStoreForCli } from "../store.js"
+import { table } from "./index.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { store: { type: "string" }, json: { type: "boolean", default: false } } })
+  const parsed = parseFlagsOrReport(table.explain, args)
+  if (parsed === undefined) return ExitCode.invalidInput
+  const { values, positionals } = parsed
   const store = openStoreForCli("explain", values.store)
   if (store === undefined) return ExitCode.invalidInput
   try {

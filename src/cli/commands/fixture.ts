@@ -3,9 +3,10 @@
  * training split (14 languages) with the Python `fixture` kernel, unless they are cached already.
  * `POLYQUANT_CACHE` moves the cache (default ~/.cache/polyquant).
  */
-import { parseArgs } from "node:util"
 import { Effect, Either } from "effect"
 import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { table } from "./index.js"
 import { describeKernelError } from "../../python/errors.js"
 import {
   ensureFixtureEffect,
@@ -62,13 +63,9 @@ export const fixtureCommand = (
   io: FixtureCommandOutput
 ): Effect.Effect<number, never, PythonRuntime> =>
   Effect.gen(function* () {
-    let values: { force?: boolean; name?: string }
-    try {
-      values = parseArgs({ args: [...args], options: { force: { type: "boolean", default: false }, name: { type: "string" } } }).values
-    } catch (error) {
-      io.err(`polyquant fixture: ${(error as Error).message}`)
-      return ExitCode.invalidInput
-    }
+    const flags = parseFlagsOrReport(table.fixture, args, io.err)
+    if (flags === undefined) return ExitCode.invalidInput
+    const { values } = flags
     let names: FixtureName[] = [...FIXTURE_NAMES]
     if (values.name !== undefined) {
       const parsed = yield* Effect.either(parseFixtureName(values.name))
@@ -81,12 +78,12 @@ export const fixtureCommand = (
     let failed = false
     for (const name of names) {
       const before = fixtureStatus(name)
-      if (values.force !== true && isCurrent(before)) {
+      if (!values.force && isCurrent(before)) {
         io.out(describeFixture(before))
         continue
       }
       io.err(`${name}: ${before.trained ? "trained with other settings or another corpus: training again" : "training"} on the UDHR training split (14 languages)...`)
-      const result = yield* Effect.either(ensureFixtureEffect(name, { force: values.force === true, onEvent: progressPrinter(name, io.err) }))
+      const result = yield* Effect.either(ensureFixtureEffect(name, { force: values.force, onEvent: progressPrinter(name, io.err) }))
       if (Either.isLeft(result)) {
         failed = true
         const error = result.left

@@ -1,18 +1,154 @@
-/** The command table. Each entry imports its implementation only when that command runs. */
-import type { Command } from "../command.js"
+/**
+ * The command table: each command with its options (parsed by src/cli/flags.ts, which every
+ * command calls with its entry here). Each entry imports its implementation only when that
+ * command runs.
+ */
+import type { Command, CommandModule } from "../command.js"
 
-export const commands: ReadonlyArray<Command> = [
-  { name: "validate", summary: "check a workflow (YAML or .ts) and print every error at once", usage: "polyquant validate FILE [--set path=value]...", load: () => import("./validate.js") },
-  { name: "plan", summary: "the DAG with platforms, estimates, VRAM fit and budgets, without running", usage: "polyquant plan FILE [--set path=value]... [--json] [--store PATH]", load: () => import("./plan.js") },
-  { name: "schema", summary: "print the workflow JSON Schema (for editors)", usage: "polyquant schema [--out FILE]", load: () => import("./schema.js") },
-  { name: "corpus", summary: "print a corpus (UDHR by default) as the kernels receive it", usage: "polyquant corpus [--languages en,he] [--split train|heldout|all] [--json]", load: () => import("./corpus.js") },
-  { name: "replay", summary: "watch a recorded run (JSON lines of events) in the dashboard again", usage: "polyquant replay EVENTS.jsonl [--speed N] [--plain|--json]", load: () => import("./replay.js") },
-  { name: "run", summary: "run a workflow (YAML or TypeScript)", usage: "polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH]", load: () => import("./run.js") },
-  { name: "resume", summary: "continue a stopped, crashed or deferred run", usage: "polyquant resume RUN [--plain|--json] [--takeover] [--store PATH]", load: () => import("./resume.js") },
-  { name: "runs", summary: "list the stored runs, newest first", usage: "polyquant runs [--limit N] [--json] [--store PATH]", load: () => import("./runs.js") },
-  { name: "show", summary: "a stored run: steps, statuses, outputs, branch decisions", usage: "polyquant show RUN [--json] [--store PATH]", load: () => import("./show.js") },
-  { name: "explain", summary: "the parts of a step's cache key", usage: "polyquant explain RUN STEP [--json] [--store PATH]", load: () => import("./explain.js") },
-  { name: "report", summary: "write a run's report: Markdown tables and SVG/PNG plots", usage: "polyquant report RUN [--out DIR] [--store PATH] [--no-plots]", load: () => import("./report.js") },
-  { name: "fixture", summary: "train the fixture models (tiny Llama, tiny GPT-2) on the UDHR if missing", usage: "polyquant fixture [--force] [--name tiny-llama|tiny-gpt2]", load: () => import("./fixture.js") },
-  { name: "doctor", summary: "check Node, Python, torch, transformers, CUDA, the fixtures and the store", usage: "polyquant doctor [--store PATH]", load: () => import("./doctor.js") }
-]
+const store = { type: "string", value: "PATH", description: "the run store (default .polyquant/polyquant.db)" } as const
+const set = { type: "string", value: "path=value", multiple: true, description: "override a value of the workflow" } as const
+const plain = { type: "boolean", description: "plain lines instead of the live dashboard" } as const
+const jsonLines = { type: "boolean", description: "JSON lines of events instead of the dashboard" } as const
+const noReport = { type: "boolean", description: "do not write the Markdown report when the run ends" } as const
+
+export const table = {
+  validate: {
+    name: "validate",
+    summary: "check a workflow (YAML or .ts) and print every error at once",
+    usage: "polyquant validate FILE [--set path=value]...",
+    positionals: ["FILE"],
+    options: { set },
+    load: (): Promise<CommandModule> => import("./validate.js")
+  },
+  plan: {
+    name: "plan",
+    summary: "the DAG with platforms, estimates, VRAM fit and budgets, without running",
+    usage: "polyquant plan FILE [--set path=value]... [--json] [--store PATH]",
+    positionals: ["FILE"],
+    options: { set, json: { type: "boolean", description: "the plan as JSON" }, store },
+    load: (): Promise<CommandModule> => import("./plan.js")
+  },
+  schema: {
+    name: "schema",
+    summary: "print the workflow JSON Schema (for editors)",
+    usage: "polyquant schema [--out FILE]",
+    positionals: [],
+    options: { out: { type: "string", value: "FILE", description: "write the schema to FILE instead of printing it" } },
+    load: (): Promise<CommandModule> => import("./schema.js")
+  },
+  corpus: {
+    name: "corpus",
+    summary: "print a corpus (UDHR by default) as the kernels receive it",
+    usage: "polyquant corpus [--languages en,he] [--split train|heldout|all] [--json]",
+    positionals: [],
+    options: {
+      languages: { type: "string", value: "en,he", description: "the languages, comma-separated (default: all)" },
+      split: { type: "string", value: "train|heldout|all", default: "heldout", description: "which documents (default heldout)" },
+      json: { type: "boolean", description: "the corpus as JSON, as the kernels receive it" }
+    },
+    load: (): Promise<CommandModule> => import("./corpus.js")
+  },
+  replay: {
+    name: "replay",
+    summary: "watch a recorded run (JSON lines of events) in the dashboard again",
+    usage: "polyquant replay EVENTS.jsonl [--speed N] [--plain|--json]",
+    positionals: ["EVENTS.jsonl"],
+    options: {
+      speed: { type: "number", value: "N", min: 0, default: 1, description: "playback speed (1 as recorded, 0 without waiting)" },
+      plain,
+      json: jsonLines
+    },
+    load: (): Promise<CommandModule> => import("./replay.js")
+  },
+  run: {
+    name: "run",
+    summary: "run a workflow (YAML or TypeScript)",
+    usage: "polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report]",
+    positionals: ["FILE"],
+    options: {
+      set,
+      force: { type: "boolean", description: "run every step again instead of taking cached outputs" },
+      plain,
+      json: jsonLines,
+      store,
+      "no-report": noReport
+    },
+    load: (): Promise<CommandModule> => import("./run.js")
+  },
+  resume: {
+    name: "resume",
+    summary: "continue a stopped, crashed or deferred run",
+    usage: "polyquant resume RUN [--plain|--json] [--takeover] [--force] [--store PATH] [--no-report]",
+    positionals: ["RUN"],
+    options: {
+      plain,
+      json: jsonLines,
+      takeover: { type: "boolean", description: "resume a run stored as running on another host, whose process is gone" },
+      force: { type: "boolean", description: "run the remaining steps again instead of taking cached outputs" },
+      store,
+      "no-report": noReport
+    },
+    load: (): Promise<CommandModule> => import("./resume.js")
+  },
+  runs: {
+    name: "runs",
+    summary: "list the stored runs, newest first",
+    usage: "polyquant runs [--limit N] [--json] [--store PATH]",
+    positionals: [],
+    options: {
+      limit: { type: "number", value: "N", integer: true, min: 1, default: 20, description: "how many runs to list (default 20)" },
+      json: { type: "boolean", description: "the runs as JSON" },
+      store
+    },
+    load: (): Promise<CommandModule> => import("./runs.js")
+  },
+  show: {
+    name: "show",
+    summary: "a stored run: steps, statuses, outputs, branch decisions",
+    usage: "polyquant show RUN [--json] [--store PATH]",
+    positionals: ["RUN"],
+    options: { json: { type: "boolean", description: "the run as JSON" }, store },
+    load: (): Promise<CommandModule> => import("./show.js")
+  },
+  explain: {
+    name: "explain",
+    summary: "the parts of a step's cache key",
+    usage: "polyquant explain RUN STEP [--json] [--store PATH]",
+    positionals: ["RUN", "STEP"],
+    options: { json: { type: "boolean", description: "the key and its parts as JSON" }, store },
+    load: (): Promise<CommandModule> => import("./explain.js")
+  },
+  report: {
+    name: "report",
+    summary: "write a run's report: Markdown tables and SVG/PNG plots",
+    usage: "polyquant report RUN [--out DIR] [--store PATH] [--no-plots]",
+    positionals: ["RUN"],
+    options: {
+      out: { type: "string", value: "DIR", description: "the folder to write into (default: reports/RUN beside the store)" },
+      store,
+      "no-plots": { type: "boolean", description: "the Markdown only, without starting Python for the plots" }
+    },
+    load: (): Promise<CommandModule> => import("./report.js")
+  },
+  fixture: {
+    name: "fixture",
+    summary: "train the fixture models (tiny Llama, tiny GPT-2) on the UDHR if missing",
+    usage: "polyquant fixture [--force] [--name tiny-llama|tiny-gpt2]",
+    positionals: [],
+    options: {
+      force: { type: "boolean", description: "train again even when the fixture is cached" },
+      name: { type: "string", value: "tiny-llama|tiny-gpt2", description: "only this fixture (default: all)" }
+    },
+    load: (): Promise<CommandModule> => import("./fixture.js")
+  },
+  doctor: {
+    name: "doctor",
+    summary: "check Node, Python, torch, transformers, CUDA, the fixtures and the store",
+    usage: "polyquant doctor [--store PATH]",
+    positionals: [],
+    options: { store },
+    load: (): Promise<CommandModule> => import("./doctor.js")
+  }
+} as const satisfies Record<string, Command>
+
+export const commands: ReadonlyArray<Command> = Object.values(table)

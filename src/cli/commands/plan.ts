@@ -6,15 +6,14 @@
  */
 import { existsSync } from "node:fs"
 import { totalmem } from "node:os"
-import { parseArgs } from "node:util"
 import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { table } from "./index.js"
 import { plan } from "../../plan/plan.js"
 import { formatPlan, type BudgetRemaining } from "../../plan/print.js"
 import type { Plan } from "../../plan/types.js"
 import { formatIssue, WorkflowFileError } from "../../workflow/errors.js"
 import { loadWorkflowFile } from "../../workflow/load.js"
-
-const USAGE = "Usage: polyquant plan FILE [--set path=value]... [--json] [--store PATH]"
 
 /** Used GPU hours per budget from the store, or why there are none. */
 const usedHours = async (p: Plan, storePath: string): Promise<{ used?: BudgetRemaining[]; note?: string }> => {
@@ -34,26 +33,17 @@ const usedHours = async (p: Plan, storePath: string): Promise<{ used?: BudgetRem
 }
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  let values: { set?: string[]; json?: boolean; store?: string }
-  let positionals: string[]
-  try {
-    ;({ values, positionals } = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: { set: { type: "string", multiple: true, default: [] }, json: { type: "boolean", default: false }, store: { type: "string" } }
-    }))
-  } catch (error) {
-    process.stderr.write(`polyquant plan: ${(error as Error).message}\n${USAGE}\n`)
-    return ExitCode.invalidInput
-  }
+  const parsed = parseFlagsOrReport(table.plan, args)
+  if (parsed === undefined) return ExitCode.invalidInput
+  const { values, positionals } = parsed
   if (positionals.length !== 1) {
-    process.stderr.write(`polyquant plan: name one workflow file\n${USAGE}\n`)
+    process.stderr.write(`polyquant plan: name one workflow file (usage: ${table.plan.usage})\n`)
     return ExitCode.invalidInput
   }
   const file = positionals[0]!
   let result
   try {
-    result = await loadWorkflowFile(file, { sets: values.set ?? [] })
+    result = await loadWorkflowFile(file, { sets: values.set })
   } catch (error) {
     if (error instanceof WorkflowFileError) {
       process.stderr.write(`${error.message}\n`)

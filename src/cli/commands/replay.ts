@@ -1,33 +1,20 @@
 /** `polyquant replay EVENTS.jsonl`: watch a recorded run again in the dashboard, as plain lines or JSON. */
-import { parseArgs } from "node:util"
-import { ExitCode, parseOrReport } from "../command.js"
+import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { table } from "./index.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
 import { EventsFileInvalidError, readEvents, replay } from "../../ui/replay.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const parsed = parseOrReport("replay", () =>
-    parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        plain: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        speed: { type: "string", default: "1" }
-      }
-    })
-  )
+  const parsed = parseFlagsOrReport(table.replay, args)
   if (parsed === undefined) return ExitCode.invalidInput
   const { values, positionals } = parsed
   const file = positionals[0]
-  if (file === undefined || positionals.length > 1) {
+  if (file === undefined) {
     process.stderr.write("polyquant replay: give one events file (JSON lines of RunEvents)\n")
     return ExitCode.invalidInput
   }
-  const speed = Number(values.speed)
-  if (!Number.isFinite(speed) || speed < 0) {
-    process.stderr.write(`polyquant replay: --speed must be a number ≥ 0, got '${values.speed}'\n`)
-    return ExitCode.invalidInput
-  }
+  const speed = values.speed
   let events
   try {
     events = readEvents(file)

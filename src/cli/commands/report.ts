@@ -1,35 +1,30 @@
 /** `polyquant report RUN [--out DIR] [--store PATH] [--no-plots]`: Markdown with tables and plots of a stored run. */
-import { parseArgs } from "node:util"
-import { ExitCode, parseOrReport } from "../command.js"
+import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { writeErrorReason, writeProblem } from "../paths.js"
+import { openStoreForCli } from "../store.js"
+import { table } from "./index.js"
 import { defaultReportDir, pythonPlotRenderer, reportInputFromStore, writeReport } from "../../report/index.js"
-import { DEFAULT_STORE_PATH, RunStore } from "../../store/RunStore.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const parsed = parseOrReport("report", () =>
-    parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        out: { type: "string" },
-        store: { type: "string", default: DEFAULT_STORE_PATH },
-        "no-plots": { type: "boolean", default: false }
-      }
-    })
-  )
+  const parsed = parseFlagsOrReport(table.report, args)
   if (parsed === undefined) return ExitCode.invalidInput
   const { values, positionals } = parsed
   const runId = positionals[0]
-  if (runId === undefined || positionals.length > 1) {
+  if (runId === undefined) {
     process.stderr.write("polyquant report: give one run id (see `polyquant runs`)\n")
     return ExitCode.invalidInput
   }
-  let store: RunStore
-  try {
-    store = RunStore.open(values.store)
-  } catch (e) {
-    process.stderr.write(`polyquant report: ${(e as Error).message}\n`)
-    return ExitCode.invalidInput
+  // checked before the store is opened (and created): a bad --out changes nothing
+  if (values.out !== undefined) {
+    const problem = writeProblem(values.out, "folder")
+    if (problem !== undefined) {
+      process.stderr.write(`polyquant report: cannot write the report into ${values.out}: ${problem}\n`)
+      return ExitCode.invalidInput
+    }
   }
+  const store = openStoreForCli("report", values.store)
+  if (store === undefined) return ExitCode.invalidInput
   try {
     let input
     try {
@@ -39,7 +34,19 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
       return ExitCode.invalidInput
     }
     const outDir = values.out ?? defaultReportDir(input.run.id, store.root)
-    const written = await writeReport(input, { outDir, ...(values["no-plots"] ? {} : { plots: pythonPlotRenderer() }) })
+    const problem = writeProblem(outDir, "folder")
+    if (problem !== undefined) {
+      process.stderr.write(`polyquant report: cannot write the report into ${outDir}: ${problem}\n`)
+      return ExitCode.invalidInput
+    }
+    let written
+    try {
+      written = await writeReport(input, { outDir, ...(values["no-plots"] ? {} : { plots: pythonPlotRenderer() }) })
+    } catch (e) {
+      if (typeof (e as NodeJS.ErrnoException)?.code !== "string") throw e
+      process.stderr.write(`polyquant report: cannot write the report into ${outDir}: ${writeErrorReason(outDir, "folder", e)}\n`)
+      return ExitCode.invalidInput
+    }
     process.stdout.write(`${written.path}\n`)
     for (const p of written.plots) process.stdout.write(`  ${p.svg}\n  ${p.png}\n`)
     if (written.plotError && !values["no-plots"]) {

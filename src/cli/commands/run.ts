@@ -5,7 +5,6 @@
  * 0 (done), 1 (a step failed), 2 (invalid input) or 130 (stopped).
  * `resume` (resume.ts) shares `execute`.
  */
-import { parseArgs } from "node:util"
 import { join } from "node:path"
 import { Effect, Either, Layer } from "effect"
 import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../engine/Engine.js"
@@ -20,7 +19,10 @@ import { makeStoreService, Store } from "../../store/Store.js"
 import { createRenderer, pickMode } from "../../ui/index.js"
 import { loadWorkflow } from "../../workflow/loadWorkflow.js"
 import type { Workflow } from "../../workflow/types.js"
-import { ExitCode, parseOrReport } from "../command.js"
+import { ExitCode } from "../command.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { storeWriteError } from "../store.js"
+import { table } from "./index.js"
 
 export const exitCodeOf = (result: RunResult): number =>
   result.status === "succeeded" ? ExitCode.ok : result.status === "interrupted" ? ExitCode.interrupted : ExitCode.stepFailed
@@ -68,6 +70,12 @@ export interface ExecuteInput {
 
 /** Run (or resume) a plan with the real runtime, rendering its events; resolves to the exit code. */
 export const execute = async (input: ExecuteInput): Promise<number> => {
+  // a read-only store would open, and fail at the first write after the run has started
+  const readOnly = storeWriteError(input.command, input.storePath)
+  if (readOnly !== undefined) {
+    process.stderr.write(`${readOnly}\n`)
+    return ExitCode.invalidInput
+  }
   let store: RunStore
   try {
     store = RunStore.open(input.storePath)
@@ -139,28 +147,15 @@ export const loadPlan = async (command: string, file: string, sets: ReadonlyArra
 }
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const parsed = parseOrReport("run", () =>
-    parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        set: { type: "string", multiple: true, default: [] },
-        force: { type: "boolean", default: false },
-        plain: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        store: { type: "string" },
-        "no-report": { type: "boolean", default: false }
-      }
-    })
-  )
+  const parsed = parseFlagsOrReport(table.run, args)
   if (parsed === undefined) return ExitCode.invalidInput
   const { values, positionals } = parsed
   const file = positionals[0]
-  if (file === undefined || positionals.length > 1) {
-    process.stderr.write(`polyquant run: ${file === undefined ? "name a workflow file" : `one workflow file at a time, got ${positionals.join(", ")}`}\nUsage: polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report]\n`)
+  if (file === undefined) {
+    process.stderr.write(`polyquant run: name a workflow file (usage: ${table.run.usage})\n`)
     return ExitCode.invalidInput
   }
-  const sets = values.set ?? []
+  const sets = values.set
   const loaded = await loadPlan("run", file, sets)
   if (typeof loaded === "number") return loaded
   return execute({
@@ -168,9 +163,9 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     plan: loaded.plan,
     workflow: loaded.workflow,
     storePath: values.store ?? DEFAULT_STORE_PATH,
-    mode: { plain: values.plain ?? false, json: values.json ?? false },
-    force: values.force ?? false,
+    mode: { plain: values.plain, json: values.json },
+    force: values.force,
     sets,
-    report: values["no-report"] !== true
+    report: !values["no-report"]
   })
 }

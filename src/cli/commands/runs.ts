@@ -3,25 +3,20 @@
  * stored as running whose process is gone shows as `interrupted (process 1234 is gone)`; one run
  * from another host shows as running there, with its last event (src/store/liveness.ts).
  */
-import { parseArgs } from "node:util"
 import { ownerJson, runLiveness, statusText } from "../../store/liveness.js"
 import { ExitCode } from "../command.js"
-import { openStoreForCli } from "./show.js"
+import { parseFlagsOrReport } from "../flags.js"
+import { openStoreForCli } from "../store.js"
+import { table } from "./index.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const { values } = parseArgs({
-    args: [...args],
-    options: { store: { type: "string" }, limit: { type: "string", default: "20" }, json: { type: "boolean", default: false } }
-  })
-  const limit = Number(values.limit)
-  if (!Number.isInteger(limit) || limit <= 0) {
-    process.stderr.write(`polyquant runs: --limit must be a positive integer, got '${values.limit}'\n`)
-    return ExitCode.invalidInput
-  }
+  const parsed = parseFlagsOrReport(table.runs, args)
+  if (parsed === undefined) return ExitCode.invalidInput
+  const { values } = parsed
   const store = openStoreForCli("runs", values.store)
   if (store === undefined) return ExitCode.invalidInput
   try {
-    const runs = store.listRuns(limit).map((r) => {
+    const runs = store.listRuns(values.limit).map((r) => {
       const steps = store.getSteps(r.id)
       const count = (status: string) => steps.filter((s) => s.status === status).length
       const liveness = runLiveness(r, store.lastActivity(r.id))

@@ -4,35 +4,12 @@
  * them, and why steps were skipped or deferred. A run stored as running whose process is gone
  * shows as interrupted, and so do its steps stored as running (src/store/liveness.ts).
  */
-import { parseArgs } from "node:util"
 import { ownerJson, runLiveness, statusText } from "../../store/liveness.js"
-import { DEFAULT_STORE_PATH, RunStore, type StepRecord } from "../../store/RunStore.js"
-import { RunNotFoundError, StoreOpenError } from "../../store/errors.js"
+import type { StepRecord } from "../../store/RunStore.js"
 import { ExitCode } from "../command.js"
-
-/** Open the store for a read command; prints the error and returns undefined when it cannot. */
-export const openStoreForCli = (command: string, path: string | undefined): RunStore | undefined => {
-  try {
-    return RunStore.open(path ?? DEFAULT_STORE_PATH)
-  } catch (error) {
-    process.stderr.write(`polyquant ${command}: ${error instanceof StoreOpenError ? error.message : String(error)}\n`)
-    return undefined
-  }
-}
-
-/** Find a run (id or unique prefix); prints the error and returns undefined when there is none. */
-export const findRunForCli = (command: string, store: RunStore, runId: string | undefined) => {
-  if (runId === undefined) {
-    process.stderr.write(`polyquant ${command}: name a run (see \`polyquant runs\`)\n`)
-    return undefined
-  }
-  try {
-    return store.requireRun(runId)
-  } catch (error) {
-    process.stderr.write(`polyquant ${command}: ${error instanceof RunNotFoundError ? error.message : String(error)}\n`)
-    return undefined
-  }
-}
+import { parseFlagsOrReport } from "../flags.js"
+import { findRunForCli, openStoreForCli } from "../store.js"
+import { table } from "./index.js"
 
 const seconds = (ms: number | null): string => (ms === null ? "" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`)
 
@@ -55,7 +32,9 @@ const stepLine = (s: StepRecord): string =>
   [s.stepId.padEnd(24), s.status.padEnd(11), seconds(s.durationMs).padStart(9), s.attempts > 1 ? ` ${s.attempts} attempts` : ""].join(" ")
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { store: { type: "string" }, json: { type: "boolean", default: false } } })
+  const parsed = parseFlagsOrReport(table.show, args)
+  if (parsed === undefined) return ExitCode.invalidInput
+  const { values, positionals } = parsed
   const store = openStoreForCli("show", values.store)
   if (store === undefined) return ExitCode.invalidInput
   try {
