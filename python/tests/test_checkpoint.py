@@ -52,7 +52,7 @@ def test_hand_packed_awq_gemm_dequantizes_with_the_interleaved_order():
 def _gptq_result(model, loaded, sym=False, act_order=True):
     quant = {"method": "gptq", "bits": 3, "group_size": 16, "sym": sym, "gptq": {"act_order": act_order},
              "calibration": {"corpus": ct.corpus(), "samples": 8, "seq_len": 32, "seed": 0}}
-    targets = resolve_targets(model, quant, protect={"modules": ["down_proj$"]}, overrides=[{"layers": [1], "bits": 4, "group_size": 32}])
+    targets = resolve_targets(model, quant, protect={"modules": [r"(down_proj|mlp\.c_proj)$"]}, overrides=[{"layers": [1], "bits": 4, "group_size": 32}])
     return quantize_model(loaded, quant, targets), targets
 
 

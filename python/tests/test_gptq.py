@@ -136,7 +136,7 @@ def test_model_gptq_is_sequential_restores_the_model_and_beats_rtn(make):
     loaded = ct.loaded(model)
     quant = _quant(gptq={"act_order": True})
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    targets = resolve_targets(model, quant, protect={"modules": ["mlp.down_proj"]}, overrides=[{"layers": [1], "bits": 4}])
+    targets = resolve_targets(model, quant, protect={"modules": [r"mlp\.(down_proj|c_proj)"]}, overrides=[{"layers": [1], "bits": 4}])
     res = quantize_model(loaded, quant, targets)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "model must be left unchanged"
     assert set(res.weights) == {t.param_name for t in targets}

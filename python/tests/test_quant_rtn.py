@@ -254,3 +254,15 @@ def test_artifact_records_method_metadata_without_wall_time(tmp_path):
     with safe_open(first["path"], framework="pt") as f:
         meta = _json.loads(f.metadata()["meta"])
     assert meta == {"calibration": {"languages": ["en", "he"], "bytes": {"en": 10, "he": 12}}}
+
+
+def test_a_pattern_that_matches_no_module_is_an_error_not_a_silent_default():
+    """A typo in a protect or override pattern would quantize everything at the defaults."""
+    model = tiny_llama(layers=4)
+    with pytest.raises(ParameterError, match=r"protect.modules\[0\] 'mlp\\\\.down_prj' matches no module \(they are named like model.layers.0.self_attn.q_proj"):
+        resolve_targets(model, {"group_size": 32}, {"modules": [r"mlp\.down_prj"]})
+    with pytest.raises(ParameterError, match=r"overrides\[1\].modules 'qproj' matches no module"):
+        resolve_targets(model, {"group_size": 32}, {}, [{"layers": [1], "bits": 8}, {"modules": "qproj", "bits": 3}])
+    # lm_head is a candidate only with include_lm_head, and never in a block's layers
+    with pytest.raises(ParameterError, match=r"overrides\[0\].modules '\^lm_head\$' matches no module of those layers"):
+        resolve_targets(model, {"group_size": 32, "include_lm_head": True}, {}, [{"layers": [1], "modules": "^lm_head$", "bits": 3}])

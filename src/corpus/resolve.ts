@@ -21,6 +21,21 @@ export class CorpusSourceError extends Error {
   readonly _tag = "CorpusSourceError"
 }
 
+/**
+ * A corpus file's text: UTF-8 (a BOM is dropped); undefined with the reason when it is not text
+ * (UTF-16, a NUL byte, invalid UTF-8), so that a binary file is never read as a language.
+ */
+export const decodeTextFile = (bytes: Buffer): { text: string } | { problem: string } => {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return { problem: "is UTF-16 text; corpus files are UTF-8" }
+  const nul = bytes.indexOf(0)
+  if (nul >= 0) return { problem: `holds a NUL byte at offset ${nul}: not a text file (corpus files are UTF-8 text)` }
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) }
+  } catch {
+    return { problem: "is not valid UTF-8: not a text file (corpus files are UTF-8 text)" }
+  }
+}
+
 /** Paragraphs separated by blank lines are documents; a file without blank lines is one per line. */
 export const splitDocuments = (text: string): string[] => {
   const normalized = text.replace(/\r\n?/g, "\n").trim()
@@ -67,12 +82,15 @@ export const resolveCorpus = (spec: CorpusSpec, baseDir: string = process.cwd())
       const file = spec.files?.[language]
       if (file === undefined) throw new CorpusFileError(language, "(none)", "no file is named for this language")
       const path = isAbsolute(file) ? file : resolve(baseDir, file)
-      let text: string
+      let bytes: Buffer
       try {
-        text = readFileSync(path, "utf8")
+        bytes = readFileSync(path)
       } catch (error) {
         throw new CorpusFileError(language, path, (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error))
       }
+      const decoded = decodeTextFile(bytes)
+      if ("problem" in decoded) throw new CorpusFileError(language, path, decoded.problem)
+      const text = decoded.text
       languages[language] = truncateBytes(splitDocuments(text), spec.max_bytes)
     } else {
       languages[language] = truncateBytes(udhrDocuments(language, split), spec.max_bytes)

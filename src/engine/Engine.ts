@@ -72,6 +72,8 @@ export interface RunResult {
   readonly durationMs: number
   readonly steps: Readonly<Record<string, StepOutcome>>
   readonly reportPath?: string
+  /** a resumed run that had already succeeded: nothing ran and nothing was written */
+  readonly alreadyFinished?: boolean
 }
 
 export const newRunId = (now: number = Date.now()): string => {
@@ -130,6 +132,11 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
       now: started
     })
     const { runId } = run
+    if (run.finished !== undefined) {
+      // resuming a run that had succeeded changes nothing: its stored outcomes are the result
+      const steps = Object.fromEntries([...run.previous].map(([id, s]) => [id, { status: s.status, ...(s.outputs !== undefined ? { outputs: s.outputs } : {}) } satisfies StepOutcome]))
+      return { runId, status: "succeeded", durationMs: 0, steps, alreadyFinished: true } satisfies RunResult
+    }
     const runDir = store.db.runDir(runId)
     const recorder = makeRecorder({ store, runId, now, ...(options.onEvent ? { onEvent: options.onEvent } : {}) })
     const { emit } = recorder

@@ -1,13 +1,14 @@
 /**
  * The run row a plan runs under: a new one, or the stored run being resumed, claimed by this
  * process. A resume refuses (RunBusyError) a run whose owner still runs it, and fails with
- * RunNotFoundError for an id the store does not hold; nothing is written then.
+ * RunNotFoundError for an id the store does not hold; nothing is written then. A run that had
+ * already succeeded is returned as `finished`, and nothing is written either.
  */
 import { Effect } from "effect"
 import type { Plan } from "../plan/types.js"
 import { RunBusyError, RunNotFoundError, StoreWriteError } from "../store/errors.js"
 import { thisProcess } from "../store/liveness.js"
-import type { StepRecord } from "../store/RunStore.js"
+import type { RunRecord, StepRecord } from "../store/RunStore.js"
 import type { StoreService } from "../store/Store.js"
 
 export interface OpenedRun {
@@ -16,6 +17,8 @@ export interface OpenedRun {
   readonly force: boolean
   /** the resumed run's steps as stored (empty for a new run) */
   readonly previous: ReadonlyMap<string, StepRecord>
+  /** a resumed run that had already succeeded: it is left exactly as it was (nothing is written) */
+  readonly finished?: RunRecord
 }
 
 export interface OpenRunInput {
@@ -42,6 +45,10 @@ export const openRun = (store: StoreService, input: OpenRunInput): Effect.Effect
         : undefined
     const runId = resumedRun?.id ?? input.runId
     const force = input.force ?? resumedRun?.options.force ?? false
+    if (resumedRun?.status === "succeeded") {
+      // a finished run is a record: resuming it must not touch its rows, its events or its duration
+      return { runId, resumed: true, force, previous: new Map(db.getSteps(runId).map((s) => [s.stepId, s] as const)), finished: resumedRun }
+    }
     // this process owns the run from here on
     const owner = thisProcess()
     if (resumedRun) {

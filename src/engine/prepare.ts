@@ -85,8 +85,29 @@ const fileDigest = (path: string): string => {
   }
 }
 
+/** The dotted path of a string that still holds `${{`, if any: an expression must never reach a kernel as text. */
+const unevaluatedAt = (value: unknown, path: string = "with"): string | undefined => {
+  if (typeof value === "string") return value.includes("${{") ? path : undefined
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unevaluatedAt(value[i], `${path}.${i}`)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const found = k.includes("${{") ? `${path}.${k}` : unevaluatedAt(v, `${path}.${k}`)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
+
 export const prepareStep = (input: PrepareInput): PreparedStep => {
   const { step, kernel, baseDir, store } = input
+  const left = unevaluatedAt(input.withValue)
+  if (left !== undefined) throw new Error(`${left} still holds a \${{ }} expression after evaluation; the kernel would read it as text`)
   let params = withCalibrationDefaults(kernel, input.withValue)
   let keyParams = params
   const corpora: Record<string, string> = {}

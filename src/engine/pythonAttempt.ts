@@ -20,6 +20,24 @@ const keepCheckpoint = (ctx: RunContext, step: PlannedStep, files: StepFiles, t:
   if (lost !== undefined) ctx.emit({ type: "log", runId: ctx.runId, t, stepId: step.id, level: "warn", message: `the checkpoint of step ${step.id} could not be stored: ${lost}` })
 }
 
+/**
+ * The step's stored checkpoint for the kernel to resume from. A corrupt one is said in a warning,
+ * discarded (else every later resume would fail on it too), and the step starts from the beginning.
+ */
+const storedCheckpoint = (ctx: RunContext, step: PlannedStep): Buffer | undefined => {
+  const stored = ctx.db.getCheckpoint(ctx.runId, step.id)
+  if (stored === undefined) return undefined
+  if ("data" in stored) return stored.data
+  let kept = ""
+  try {
+    ctx.db.deleteCheckpoint(ctx.runId, step.id)
+  } catch (error) {
+    kept = `; removing it from the store failed (${(error as Error).message}), so the next resume will say this again`
+  }
+  ctx.emit({ type: "log", runId: ctx.runId, t: ctx.now(), stepId: step.id, level: "warn", message: `the stored checkpoint of step ${step.id} is corrupt (${stored.corrupt}); it was discarded, and the step starts from the beginning${kept}` })
+  return undefined
+}
+
 const workerEventHandler = (ctx: RunContext, step: PlannedStep, files: StepFiles) => (e: WorkerEvent): void => {
   const { runId, now, emit } = ctx
   const t = now()
@@ -43,7 +61,7 @@ export const pythonAttempt = (
     const { runId, now } = ctx
     const dir = stepDir(ctx.runDir, step.id)
     const files = stepFiles(dir)
-    yield* Effect.sync(() => resetStepFolder(dir, files, ctx.db.getCheckpoint(runId, step.id)))
+    yield* Effect.sync(() => resetStepFolder(dir, files, storedCheckpoint(ctx, step)))
     yield* ctx.store.use("stepStarted", (d) => d.stepStarted(runId, step.id, attempt, params, now()))
     ctx.emit({ type: "step-started", runId, t: now(), stepId: step.id, attempt })
     const call = ctx.runtime.call(step.uses, params, {

@@ -26,6 +26,8 @@ export interface Architecture {
   readonly inFeatures: ReadonlyArray<number>
   readonly conv1d: boolean
   readonly params: number
+  /** full names of the modules with a 2-D weight (linears, embeddings, lm_head): what `protect.modules` and `overrides[].modules` match */
+  readonly modules: ReadonlyArray<string>
 }
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024 // a header this large is not a safetensors file we can trust
@@ -78,6 +80,7 @@ export const readArchitecture = (dir: string): Architecture | undefined => {
     // no readable config.json: the weights alone still tell the structure
   }
   const params = [...shapes.values()].reduce((sum, s) => sum + s.reduce((a, b) => a * b, 1), 0)
+  const modules = [...shapes].filter(([name, shape]) => name.endsWith(".weight") && shape.length === 2).map(([name]) => name.slice(0, -".weight".length))
   // blocks: prefix → indices that hold a 2-D weight
   const byPrefix = new Map<string, Set<number>>()
   for (const [name, shape] of shapes) {
@@ -90,7 +93,7 @@ export const readArchitecture = (dir: string): Architecture | undefined => {
   }
   const ranked = [...byPrefix.entries()].sort((a, b) => Number(b[1].size === configLayers) - Number(a[1].size === configLayers) || b[1].size - a[1].size)
   const best = ranked[0]
-  if (best === undefined) return { modelType, layers: 0, linears: [], inFeatures: [], conv1d: false, params }
+  if (best === undefined) return { modelType, layers: 0, linears: [], inFeatures: [], conv1d: false, params, modules }
   const [prefix, indices] = best
   const linears: string[] = []
   const inFeatures = new Set<number>()
@@ -104,7 +107,7 @@ export const readArchitecture = (dir: string): Architecture | undefined => {
     linears.push(rel)
     inFeatures.add(transposed ? shape[0]! : shape[1]!)
   }
-  return { modelType, blocks: prefix, layers: indices.size, linears, inFeatures: [...inFeatures].sort((a, b) => a - b), conv1d, params }
+  return { modelType, blocks: prefix, layers: indices.size, linears, inFeatures: [...inFeatures].sort((a, b) => a - b), conv1d, params, modules }
 }
 
 /** One line for validate and plan: what was found and which methods apply. */

@@ -5,6 +5,7 @@
  * it. Every multi-row change is one transaction, so a kill at any moment leaves either the old
  * or the new state, never half of it; WAL plus a busy timeout lets two runs share one store.
  */
+import { createHash } from "node:crypto"
 import Database from "better-sqlite3"
 import { mkdirSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
@@ -300,12 +301,20 @@ export class RunStore {
     return row ? toRun(row) : undefined
   }
 
-  /** A run by id, or by a unique prefix of its id; throws RunNotFoundError naming recent runs. */
+  /**
+   * A run by id, or by a unique prefix of its id; throws RunNotFoundError naming recent runs, or,
+   * for a prefix that several runs share, naming those runs (newest first, at most 10).
+   */
   requireRun(runId: string): RunRecord {
     const exact = this.getRun(runId)
     if (exact) return exact
-    const rows = this.db.prepare(`SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 2`).all(`${runId.replace(/[\\%_]/g, "\\$&")}%`) as RunRow[]
-    if (rows.length === 1 && rows[0]) return toRun(rows[0])
+    const ids =
+      runId === ""
+        ? []
+        : (this.db.prepare(`SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created_at DESC, id DESC LIMIT 11`).all(runId.length, runId) as Array<{ id: string }>).map((r) => r.id)
+    const only = ids.length === 1 && ids[0] !== undefined ? this.getRun(ids[0]) : undefined
+    if (only) return only
+    if (ids.length > 1) throw new RunNotFoundError({ runId, known: ids.slice(0, 10), ambiguous: ids.length > 10 ? "more" : ids.length })
     throw new RunNotFoundError({ runId, known: this.listRuns(5).map((r) => r.id) })
   }
 
@@ -428,13 +437,31 @@ export class RunStore {
 
   // ---- checkpoints ----
 
+  /** Store a step's checkpoint (a kernel's JSON state) with its sha256. */
   saveCheckpoint(runId: string, stepId: string, data: Buffer, now: number): void {
-    this.db.prepare(`INSERT OR REPLACE INTO checkpoints (run_id, step_id, data, t) VALUES (?, ?, ?, ?)`).run(runId, stepId, data, now)
+    const digest = createHash("sha256").update(data).digest("hex")
+    this.db.prepare(`INSERT OR REPLACE INTO checkpoints (run_id, step_id, data, t, sha256) VALUES (?, ?, ?, ?, ?)`).run(runId, stepId, data, now, digest)
   }
 
-  getCheckpoint(runId: string, stepId: string): Buffer | undefined {
-    const row = this.db.prepare(`SELECT data FROM checkpoints WHERE run_id = ? AND step_id = ?`).get(runId, stepId) as { data: Buffer } | undefined
-    return row?.data
+  /**
+   * A step's stored checkpoint: its bytes, or why they cannot be trusted (the sha256 written with
+   * them does not match, or they are not JSON) — a corrupt checkpoint is never handed to a kernel.
+   */
+  getCheckpoint(runId: string, stepId: string): { readonly data: Buffer } | { readonly corrupt: string } | undefined {
+    const row = this.db.prepare(`SELECT data, sha256 FROM checkpoints WHERE run_id = ? AND step_id = ?`).get(runId, stepId) as { data: Buffer; sha256: string | null } | undefined
+    if (row === undefined) return undefined
+    const data = Buffer.isBuffer(row.data) ? row.data : Buffer.from(String(row.data))
+    if (row.sha256 !== null && createHash("sha256").update(data).digest("hex") !== row.sha256) return { corrupt: "its bytes do not match the sha256 stored with them" }
+    try {
+      JSON.parse(data.toString("utf8"))
+    } catch (error) {
+      return { corrupt: `it is not JSON (${(error as Error).message})` }
+    }
+    return { data }
+  }
+
+  deleteCheckpoint(runId: string, stepId: string): void {
+    this.db.prepare(`DELETE FROM checkpoints WHERE run_id = ? AND step_id = ?`).run(runId, stepId)
   }
 
   // ---- budgets ----

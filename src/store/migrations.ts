@@ -105,5 +105,10 @@ export const migrations: ReadonlyArray<string> = [
   ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
   ALTER TABLE runs ADD COLUMN owner_host TEXT;
   ALTER TABLE runs ADD COLUMN owner_start TEXT;
+  `,
+  // 3: a checkpoint's sha256, written with it, so that a garbled row is found before a resume
+  // hands it to a kernel (NULL for checkpoints stored before this migration: those are checked as JSON)
+  `
+  ALTER TABLE checkpoints ADD COLUMN sha256 TEXT;
   `
 ]

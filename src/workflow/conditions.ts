@@ -24,9 +24,17 @@ import { arrayElement, isInt, isNullable, kindOf, objectShape, recordValue, tupl
 /** A CEL type as the library's `schema` option takes it: a type name, or an object of fields. */
 export type CelSchema = string | { [field: string]: CelSchema }
 
+/**
+ * How a nullable field is typed: `dyn` (CEL has no nullable double, so null is checked at run
+ * time), or as its non-null type (`inner`), for the second check that catches a nullable number
+ * compared with a string.
+ */
+export type NullableAs = "dyn" | "inner"
+
 /** The CEL type of values a zod schema accepts: objects keep their declared fields. */
-export const celSchemaOf = (schema: z.ZodType): CelSchema => {
-  if (isNullable(schema)) return "dyn" // CEL has no nullable double: null is checked at run time
+export const celSchemaOf = (schema: z.ZodType, nullable: NullableAs = "dyn"): CelSchema => {
+  if (isNullable(schema) && nullable === "dyn") return "dyn"
+  const of = (inner: z.ZodType): CelSchema => celSchemaOf(inner, nullable)
   const s = unwrap(schema)
   switch (kindOf(s)) {
     case "string":
@@ -47,20 +55,20 @@ export const celSchemaOf = (schema: z.ZodType): CelSchema => {
     case "object": {
       const shape = objectShape(s) ?? {}
       const fields: { [field: string]: CelSchema } = {}
-      for (const [key, value] of Object.entries(shape)) fields[key] = celSchemaOf(value)
+      for (const [key, value] of Object.entries(shape)) fields[key] = of(value)
       return fields
     }
     case "array": {
-      const inner = celSchemaOf(arrayElement(s)!)
+      const inner = of(arrayElement(s)!)
       return typeof inner === "string" ? `list<${inner}>` : "list<dyn>"
     }
     case "tuple": {
-      const items = (tupleItems(s) ?? []).map(celSchemaOf)
+      const items = (tupleItems(s) ?? []).map(of)
       const first = items[0]
       return typeof first === "string" && items.every((i) => i === first) ? `list<${first}>` : "list<dyn>"
     }
     case "record": {
-      const inner = celSchemaOf(recordValue(s)!)
+      const inner = of(recordValue(s)!)
       return typeof inner === "string" ? `map<string, ${inner}>` : "map<string, dyn>"
     }
     default:
@@ -181,10 +189,10 @@ export interface StepTyping {
 export const STATUSES = ["pending", "running", "succeeded", "failed", "skipped", "cached", "deferred", "interrupted"] as const
 
 /** A CEL environment in which `steps.<id>.status` and `steps.<id>.outputs.…` are typed. */
-export const typedEnvironment = (steps: ReadonlyArray<StepTyping>, matrixAxes: ReadonlyArray<string> = []): Environment => {
+export const typedEnvironment = (steps: ReadonlyArray<StepTyping>, matrixAxes: ReadonlyArray<string> = [], nullable: NullableAs = "dyn"): Environment => {
   const schema: Record<string, CelSchema> = {}
   for (const step of steps) {
-    schema[step.id] = step.matrixed || step.outputs === undefined ? { status: "string" } : { status: "string", outputs: celSchemaOf(step.outputs) }
+    schema[step.id] = step.matrixed || step.outputs === undefined ? { status: "string" } : { status: "string", outputs: celSchemaOf(step.outputs, nullable) }
   }
   const env = new Environment({ homogeneousAggregateLiterals: false })
   if (steps.length > 0) env.registerVariable({ name: "steps", schema })
@@ -217,6 +225,8 @@ export const checkExpression = (
     readonly matrixAxes: ReadonlySet<string>
     /** output schemas by step id, to name a misspelt field and the fields there are */
     readonly outputs?: ReadonlyMap<string, z.ZodType | undefined>
+    /** the same environment with nullable fields typed as their non-null type (typedEnvironment "inner") */
+    readonly nonNull?: Environment
   }
 ): CheckedExpression => {
   let ast: unknown
@@ -280,6 +290,12 @@ export const checkExpression = (
   if (problems.length > 0) return { references, problems }
   const checked = env.check(expression)
   if (!checked.valid) return { references, problems: [`CEL type error: ${firstLine(checked.error?.message ?? "invalid expression")}`] }
+  // nullable fields are dyn above, which accepts any comparison; typed as their non-null type they
+  // must still check, unless the expression handles null itself
+  if (scope.nonNull !== undefined && !/\bnull\b/.test(expression)) {
+    const strict = scope.nonNull.check(expression)
+    if (!strict.valid) return { references, problems: [`CEL type error: ${firstLine(strict.error?.message ?? "invalid expression")} (reading a field that may be null as its non-null type)`] }
+  }
   return { type: checked.type, references, problems: [] }
 }
 

@@ -6,7 +6,7 @@
  * parameters against a local model config. Every problem is collected; none stops the others.
  */
 import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { dirname, extname, resolve } from "node:path"
 import { isMap as isYamlMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, parseDocument, type Document, type Node as YamlNode } from "yaml"
 import type { z } from "zod"
@@ -17,6 +17,7 @@ import { checkExpression, EXPRESSION, typedEnvironment, WHOLE_EXPRESSION, celTyp
 import { parseDuration } from "./duration.js"
 import { sortIssues, WorkflowFileError, type WorkflowIssue } from "./errors.js"
 import { stepInstances } from "./instances.js"
+import { limitOf, MATRIX_INSTANCES, overLimit, withinLimit, WORKFLOW_BYTES, WORKFLOW_STEPS, YAML_ALIASES } from "./limits.js"
 import { readMatrix } from "./matrix.js"
 import { BUILTIN_PLATFORMS, DEFAULT_PLATFORM } from "./platforms.js"
 import { Budget, CustomPlatform, Defaults, PLATFORM_NAME, Retry, STEP_ID, StepStructure, WorkflowFile } from "./schema.js"
@@ -98,6 +99,8 @@ const parseSet = (text: string): SetOverride | string => {
     .split(".")
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
   if (path.some((s) => s === "")) return `--set ${text}: the path '${text.slice(0, eq)}' has an empty segment`
+  const reserved = path.find((s) => s === "__proto__" || s === "constructor" || s === "prototype")
+  if (reserved !== undefined) return `--set ${text}: '${reserved}' is not a key a workflow can hold`
   let value: unknown
   try {
     value = parseYamlValue(text.slice(eq + 1))
@@ -112,7 +115,7 @@ const applySet = (raw: unknown, set: SetOverride): string | undefined => {
   let node: unknown = raw
   for (let i = 0; i < set.path.length - 1; i++) {
     const key = set.path[i]!
-    const next = Array.isArray(node) ? node[Number(key)] : (node as Record<string, unknown>)[String(key)]
+    const next = Array.isArray(node) ? node[Number(key)] : Object.hasOwn(node as object, String(key)) ? (node as Record<string, unknown>)[String(key)] : undefined
     if (next === undefined || next === null) {
       if (Array.isArray(node)) return `--set ${set.text}: ${dotted(set.path.slice(0, i + 1))} is past the end of a list`
       ;(node as Record<string, unknown>)[String(key)] = {}
@@ -122,6 +125,8 @@ const applySet = (raw: unknown, set: SetOverride): string | undefined => {
     } else node = next
   }
   const last = set.path[set.path.length - 1]!
+  // a list grows by one at most: an index far past its end would make a list of a billion holes
+  if (Array.isArray(node) && (typeof last !== "number" || last > node.length)) return `--set ${set.text}: ${dotted(set.path)} is past the end of a list of ${node.length}`
   if (Array.isArray(node)) node[Number(last)] = set.value
   else (node as Record<string, unknown>)[String(last)] = set.value
   return undefined
@@ -138,6 +143,8 @@ const describeValue = (v: unknown): string => {
   if (Array.isArray(v)) return "a list"
   if (typeof v === "object") return "a map"
   if (typeof v === "string") return `the string ${JSON.stringify(v)}`
+  // YAML's .inf and .nan are numbers that JSON cannot write (it would say null)
+  if (typeof v === "number" && !Number.isFinite(v)) return Number.isNaN(v) ? "not-a-number (.nan)" : `${v > 0 ? "" : "minus "}infinity (${v > 0 ? "" : "-"}.inf)`
   return `${typeof v} ${JSON.stringify(v)}`
 }
 
@@ -287,6 +294,13 @@ const digestOf = (value: unknown): string => {
 }
 
 /** Paths (below `with`) of strings holding `${{ }}`. */
+/** Map keys that hold `${{` (below `value`): expressions are evaluated in values only. */
+const expressionKeys = (value: unknown, path: PathKey[] = []): PathKey[][] => {
+  if (Array.isArray(value)) return value.flatMap((v, i) => expressionKeys(v, [...path, i]))
+  if (isMap(value)) return Object.entries(value).flatMap(([k, v]) => [...(k.includes("${{") ? [[...path, k]] : []), ...expressionKeys(v, [...path, k])])
+  return []
+}
+
 const expressionStrings = (value: unknown, path: PathKey[] = []): { path: PathKey[]; text: string }[] => {
   if (typeof value === "string") return value.includes("${{") ? [{ path, text: value }] : []
   if (Array.isArray(value)) return value.flatMap((v, i) => expressionStrings(v, [...path, i]))
@@ -371,6 +385,11 @@ export const checkWorkflow = (
   else if (!isMap(stepsRaw)) out.add(["steps"], `steps is a map of step id → step, got ${describeValue(stepsRaw)}`)
   else if (Object.keys(stepsRaw).length === 0) out.add(["steps"], "a workflow needs at least one step")
   const stepEntries = isMap(stepsRaw) ? Object.entries(stepsRaw) : []
+  if (!withinLimit(WORKFLOW_STEPS, stepEntries.length, env)) {
+    // checked before any per-step work, whose cost grows with the number of steps
+    out.add(["steps"], `the workflow has ${stepEntries.length} steps, ${overLimit(WORKFLOW_STEPS, env)}`)
+    return { ok: false, issues: sortIssues(out.issues) }
+  }
   const ids = stepEntries.map(([id]) => id)
   const idSet = new Set(ids)
 
@@ -417,7 +436,7 @@ export const checkWorkflow = (
     })
     draft.needs = [...new Set(needs.filter((n) => idSet.has(n) && n !== id))]
     if (stepRaw["matrix"] !== undefined) {
-      const m = readMatrix(stepRaw["matrix"])
+      const m = readMatrix(stepRaw["matrix"], { max: limitOf(MATRIX_INSTANCES, env), over: overLimit(MATRIX_INSTANCES, env) })
       for (const p of m.problems) out.add([...at, "matrix", ...p.path], p.message)
       draft.matrix = m.spec
       draft.matrixOk = m.problems.length === 0
@@ -460,6 +479,12 @@ export const checkWorkflow = (
     const needsRaw = draft.raw["needs"]
     const at: PathKey[] = Array.isArray(needsRaw) ? ["steps", first, "needs", needsRaw.indexOf(to)] : ["steps", first, "needs"]
     out.add(at, `needs form a cycle: ${cycle.join(" → ")}`)
+  }
+
+  const instanceCount = drafts.reduce((n, d) => n + (d.matrix === undefined ? 1 : Object.values(d.matrix.axes).reduce((k, v) => k * v.length, 1) + d.matrix.include.length), 0)
+  if (!withinLimit(WORKFLOW_STEPS, instanceCount, env)) {
+    out.add(["steps"], `the workflow makes up to ${instanceCount} steps with its matrix instances, ${overLimit(WORKFLOW_STEPS, env)}`)
+    return { ok: false, issues: sortIssues(out.issues) }
   }
 
   // each step's `with`, per matrix instance
@@ -508,9 +533,16 @@ export const checkWorkflow = (
 
   // conditions and ${{ }} expressions
   const matrixed = new Set(drafts.filter((d) => d.matrix !== undefined || !d.matrixOk).map((d) => d.id))
-  const typing: StepTyping[] = drafts.map((d) => ({ id: d.id, outputs: d.outputs, matrixed: matrixed.has(d.id) }))
+  // Typing a step's outputs costs the CEL environment about a millisecond per step, so only the
+  // steps some expression names are typed (a workflow of thousands of steps stays fast to check);
+  // an indexed `steps[...]` read types them all.
+  const expressionTexts = drafts.flatMap((d) => [...(typeof d.raw["if"] === "string" ? [d.raw["if"]] : []), ...expressionStrings(d.raw["with"]).map((e) => e.text)])
+  const named = new Set(expressionTexts.flatMap((t) => [...t.matchAll(/steps\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!)))
+  const typedAll = expressionTexts.some((t) => /steps\s*\[/.test(t))
+  const typing: StepTyping[] = drafts.filter((d) => typedAll || named.has(d.id)).map((d) => ({ id: d.id, outputs: d.outputs, matrixed: matrixed.has(d.id) }))
   const outputSchemas = new Map(drafts.map((d) => [d.id, d.outputs] as const))
   const envFor = new Map<string, ReturnType<typeof typedEnvironment>>()
+  const nonNullEnvFor = new Map<string, ReturnType<typeof typedEnvironment>>()
   const conditionRefs = new Map<string, string[]>()
   for (const d of drafts) {
     // a matrix with problems still declares its axes, so that its ${{ matrix.… }} are not reported twice
@@ -522,8 +554,9 @@ export const checkWorkflow = (
         : []
     const key = axes.join(",")
     if (!envFor.has(key)) envFor.set(key, typedEnvironment(typing, axes))
+    if (!nonNullEnvFor.has(key)) nonNullEnvFor.set(key, typedEnvironment(typing, axes, "inner"))
     const celEnv = envFor.get(key)!
-    const scope = { known: idSet, reachable: cycle ? new Set(d.needs) : ancestors(d.id, needsMap), matrixed, matrixAxes: new Set(axes), outputs: outputSchemas }
+    const scope = { known: idSet, reachable: cycle ? new Set(d.needs) : ancestors(d.id, needsMap), matrixed, matrixAxes: new Set(axes), outputs: outputSchemas, nonNull: nonNullEnvFor.get(key)! }
     const condition = d.raw["if"]
     if (typeof condition === "string" && condition.trim() !== "") {
       const checked = checkExpression(celEnv, condition.replace(WHOLE_EXPRESSION, "$1"), { ...scope, matrixAxes: new Set() })
@@ -532,7 +565,14 @@ export const checkWorkflow = (
       conditionRefs.set(d.id, checked.references.map((r) => r.path))
     }
     const withRaw = d.raw["with"]
+    for (const path of expressionKeys(withRaw)) out.add(["steps", d.id, "with", ...path], "a ${{ }} expression in a key is never evaluated: put it in a value", true)
     for (const { path, text } of expressionStrings(withRaw)) {
+      const opened = text.split("${{").length - 1
+      const closed = [...text.matchAll(EXPRESSION)].length
+      if (opened > closed) {
+        out.add(["steps", d.id, "with", ...path], `'${text}' opens \${{ without closing it with }}`)
+        continue
+      }
       const whole = WHOLE_EXPRESSION.exec(text)
       for (const m of text.matchAll(EXPRESSION)) {
         const expression = m[1]!.trim()
@@ -567,6 +607,12 @@ export const checkWorkflow = (
   return { ok: true, workflow }
 }
 
+const yamlErrorMessage = (text: string, e: { readonly code: string; readonly message: string; readonly pos: [number, number] }): string => {
+  if (e.code === "DUPLICATE_KEY") return duplicateKeyMessage(text, e.pos[0])
+  if (e.code === "MULTIPLE_DOCS") return "a workflow file holds one YAML document; a second one starts here (after a `---` line)"
+  return `YAML syntax error: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`
+}
+
 /** Parse YAML text and check it. `file` names it in messages. */
 export const checkWorkflowText = (text: string, file: string, options: LoadOptions & { readonly baseDir?: string } = {}): LoadResult => {
   const lines = new LineCounter()
@@ -575,16 +621,52 @@ export const checkWorkflowText = (text: string, file: string, options: LoadOptio
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e): WorkflowIssue => {
       const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
-      const message =
-        e.code === "DUPLICATE_KEY"
-          ? duplicateKeyMessage(text, e.pos[0])
-          : `YAML syntax error: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`
-      return { file, line: pos.line, column: pos.col, path: "", message }
+      return { file, line: pos.line, column: pos.col, path: "", message: yamlErrorMessage(text, e) }
     })
     const unique = issues.filter((i, k) => issues.findIndex((j) => j.line === i.line && j.column === i.column && j.message === i.message) === k)
     return { ok: false, issues: sortIssues(unique) }
   }
-  return checkWorkflow(doc.toJS({ maxAliasCount: 100 }) as unknown, source, options)
+  const env = options.env ?? process.env
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: limitOf(YAML_ALIASES, env) })
+  } catch (error) {
+    // the yaml library's guard against alias bombs (a few lines that expand to gigabytes)
+    if (error instanceof ReferenceError && /alias/i.test(error.message)) {
+      return { ok: false, issues: [{ file, line: 1, column: 1, path: "", message: `YAML aliases (*name) expand into more alias uses than allowed: ${overLimit(YAML_ALIASES, env)}` }] }
+    }
+    throw error
+  }
+  return checkWorkflow(value, source, options)
+}
+
+/**
+ * A workflow file's text: UTF-8 (a BOM is dropped), within the size limit. UTF-16 and binary
+ * files are named as such rather than parsed as garbage.
+ */
+export const readWorkflowText = (file: string, env: NodeJS.ProcessEnv = process.env): string => {
+  let bytes: Buffer
+  try {
+    const stat = statSync(file)
+    if (stat.isFile() && !withinLimit(WORKFLOW_BYTES, stat.size, env)) throw new WorkflowFileError({ file, reason: `is ${stat.size} bytes, ${overLimit(WORKFLOW_BYTES, env)}` })
+    bytes = readFileSync(file)
+  } catch (error) {
+    if (error instanceof WorkflowFileError) throw error
+    const code = (error as NodeJS.ErrnoException).code
+    throw new WorkflowFileError({ file, reason: code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a workflow file" : code === "EACCES" ? "cannot be read (permission denied)" : String(error) })
+  }
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new WorkflowFileError({ file, reason: "is UTF-16 text; a workflow file is UTF-8 (save it again as UTF-8)" })
+  }
+  let text: string
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)
+  } catch {
+    throw new WorkflowFileError({ file, reason: "is not UTF-8 text (a binary file?); a workflow file is UTF-8 YAML" })
+  }
+  const nul = text.indexOf("\u0000")
+  if (nul >= 0) throw new WorkflowFileError({ file, reason: `holds a NUL byte at offset ${nul} (a binary file, or UTF-16 without a BOM?); a workflow file is UTF-8 YAML` })
+  return text
 }
 
 const duplicateKeyMessage = (text: string, offset: number): string => {
@@ -600,14 +682,7 @@ export const loadWorkflowFile = async (file: string, options: LoadOptions = {}):
     const { importWorkflowModule } = await import("./importTs.js")
     return importWorkflowModule(file, options)
   }
-  let text: string
-  try {
-    text = readFileSync(file, "utf8")
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new WorkflowFileError({ file, reason: code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a workflow file" : String(error) })
-  }
-  return checkWorkflowText(text, file, options)
+  return checkWorkflowText(readWorkflowText(file, options.env), file, options)
 }
 
 export { noPositions }

@@ -17,8 +17,11 @@ export interface MatrixProblem {
 
 const show = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v))
 
-/** Check a written `matrix:` and turn it into a MatrixSpec. */
-export const readMatrix = (raw: unknown): { spec?: MatrixSpec; problems: MatrixProblem[] } => {
+/**
+ * Check a written `matrix:` and turn it into a MatrixSpec. `limit`: the most instances it may make
+ * (src/workflow/limits.ts); the count is known from the axis lengths before anything is expanded.
+ */
+export const readMatrix = (raw: unknown, limit: { readonly max: number; readonly over: string } = { max: Number.MAX_SAFE_INTEGER, over: "" }): { spec?: MatrixSpec; problems: MatrixProblem[] } => {
   const problems: MatrixProblem[] = []
   if (!isMap(raw)) return { problems: [{ path: [], message: "a matrix is a map of axis → list of values (plus include and exclude)" }] }
   const axes: Record<string, unknown[]> = {}
@@ -64,7 +67,15 @@ export const readMatrix = (raw: unknown): { spec?: MatrixSpec; problems: MatrixP
     for (const key of Object.keys(entry)) {
       if (!AXIS.test(key)) problems.push({ path: ["include", i, key], message: `matrix include key '${key}' must be an identifier (letters, digits, _)` })
     }
+    // with axes, an include extends the combinations it matches by axis value; one that names no
+    // axis would be added as a combination without any axis value, which is a typo far more often
+    const keys = Object.keys(entry)
+    if (axisNames.length > 0 && !keys.some((k) => k in axes)) {
+      problems.push({ path: ["include", i, keys[0]!], message: `matrix include[${i}] names no axis (${keys.join(", ")}; axes: ${axisNames.join(", ")}): name the axis values it extends` })
+    }
   })
+  const instances = axisNames.reduce((n, a) => n * axes[a]!.length, axisNames.length > 0 ? 1 : 0) + lists.include.length
+  if (instances > limit.max) problems.push({ path: [], message: `the matrix makes up to ${instances} instances, ${limit.over}` })
   if (problems.length > 0) return { problems }
   const spec: MatrixSpec = { axes, include: lists.include, exclude: lists.exclude }
   if (expandMatrix(spec).length === 0) return { problems: [{ path: ["exclude"], message: "matrix exclude removes every combination: the step would never run" }] }

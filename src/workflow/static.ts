@@ -7,11 +7,12 @@
  * Values are recognised by their schema (CorpusSpec, ModelSpec, QuantConfig, Protect, Override,
  * Language from src/kernels/common.ts), wherever a kernel puts them.
  */
-import { existsSync } from "node:fs"
+import { closeSync, existsSync, openSync, readSync } from "node:fs"
 import { isAbsolute, resolve } from "node:path"
 import type { z } from "zod"
 import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, QuantConfig } from "../kernels/common.js"
 import type { KernelDefinition } from "../kernels/define.js"
+import { decodeTextFile } from "../corpus/resolve.js"
 import { isUdhrLanguage } from "../corpus/udhr.js"
 import { describeArchitecture } from "../plan/architecture.js"
 import { localArchitecture, readGeometry, type ModelGeometry } from "../plan/vram.js"
@@ -60,6 +61,25 @@ const needsStructure = (kernel: string, found: ReadonlyArray<Found>): boolean =>
 
 const layerRange = (layers: number): string => `${-layers}..${layers - 1}`
 
+/** Why a corpus file cannot be read as text (its first MiB is looked at), or undefined. */
+const corpusFileProblem = (path: string): string | undefined => {
+  try {
+    const fd = openSync(path, "r")
+    try {
+      const buffer = Buffer.alloc(1 << 20)
+      const n = readSync(fd, buffer, 0, buffer.length, 0)
+      // a longer file is judged by its first MiB up to the last line end, so that no character is cut
+      const end = n < buffer.length ? n : buffer.lastIndexOf(0x0a, n - 1) + 1
+      const decoded = decodeTextFile(buffer.subarray(0, end > 0 ? end : n))
+      return "problem" in decoded ? decoded.problem : undefined
+    } finally {
+      closeSync(fd)
+    }
+  } catch (error) {
+    return `cannot be read: ${(error as Error).message}`
+  }
+}
+
 export const staticChecks = (
   parsed: Record<string, unknown>,
   kernel: Pick<KernelDefinition, "name" | "with" | "models">,
@@ -82,6 +102,10 @@ export const staticChecks = (
     for (const [language, file] of Object.entries(spec.files ?? {})) {
       const path = isAbsolute(file) ? file : resolve(options.baseDir, file)
       if (!existsSync(path)) problems.push({ path: [...c.path, "files", language], message: `corpus file not found: ${file} (paths are relative to the workflow's folder)` })
+      else {
+        const problem = corpusFileProblem(path)
+        if (problem !== undefined) problems.push({ path: [...c.path, "files", language], message: `corpus file ${file} ${problem}` })
+      }
     }
     for (const l of spec.languages ?? []) {
       if (spec.files !== undefined && spec.files[l] === undefined) problems.push({ path: [...c.path, "languages"], message: `language '${l}' has no file in corpus.files (files: ${Object.keys(spec.files).join(", ")})` })
@@ -118,6 +142,29 @@ export const staticChecks = (
       }
     }
   }
+  // module patterns: valid regular expressions always; matching some module when the weights are local
+  const arch = modelId === undefined ? undefined : localArchitecture(modelId, options.baseDir, options.env)
+  const checkPattern = (pattern: string | undefined, path: (string | number)[], layers?: ReadonlyArray<number>): void => {
+    if (pattern === undefined) return
+    let regex: RegExp
+    try {
+      regex = new RegExp(pattern)
+    } catch (error) {
+      problems.push({ path, message: `'${pattern}' is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "")}` })
+      return
+    }
+    if (arch === undefined || arch.modules.length === 0) return
+    const inLayers = (name: string): boolean => layers === undefined || arch.blocks === undefined || layers.some((i) => name.startsWith(`${arch.blocks}.${i < 0 ? arch.layers + i : i}.`))
+    if (!arch.modules.some((m) => regex.test(m) && inLayers(m))) {
+      const examples = arch.modules.filter((m) => arch.blocks === undefined || m.startsWith(`${arch.blocks}.0.`)).slice(0, 3)
+      problems.push({ path, message: `'${pattern}' matches no module of ${modelId}${layers !== undefined ? " in those layers" : ""} (modules are named like ${examples.join(", ")}); a pattern that matches nothing would quantize everything at the defaults` })
+    }
+  }
+  for (const f of found) {
+    if (f.kind === "protect") ((f.value as Protect).modules ?? []).forEach((p, k) => checkPattern(p, [...f.path, "modules", k]))
+    if (f.kind === "override") checkPattern((f.value as Override).modules, [...f.path, "modules"], (f.value as Override).layers)
+  }
+
   if (geometry === undefined || modelId === undefined) return problems
 
   const L = geometry.layers

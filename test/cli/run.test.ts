@@ -140,6 +140,17 @@ describe.skipIf(skipWithoutPython)("polyquant run with the real runtime", () => 
     const forced = await cli([...args, "--force"], dir)
     expect(finished(jsonEvents(forced.stdout))["count"]).toBe("succeeded")
 
+    // resuming a run that succeeded changes nothing stored about it
+    const db = RunStore.open(join(dir, ".polyquant", "polyquant.db"))
+    const before = { run: db.getRun(end.runId), steps: db.getSteps(end.runId), events: db.events(end.runId).length, branches: db.branches(end.runId) }
+    db.close()
+    const resumedDone = await cli(["resume", end.runId], dir)
+    expect(resumedDone.code).toBe(0)
+    expect(resumedDone.stdout).toMatch(new RegExp(`^run ${end.runId} already succeeded on .* UTC; resuming it changes nothing`))
+    const after = RunStore.open(join(dir, ".polyquant", "polyquant.db"))
+    expect({ run: after.getRun(end.runId), steps: after.getSteps(end.runId), events: after.events(end.runId).length, branches: after.branches(end.runId) }).toEqual(before)
+    after.close()
+
     // runs / show / explain read what the runs stored
     const runs = await cli(["runs"], dir)
     expect(runs.stdout.split("\n").filter((l) => l.includes("engine-count")).length).toBe(3)
@@ -179,7 +190,7 @@ describe.skipIf(skipWithoutPython)("polyquant run with the real runtime", () => 
     expect(before.getRun(killed.runId)?.status).toBe("running") // nobody could write the end
     expect(before.getStep(killed.runId, "hello")?.status).toBe("succeeded")
     expect(before.getStep(killed.runId, "count")?.status).toBe("running")
-    const checkpoint = JSON.parse(before.getCheckpoint(killed.runId, "count")!.toString()) as { i: number }
+    const checkpoint = JSON.parse((before.getCheckpoint(killed.runId, "count") as { data: Buffer }).data.toString()) as { i: number }
     before.close()
     const resumed = await cli(["resume", killed.runId, "--json", "--store", store], dir)
     expect(resumed.code).toBe(0)

@@ -7,7 +7,8 @@ import { findKernel } from "../../src/kernels/catalog.js"
 import { KernelFailedError, KernelTimeoutError } from "../../src/python/errors.js"
 import { thisProcess } from "../../src/store/liveness.js"
 import { RunStore } from "../../src/store/RunStore.js"
-import { mkdirSync, writeFileSync } from "node:fs"
+import Database from "better-sqlite3"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makePlan, run, scriptedRuntime, step, tmp } from "./helpers.js"
 
@@ -28,6 +29,9 @@ const batched = defineKernel({
   gpu: true
 })
 const kernels = (name: string) => (name === "test-batched" ? batched : findKernel(name))
+
+const warnings = (events: ReadonlyArray<{ type: string }>) =>
+  events.filter((e): e is { type: "log"; level: string; message: string } => e.type === "log" && (e as { level?: string }).level === "warn").map((e) => e.message)
 
 const open = () => {
   const dir = tmp()
@@ -341,9 +345,6 @@ describe("Engine: run owners", () => {
 })
 
 describe("Engine: no store write is dropped in silence", () => {
-  const warnings = (events: ReadonlyArray<{ type: string }>) =>
-    events.filter((e): e is { type: "log"; level: string; message: string } => e.type === "log" && (e as { level?: string }).level === "warn").map((e) => e.message)
-
   it("a failed GPU-hour ledger charge fails the step with StoreWriteError (later steps would not be deferred)", async () => {
     const { dir, db } = open()
     db.charge = () => {
@@ -412,5 +413,63 @@ describe("Engine: no store write is dropped in silence", () => {
     expect(result.status).toBe("succeeded")
     expect(events.some((e) => e.type === "step-finished")).toBe(true)
     expect(warnings(events)).toContain("the event log could not store a run-started event: disk full")
+  })
+})
+
+describe("Engine: a resume never rewrites a finished run, and never trusts a corrupt checkpoint", () => {
+  const snapshot = (db: RunStore, runId: string) => ({ run: db.getRun(runId), steps: db.getSteps(runId), branches: db.branches(runId), events: db.events(runId), ledger: db.ledger(runId) })
+
+  it("resuming a run that succeeded changes none of its rows, events or duration, and runs nothing", async () => {
+    const { dir, db } = open()
+    const rt = scriptedRuntime({ "test-echo": echo() })
+    const plan = makePlan(dir, [
+      step("m", "test-echo", { with: { value: 1 } }),
+      step("b", "test-echo", { needs: ["m"], condition: { expression: "steps.m.outputs.echo.value < 2.0", references: ["steps.m.outputs.echo.value"] } })
+    ])
+    const first = await run(db, plan, rt.layer)
+    expect(first.result.status).toBe("succeeded")
+    const before = snapshot(db, first.result.runId)
+    const calls = rt.calls.length
+    const again = await run(db, plan, rt.layer, { resume: first.result.runId, now: () => Date.now() + 3_600_000 })
+    expect(again.result).toMatchObject({ runId: first.result.runId, status: "succeeded", alreadyFinished: true })
+    expect(again.result.steps["m"]?.outputs).toEqual(first.result.steps["m"]?.outputs)
+    expect(again.events).toEqual([])
+    expect(rt.calls.length).toBe(calls)
+    expect(snapshot(db, first.result.runId)).toEqual(before)
+  })
+
+  it("a garbled checkpoint row is reported, discarded, and the step reruns from its start; the next resume is clean", async () => {
+    const { dir, db } = open()
+    let seen: Array<string | undefined> = []
+    const rt = scriptedRuntime({
+      "test-count": (_params, options, callIndex) =>
+        Effect.suspend(() => {
+          const path = options.checkpointPath as string
+          seen.push(existsSync(path) ? readFileSync(path, "utf8") : undefined)
+          if (callIndex === 1) {
+            writeFileSync(path, JSON.stringify({ i: 2, values: [0, 1] }))
+            options.onEvent?.({ type: "checkpoint" })
+            return Effect.fail(new KernelFailedError({ kernel: "test-count", type: "PolyquantError", message: "boom", traceback: "", retryable: false, polyquant: true }))
+          }
+          return Effect.succeed({ values: [0, 1, 4], resumed_from: 0 })
+        })
+    })
+    const plan = makePlan(dir, [step("c", "test-count", { checkpoints: true, with: { to: 3 } })])
+    const first = await run(db, plan, rt.layer)
+    expect(first.result.status).toBe("failed")
+    expect(db.getCheckpoint(first.result.runId, "c")).toEqual({ data: Buffer.from(JSON.stringify({ i: 2, values: [0, 1] })) })
+    // garble the stored row, as a bad disk or a hand edit would
+    const raw = new Database(join(dir, ".polyquant", "pq.db"))
+    raw.prepare("UPDATE checkpoints SET data = ? WHERE run_id = ?").run(Buffer.from('{"i": 2, "values": [0, 1'), first.result.runId)
+    raw.close()
+    expect(db.getCheckpoint(first.result.runId, "c")).toEqual({ corrupt: "its bytes do not match the sha256 stored with them" })
+    seen = []
+    const resumed = await run(db, plan, rt.layer, { resume: first.result.runId })
+    expect(resumed.result.steps["c"]?.status).toBe("succeeded")
+    expect(seen).toEqual([undefined]) // the kernel started from the beginning
+    expect(warnings(resumed.events)).toEqual([
+      "the stored checkpoint of step c is corrupt (its bytes do not match the sha256 stored with them); it was discarded, and the step starts from the beginning"
+    ])
+    expect(db.getCheckpoint(first.result.runId, "c")).toBeUndefined()
   })
 })

@@ -38,7 +38,7 @@ describe.skipIf(skipWithoutPython)("stop and resume with the real runtime", () =
     expect(first.status).toBe("interrupted")
     expect(first.steps["first"]?.status).toBe("succeeded")
     expect(first.steps["count"]?.status).toBe("interrupted")
-    const stored = JSON.parse(db.getCheckpoint(first.runId, "count")!.toString()) as { i: number; values: number[] }
+    const stored = JSON.parse((db.getCheckpoint(first.runId, "count") as { data: Buffer }).data.toString()) as { i: number; values: number[] }
     expect(stored.i).toBeGreaterThanOrEqual(8)
     expect(stored.i).toBeLessThan(24)
     expect(events.some((e) => e.type === "step-checkpoint")).toBe(true)

@@ -48,7 +48,7 @@ describe("RunStore", () => {
     store.recordBranch("r1", { stepId: "a", expression: "steps.b.outputs.v < 2.0", result: true, values: { "steps.b.outputs.v": 1.5 }, t: 5 })
     expect(store.branches("r1")).toEqual([{ stepId: "a", expression: "steps.b.outputs.v < 2.0", result: true, values: { "steps.b.outputs.v": 1.5 }, t: 5 }])
     store.saveCheckpoint("r1", "a", Buffer.from('{"i":4}'), 7)
-    expect(store.getCheckpoint("r1", "a")?.toString()).toBe('{"i":4}')
+    expect((store.getCheckpoint("r1", "a") as { data: Buffer }).data.toString()).toBe('{"i":4}')
     expect(store.requireRun("r").id).toBe("r1") // unique prefix
     expect(() => store.requireRun("zzz")).toThrow(/no run 'zzz' in the store; recent runs: r1/)
     store.close()

@@ -110,6 +110,11 @@ def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
     return out
 
 
+def _examples(candidates: list[QuantTarget]) -> str:
+    names = [t.name for t in candidates]
+    return ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+
+
 def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Optional[dict] = None, overrides: Optional[list] = None) -> list[QuantTarget]:
     """The modules to quantize and their settings; protected modules are absent (see module docstring)."""
     quant = quant or {}
@@ -118,9 +123,15 @@ def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Opt
     n_layers = structure.num_layers(model)
     protected_layers = _layers(protect.get("layers", []), n_layers, "protect.layers")
     protected_res = [_compile(p, "protect.modules") for p in protect.get("modules", [])]
+    candidates = all_candidates(model, quant)
+    # a pattern that matches nothing is a typo far more often than a wish: it must not quantize
+    # everything at the defaults with a success status
+    for k, r in enumerate(protected_res):
+        if not any(r.search(t.name) for t in candidates):
+            raise ParameterError(f"protect.modules[{k}] {r.pattern!r} matches no module (they are named like {_examples(candidates)})")
     targets = [
         t
-        for t in all_candidates(model, quant)
+        for t in candidates
         if not (t.layer is not None and t.layer in protected_layers) and not any(r.search(t.name) for r in protected_res)
     ]
     if not isinstance(overrides, list):
@@ -133,6 +144,8 @@ def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Opt
         regex = _compile(ov["modules"], f"{where}.modules") if ov.get("modules") is not None else None
         if "bits" in ov and ov["bits"] is not None:
             check_bits(ov["bits"], where)
+        if regex is not None and not any(regex.search(t.name) and (layers is None or t.layer in layers) for t in candidates):
+            raise ParameterError(f"{where}.modules {regex.pattern!r} matches no module{' of those layers' if layers is not None else ''} (they are named like {_examples(candidates)})")
         for t in targets:
             if layers is not None and (t.layer is None or t.layer not in layers):
                 continue
