@@ -281,6 +281,10 @@ const ensureFixtures = () => {
 // ------------------------------------------------------------------------------------------------
 
 if (process.env[GUARD]) process.exit(0) // the nested `npm install` of an outer setup: the outer one does the rest
+// `npx polyquant …` in a checkout links the checkout into npm's npx cache and runs its postinstall
+// there, with npm hiding the output: setup would train the fixtures for minutes in silence before
+// the command starts. The CLI runs from the checkout itself and says what is missing.
+if (process.env.npm_lifecycle_event === "postinstall" && process.env.npm_command === "exec") process.exit(0)
 const t0 = Date.now()
 checkNode()
 ensureNodeModules()

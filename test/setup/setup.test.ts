@@ -44,7 +44,7 @@ esac
 }
 
 const setup = (args: string[] = [], env: Record<string, string | undefined> = {}) => {
-  const fullEnv: Record<string, string | undefined> = { ...process.env, npm_execpath: join(project, "fake-npm.cjs"), npm_lifecycle_event: undefined, POLYQUANT_PYTHON: undefined, POLYQUANT_SETUP_ACTIVE: undefined, POLYQUANT_CACHE: cache, ...env }
+  const fullEnv: Record<string, string | undefined> = { ...process.env, npm_execpath: join(project, "fake-npm.cjs"), npm_lifecycle_event: undefined, npm_command: undefined, POLYQUANT_PYTHON: undefined, POLYQUANT_SETUP_ACTIVE: undefined, POLYQUANT_CACHE: cache, ...env }
   for (const key of Object.keys(fullEnv)) if (fullEnv[key] === undefined) delete fullEnv[key]
   const t0 = Date.now()
   const result = spawnSync(process.execPath, [join(project, "scripts", "setup.mjs"), ...args], { cwd: project, encoding: "utf8", env: fullEnv as NodeJS.ProcessEnv })
@@ -132,6 +132,13 @@ describe("scripts/setup.mjs", () => {
 
   it("does nothing inside the npm install it started itself", () => {
     expect(setup([], { POLYQUANT_SETUP_ACTIVE: "1" }).status).toBe(0)
+    expect(calls()).toEqual([])
+  })
+
+  it("as the postinstall of `npx polyquant` (npm links the checkout into its npx cache), does nothing: the command starts at once", () => {
+    const r = setup(["--fixtures"], { npm_lifecycle_event: "postinstall", npm_command: "exec" })
+    expect(r.status).toBe(0)
+    expect(r.stderr).toBe("")
     expect(calls()).toEqual([])
   })
 
