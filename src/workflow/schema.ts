@@ -99,9 +99,56 @@ export const workflowSchema = (catalog: ReadonlyArray<KernelDefinition> = kernel
   })
 }
 
+type Json = Record<string, unknown>
+
+/** A `${{ … }}` expression standing for a whole value: any field may hold one. */
+const EXPRESSION_VALUE: Json = { type: "string", pattern: "^\\s*\\$\\{\\{[\\s\\S]*\\}\\}\\s*$", description: "a ${{ }} expression, evaluated before the step runs" }
+
+/** Every value schema below `node` also accepts an expression (the loader types it against the field). */
+const acceptExpressions = (node: unknown): unknown => {
+  if (Array.isArray(node)) return node.map(acceptExpressions)
+  if (node === null || typeof node !== "object") return node
+  const out: Json = {}
+  for (const [key, value] of Object.entries(node as Json)) {
+    if (key === "properties" || key === "patternProperties" || key === "$defs") out[key] = Object.fromEntries(Object.entries(value as Json).map(([k, v]) => [k, acceptExpressions(v)]))
+    else if (key === "items" || key === "additionalProperties" || key === "propertyNames" || key === "anyOf" || key === "oneOf" || key === "allOf" || key === "prefixItems") out[key] = acceptExpressions(value)
+    else out[key] = value
+  }
+  return { anyOf: [out, EXPRESSION_VALUE] }
+}
+
+/**
+ * A kernel's `with` as an editor should check it: the workflow's `defaults` may fill any key, so
+ * none is required at its top; a model may be written as its id alone (`model: fixture:tiny-llama`);
+ * and any value may be a `${{ }}` expression. The loader checks the rest.
+ */
+const editorWith = (withSchema: Json, kernel: KernelDefinition): Json => {
+  const { required: _required, ...rest } = withSchema
+  const properties = { ...((rest["properties"] as Json | undefined) ?? {}) }
+  for (const path of kernel.models) {
+    if (path.includes(".")) continue // nested model specs (variant.model) are written as objects
+    if (properties[path] !== undefined) properties[path] = { anyOf: [{ type: "string", minLength: 1, description: "a model id: fixture:tiny-llama, a hub id or a local folder" }, properties[path]] }
+  }
+  const open = { ...rest, properties }
+  return { anyOf: [...((acceptExpressions(open) as { anyOf: unknown[] }).anyOf)] }
+}
+
+const forEditors = (schema: Json, catalog: ReadonlyArray<KernelDefinition>): Json => {
+  const steps = (schema["properties"] as Json | undefined)?.["steps"] as Json | undefined
+  const step = steps?.["additionalProperties"] as Json | undefined
+  const variants = (step?.["oneOf"] ?? step?.["anyOf"] ?? (step !== undefined ? [step] : [])) as Json[]
+  for (const variant of variants) {
+    const props = variant["properties"] as Json
+    const name = ((props["uses"] as Json | undefined)?.["const"] as string | undefined) ?? ""
+    const kernel = catalog.find((k) => k.name === name)
+    if (kernel !== undefined && props["with"] !== undefined) props["with"] = editorWith(props["with"] as Json, kernel)
+  }
+  return schema
+}
+
 /** JSON Schema (draft 2020-12) of the workflow file, as editors read YAML. */
 export const workflowJsonSchema = (catalog: ReadonlyArray<KernelDefinition> = kernels): Record<string, unknown> => {
-  const schema = z.toJSONSchema(workflowSchema(catalog), { io: "input", unrepresentable: "any" }) as Record<string, unknown>
+  const schema = forEditors(z.toJSONSchema(workflowSchema(catalog), { io: "input", unrepresentable: "any" }) as Record<string, unknown>, catalog)
   return {
     $schema: schema["$schema"],
     $id: "https://polyquant.dev/schema/workflow.schema.json",
