@@ -31,7 +31,7 @@ export const Summary = ({ run }: SummaryProps) => {
           </Text>
         ))}
       {run.reportPath ? <Text>report: {run.reportPath}</Text> : null}
-      {run.status === "interrupted" ? <Text color="yellow">resume with: polyquant resume {run.runId}</Text> : null}
+      {/* how to continue an interrupted run is printed by the CLI, which knows the --store it needs (src/cli/commands/run.ts) */}
     </Box>
   )
 }
