@@ -27,7 +27,9 @@ export const Dashboard = ({ run, now, width, stopping = false, logLines = 5 }: D
   const live = run.steps.filter((s) => !run.finished.includes(s.id))
   const running = live.filter((s) => s.status === "running")
   const done = run.status !== "running"
-  const elapsed = done ? (run.durationMs ?? now - run.startedAt) : run.startedAt > 0 ? Math.max(0, now - run.startedAt) : 0
+  // the clock stops where the run finished (after its report), so it never runs backwards to the
+  // engine's own duration, which leaves the report out
+  const elapsed = done ? Math.max(run.durationMs ?? 0, (run.finishedAt ?? now) - run.startedAt) : run.startedAt > 0 ? Math.max(0, now - run.startedAt) : 0
   return (
     <Box flexDirection="column" width={width}>
       <Static items={[...run.record]}>

@@ -58,7 +58,10 @@ export interface RunView {
   readonly resumed: boolean
   readonly startedAt: number
   readonly status: RunStatus
+  /** the engine's time, without writing the report */
   readonly durationMs?: number
+  /** when the run-finished event came (after the report): where the dashboard's clock stops */
+  readonly finishedAt?: number
   readonly reportPath?: string
   readonly budgets: ReadonlyArray<BudgetState>
   readonly steps: ReadonlyArray<StepView>
@@ -196,6 +199,7 @@ export const reduce = (state: RunView, event: RunEvent): RunView => {
         ...state,
         status: event.status,
         durationMs: event.durationMs,
+        finishedAt: event.t,
         ...(event.reportPath !== undefined ? { reportPath: event.reportPath } : {})
       }
   }

@@ -106,3 +106,41 @@ describe("the dashboard driven by the recorded week-1 stream", () => {
     }
   })
 })
+
+describe("the dashboard's clock", () => {
+  it("never runs backwards: at the end it stops where the run finished, not at the engine's shorter duration", async () => {
+    const events = week1Events()
+    const store = new RunViewStore()
+    const start = events[0]!.t
+    let now = start
+    const ui = render(<App store={store} clock={() => now} width={100} onStop={() => undefined} />)
+    const shown: number[] = []
+    // the header's elapsed time: "… on local running 4.1s", "… on local succeeded 1m05s"
+    const seconds = (text: string): number => {
+      const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$/.exec(text)
+      return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) + Number(m[4] ?? 0) / 1000 : NaN
+    }
+    const header = () => {
+      const m = / on local (?:running|succeeded|failed|interrupted) (\S+)/.exec(ui.lastFrame() ?? "")
+      return m ? seconds(m[1]!) : undefined
+    }
+    for (const e of events) {
+      if (e.type === "run-finished") {
+        // the report is written after the engine's duration ends, while the clock ticks on
+        now = start + e.durationMs + 1_500
+        await new Promise((r) => setTimeout(r, 400))
+        const t = header()
+        if (t !== undefined) shown.push(t)
+        now += 500
+      } else now = e.t
+      store.push(e.type === "run-finished" ? { ...e, t: now } : e)
+      await tick()
+      const t = header()
+      if (t !== undefined) shown.push(t)
+    }
+    expect(shown.length).toBeGreaterThan(3)
+    expect(shown.every((t) => Number.isFinite(t))).toBe(true)
+    for (let i = 1; i < shown.length; i++) expect(shown[i]!).toBeGreaterThanOrEqual(shown[i - 1]!)
+    ui.unmount()
+  })
+})
