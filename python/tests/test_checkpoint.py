@@ -219,3 +219,61 @@ def test_quantize_kernel_exports_a_checkpoint_that_loads_back(tmp_path, fmt):
                 run_direct("quantize", {**params, "export": "awq"}, ctx)
     finally:
         resident.clear()
+
+
+def _gptqmodel_v1_words(zeros: torch.Tensor, bits: int) -> torch.Tensor:
+    """What GPTQModel's v1 writer stores (gptqmodel/utils/model.py `convert_gptq_v2_to_v1_format_module`),
+    written here independently: the zeros packed as v2 (field i at bits·i of its int32 word, along the
+    output dim), then the packed word of ones subtracted from each word, borrows included (2/4/8 bits),
+    or 1 subtracted from each field modulo 2^bits (3 bits, whose fields straddle words)."""
+    if bits == 3:
+        return pack.pack_dim1((zeros - 1) & 7, 3)
+    per = 32 // bits
+    g, out = zeros.shape
+    words = torch.zeros(g, out // per, dtype=torch.int64)
+    for i in range(per):
+        words |= zeros[:, i::per].to(torch.int64) << (bits * i)
+    ones = sum(1 << (bits * i) for i in range(per))
+    words = (words - ones) & 0xFFFFFFFF
+    return torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_gptqmodel_v1_with_zero_points_of_zero_decodes_as_its_loader_does(bits):
+    """A v1 file GPTQModel wrote for asymmetric weights holds z = 0 here and there: its packed subtraction
+    borrows from the neighbouring field. polyquant decodes every zero exactly (AutoGPTQ's per-field +1 did not)."""
+    from polyquant.models.quantized import v1_zeros
+
+    gen = torch.Generator().manual_seed(bits)
+    out = 32 * 3
+    zeros = torch.randint(0, 1 << bits, (5, out), generator=gen)
+    zeros[:, ::7] = 0  # the underflowing case, in many positions
+    words = _gptqmodel_v1_words(zeros, bits)
+    assert torch.equal(v1_zeros(words, bits, out), zeros)
+    naive = pack.unpack_gptq_qzeros(words, bits, out) + 1
+    assert not torch.equal(naive, zeros)  # the reading this replaces was wrong on such files
+    # and on a file without underflow the two readings agree (AutoGPTQ's files)
+    safe = torch.randint(1, 1 << bits, (5, out), generator=gen)
+    assert torch.equal(v1_zeros(_gptqmodel_v1_words(safe, bits), bits, out), safe)
+
+
+def test_format_names_the_checkpoint_format_and_unsupported_layouts_are_refused_with_the_reason(tmp_path):
+    model = tiny_llama(layers=2)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    res, _targets = _gptq_result(model, loaded)
+    out = str(tmp_path / "v2")
+    export_gptq(loaded, res, out, checkpoint_format="gptq_v2")
+    config = json.load(open(os.path.join(out, "config.json")))
+    qcfg = config["quantization_config"]
+    qcfg.pop("checkpoint_format", None)
+    qcfg["format"] = "gptq_v2"  # how GPTQModel labels it
+    json.dump(config, open(os.path.join(out, "config.json"), "w"))
+    side = os.path.join(out, "quantize_config.json")
+    if os.path.exists(side):
+        os.remove(side)
+    back = load_model({"id": out, "format": "gptq", "device": "cpu", "dtype": "float32"})
+    assert back.quantization["checkpoint_format"] == "gptq_v2"
+    qcfg["format"] = "gptq_p"
+    json.dump(config, open(os.path.join(out, "config.json"), "w"))
+    with pytest.raises(ModelError, match="GPTQModel's gptq_p layout is not read by polyquant yet"):
+        load_model({"id": out, "format": "gptq", "device": "cpu", "dtype": "float32"})

@@ -13,9 +13,12 @@ GPTQ layout, per quantized linear `<name>` (checked against AutoGPTQ
 - `<name>.bias`    fp16 when the linear has a bias.
 Dequantization: W[:, c] = scales[g_idx[c]] · (q[:, c] − z[g_idx[c]]).
 Zero points: checkpoint_format `gptq` (v1, AutoGPTQ) stores z − 1 and readers add 1 back, whatever
-`sym` says (for sym the stored value is 2^(bits−1) − 1); `gptq_v2` (GPTQModel) stores z itself. A v1
-file cannot hold z = 0 (AutoGPTQ writes −1, which wraps; GPTQModel clamps it to 0), so `export_gptq`
-refuses v1 when a zero point is 0 and names the module: use `gptq_v2` there.
+`sym` says (for sym the stored value is 2^(bits−1) − 1); `gptq_v2` (GPTQModel) stores z itself;
+a config that names the format as `format` instead of `checkpoint_format` means the same. GPTQModel
+writes v1 by subtracting the packed word of ones, so a z of 0 borrows from its neighbour; `v1_zeros`
+undoes it as GPTQModel's loader does (a packed add), which for files without underflow is AutoGPTQ's
+per-field +1. polyquant's own `export_gptq` still refuses v1 when a zero point is 0 (AutoGPTQ's
+reader would get it wrong) and names the module: use `gptq_v2` there.
 `quantize_config.json` and config.json's `quantization_config` carry bits, group_size, desc_act,
 sym, damp_percent, static_groups, true_sequential, quant_method and checkpoint_format; modules
 whose settings differ from the global ones (layer-aware quantization, protected modules) are listed
@@ -100,14 +103,28 @@ def _dynamic_rule(dynamic: dict, name: str) -> Optional[dict]:
     return None
 
 
+def v1_zeros(qzeros: torch.Tensor, bits: int, out_features: int) -> torch.Tensor:
+    """The zero points of a v1 (`checkpoint_format: gptq`) qzeros tensor, as GPTQModel's loader reads
+    them (gptqmodel/utils/model.py `convert_gptq_v1_to_v2_format_module`): for 2, 4 and 8 bits it adds
+    the packed word of ones (0x11111111 at 4 bits) to each int32 word, carries included, which undoes
+    exactly the packed subtraction its v1 writer made, also where z − 1 underflowed (z = 0: about 13 %
+    of asymmetric saves, by GPTQModel's own comment); for 3 bits, whose fields straddle words, it adds 1
+    to each field modulo 8. For the usual v1 file (no field at 2^bits − 1) both are AutoGPTQ's +1.
+    """
+    if bits in (2, 4, 8):
+        ones = sum(1 << (i * bits) for i in range(32 // bits))
+        words = (qzeros.to(torch.int64) + ones) & 0xFFFFFFFF
+        words = torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32)
+        return pack.unpack_gptq_qzeros(words, bits, out_features)
+    return (pack.unpack_gptq_qzeros(qzeros, bits, out_features) + 1) & ((1 << bits) - 1)
+
+
 def dequantize_gptq(qweight, qzeros, scales, g_idx, bits: int, checkpoint_format: str) -> torch.Tensor:
-    """GPTQ tensors → W (out × in) float32: W[:, c] = s[g(c)] · (q[:, c] − z[g(c)]), z = stored + 1 for v1."""
+    """GPTQ tensors → W (out × in) float32: W[:, c] = s[g(c)] · (q[:, c] − z[g(c)]); v1 zeros as `v1_zeros` reads them."""
     in_f = g_idx.numel() if g_idx is not None else qweight.shape[0] * 32 // bits
     out_f = scales.shape[1]
     q = pack.unpack_gptq_qweight(qweight, bits, in_f)  # (out, in)
-    z = pack.unpack_gptq_qzeros(qzeros, bits, out_f)  # (G, out)
-    if checkpoint_format == "gptq":
-        z = z + 1  # v1 stores z − 1 (AutoGPTQ adds 1 back at runtime; no wrap, as there)
+    z = v1_zeros(qzeros, bits, out_f) if checkpoint_format == "gptq" else pack.unpack_gptq_qzeros(qzeros, bits, out_f)  # (G, out)
     if g_idx is None:
         g = torch.arange(in_f) // (in_f // scales.shape[0])
     else:
@@ -173,9 +190,15 @@ def load_quantized(spec: dict, path: str) -> Any:
     info: dict[str, Any] = {"format": fmt, "modules": len(names)}
     per_module: dict[str, tuple[int, int]] = {}
     if fmt == "gptq":
-        ckpt = str(qcfg.get("checkpoint_format", "gptq"))
+        # GPTQModel writes `format` where AutoGPTQ wrote `checkpoint_format`; either names it
+        ckpt = str(qcfg.get("checkpoint_format") or qcfg.get("format") or "gptq")
         if ckpt not in GPTQ_FORMATS:
-            raise ModelError(f"GPTQ checkpoint_format {ckpt!r} of {path!r} is not supported (supported: {', '.join(GPTQ_FORMATS)})")
+            why = {
+                "marlin": "its weights are repacked for the Marlin kernel, not in GPTQ's layout",
+                "bitblas": "its weights are repacked for the BitBLAS kernel, not in GPTQ's layout",
+                "gptq_p": "GPTQModel's gptq_p layout is not read by polyquant yet; save the model with format gptq_v2",
+            }.get(ckpt.lower(), "")
+            raise ModelError(f"GPTQ checkpoint_format {ckpt!r} of {path!r} is not supported{': ' + why if why else ''} (supported: {', '.join(GPTQ_FORMATS)})")
         info["checkpoint_format"] = ckpt
         for name in names:
             rule = _dynamic_rule(qcfg.get("dynamic"), name) or {}
