@@ -1,6 +1,7 @@
 """GPTQ/AWQ checkpoints: hand-packed tensors, published layout, export → load round trips, errors."""
 
 import json
+import re
 import os
 
 import pytest
@@ -276,4 +277,36 @@ def test_format_names_the_checkpoint_format_and_unsupported_layouts_are_refused_
     qcfg["format"] = "gptq_p"
     json.dump(config, open(os.path.join(out, "config.json"), "w"))
     with pytest.raises(ModelError, match="GPTQModel's gptq_p layout is not read by polyquant yet"):
+        load_model({"id": out, "format": "gptq", "device": "cpu", "dtype": "float32"})
+
+
+def test_a_sharded_checkpoint_follows_its_index_and_a_tensor_in_two_files_is_an_error(tmp_path):
+    """Sharded as transformers saves it (model.safetensors.index.json + model-0000k-of-0000n files): the
+    index decides which files are read, so a stray file is ignored; a tensor held twice is refused."""
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_llama(layers=2)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    res, _targets = _gptq_result(model, loaded)
+    out = str(tmp_path / "ckpt")
+    export_gptq(loaded, res, out, checkpoint_format="gptq_v2")
+    whole = load_model({"id": out, "format": "gptq", "device": "cpu", "dtype": "float32"})
+    expected = {k: v.detach().clone() for k, v in whole.model.named_parameters()}
+    tensors = load_file(os.path.join(out, "model.safetensors"))
+    os.remove(os.path.join(out, "model.safetensors"))
+    names = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": names[: len(names) // 2], "model-00002-of-00002.safetensors": names[len(names) // 2 :]}
+    for file, keys in shards.items():
+        save_file({k: tensors[k].contiguous() for k in keys}, os.path.join(out, file))
+    index = {"metadata": {}, "weight_map": {k: f for f, keys in shards.items() for k in keys}}
+    json.dump(index, open(os.path.join(out, "model.safetensors.index.json"), "w"))
+    # a leftover file from another save, with other values under the same names: not in the index
+    save_file({k: torch.zeros_like(tensors[k]) for k in names[:3]}, os.path.join(out, "old.safetensors"))
+    back = load_model({"id": out, "format": "gptq", "device": "cpu", "dtype": "float32"})
+    for k, v in back.model.named_parameters():
+        assert torch.equal(v.detach(), expected[k]), k
+    # the same tensor in two shards the index names
+    dup = names[0]
+    save_file({**{k: tensors[k].contiguous() for k in shards["model-00002-of-00002.safetensors"]}, dup: tensors[dup].contiguous()}, os.path.join(out, "model-00002-of-00002.safetensors"))
+    with pytest.raises(ModelError, match=rf"tensor '{re.escape(dup)}' is in both model-00001-of-00002.safetensors and model-00002-of-00002.safetensors"):
         load_model({"id": out, "format": "gptq", "device": "cpu", "dtype": "float32"})

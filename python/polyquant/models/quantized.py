@@ -76,20 +76,46 @@ def read_quant_config(path: str) -> dict:
     return dict(q)
 
 
-def _read_tensors(path: str) -> dict[str, torch.Tensor]:
+def _weight_files(path: str) -> list[str]:
+    """The checkpoint's weight files: those its index names (`model.safetensors.index.json`, as
+    transformers reads a sharded save), else every *.safetensors, else every .bin/.pt/.pth."""
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        try:
+            with open(index, encoding="utf-8") as f:
+                weight_map = json.load(f)["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"checkpoint {path!r}: its model.safetensors.index.json cannot be read ({type(exc).__name__}: {exc})") from exc
+        files = sorted(set(weight_map.values()))
+        missing = [f for f in files if not os.path.isfile(os.path.join(path, f))]
+        if missing:
+            raise ModelError(f"checkpoint {path!r}: its index names {', '.join(missing)}, which the folder does not hold")
+        return files
     files = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))
-    out: dict[str, torch.Tensor] = {}
-    if files:
-        from safetensors.torch import load_file
+    return files or sorted(n for n in os.listdir(path) if n.endswith((".bin", ".pt", ".pth")))
 
-        for n in files:
-            out.update(load_file(os.path.join(path, n)))
-        return out
-    bins = sorted(n for n in os.listdir(path) if n.endswith((".bin", ".pt", ".pth")))
-    if not bins:
+
+def _read_tensors(path: str) -> dict[str, torch.Tensor]:
+    """Every tensor of the checkpoint's weight files; a name held by two files is an error naming
+    both (which one should win is not for a reader to guess)."""
+    files = _weight_files(path)
+    if not files:
         raise ModelError(f"checkpoint {path!r} has no .safetensors or .bin weight files")
-    for n in bins:
-        out.update(torch.load(os.path.join(path, n), map_location="cpu", weights_only=True))
+    out: dict[str, torch.Tensor] = {}
+    where: dict[str, str] = {}
+    for n in files:
+        full = os.path.join(path, n)
+        if n.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            tensors = load_file(full)
+        else:
+            tensors = torch.load(full, map_location="cpu", weights_only=True)
+        for key, value in tensors.items():
+            if key in where:
+                raise ModelError(f"checkpoint {path!r}: tensor {key!r} is in both {where[key]} and {n}")
+            where[key] = n
+            out[key] = value
     return out
 
 
