@@ -38,7 +38,7 @@ from .apply import WeightSnapshot, apply_weights
 from .awq_groups import ScaleGroup, derive_block_groups, fold_changes_output, fold_weights, relative_change, tolerance
 from .calibration import BlockCalls, calibration_for, capture_block_inputs, run_block
 from .coded import CodeArena, CodedWeight
-from .grid import effective_group_size, quantize_weight
+from .grid import QuantizedWeight, effective_group_size, quantize_weight
 from .result import QuantResult
 from .rtn import relative_error
 
@@ -94,6 +94,9 @@ class AwqResults:
     scales: list[AwqScale] = field(default_factory=list)
     clips: dict[str, torch.Tensor] = field(default_factory=dict)  # linear name → max |w| (out, n_groups), CPU
     skipped: list[str] = field(default_factory=list)  # scale groups not searched, with the reason
+    # linear name → the grid its scaled and clipped weight was put on (codes, scales, zeros, CPU):
+    # what an export packs, so that the checkpoint is exactly the model that was evaluated
+    grids: dict[str, QuantizedWeight] = field(default_factory=dict)
 
     def describe(self) -> dict:
         return {
@@ -408,6 +411,8 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
             coded_weights[t.param_name] = CodedWeight.from_grid(qw, W0.dtype, t.transposed, arena)
         else:
             weights[t.param_name] = t.to_param_layout(Q).to("cpu")
+            if t.kind == "linear":
+                results.grids[t.name] = QuantizedWeight(qw.codes.cpu(), qw.scales.cpu(), qw.zeros.cpu(), qw.bits, qw.group_size, qw.sym)
         errors[t.name] = relative_error(W0, _effective(results, t.name, Q))
     for name, value in changed.items():
         weights[name] = value.detach().to("cpu")

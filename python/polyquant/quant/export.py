@@ -134,15 +134,15 @@ def export_gptq(loaded: Any, result: Any, out_dir: str, checkpoint_format: str =
 def export_awq(loaded: Any, result: Any, out_dir: str) -> dict:
     """Write an AWQ QuantResult as an AutoAWQ GEMM checkpoint (4-bit, one group size, asymmetric).
 
-    The scaled weights of `result.weights` are put on the shared grid again to get their codes
-    (RTN is deterministic, so the codes are exactly the ones the result's weights came from).
+    Each target's codes, scales and zeros are the grid the AWQ run put its scaled (and clipped)
+    weight on (`result.awq.grids`), not a grid derived again from the quantized values: with
+    clipping, the min and max of those values need not give the same grid back.
     """
     from safetensors.torch import save_file
 
-    from .grid import quantize_weight
-
     if result.meta.get("method") != "awq":
         raise ParameterError(f"export_awq needs an AWQ result, got method {result.meta.get('method')!r}")
+    grids = result.awq.grids if result.awq is not None else {}
     model = loaded.model
     mods = result.meta.get("modules", {})
     settings = {(m["bits"], m["group_size"], m["sym"]) for m in mods.values()}
@@ -153,9 +153,10 @@ def export_awq(loaded: Any, result: Any, out_dir: str) -> dict:
     state.update(result.weights)
     tensors: dict[str, torch.Tensor] = {}
     for name in mods:
-        w = state.pop(f"{name}.weight")
-        W = (w.t() if name in structure.structure_of(model).transposed else w).float()  # out × in, already on the grid
-        qw = quantize_weight(W, bits, group_size, False, name)
+        state.pop(f"{name}.weight")
+        qw = grids.get(name)
+        if qw is None:
+            raise ParameterError(f"export_awq: module {name} has no grid in the AWQ result (a result computed in coded form cannot be exported)")
         tensors[f"{name}.qweight"] = pack.pack_awq(qw.codes.t().to(torch.int64), bits)  # (in, out/8)
         tensors[f"{name}.qzeros"] = pack.pack_awq(qw.zeros.t().to(torch.int64), bits)  # (G, out/8)
         tensors[f"{name}.scales"] = qw.scales.t().contiguous().to(torch.float16)
