@@ -347,3 +347,59 @@ def test_awq_export_with_clipping_is_exactly_the_evaluated_model(tmp_path):
         assert torch.equal(params[f"{name}.weight"].detach(), expected), name
     # with this seed, 4 of the 14 modules: the export is exact where re-deriving the grid was not
     assert regridded > 0
+
+
+def _gemv_words(codes: torch.Tensor) -> torch.Tensor:
+    """AutoAWQ's GEMV packing (awq/modules/linear/gemv.py `from_linear`), written here: 4-bit fields
+    along dim 1 in plain order, field i at bit 4i of each int32 word."""
+    rows, cols = codes.shape
+    words = torch.zeros(rows, (cols + 7) // 8, dtype=torch.int64)
+    for i in range(cols):
+        words[:, i // 8] |= codes[:, i].to(torch.int64) << (4 * (i % 8))
+    return torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32)
+
+
+def _zeros_width(in_features: int, group_size: int) -> int:
+    """AutoAWQ `calculate_zeros_width`: groups rounded up to whole words, then to the multiplier."""
+    mult = 1 if group_size >= 128 else {64: 2, 32: 4}[group_size]
+    base = (in_features // group_size + 7) // 8
+    return (base + mult - 1) // mult * mult
+
+
+def test_older_autoawq_gemv_checkpoints_load(tmp_path):
+    """An AutoAWQ save of the older layout (quant_config.json only, `w_bit`/`q_group_size`, no
+    quant_method) with GEMV packing: per output row, plain order, zeros and scales padded."""
+    from safetensors.torch import save_file
+
+    model = tiny_llama(layers=2)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    quant = {"method": "awq", "bits": 4, "group_size": 32, "awq": {"grid": 3, "clip": True, "clip_grid": 10},
+             "calibration": {"corpus": ct.corpus(), "samples": 8, "seq_len": 32}}
+    res = quantize_model(loaded, quant, resolve_targets(model, quant))
+    out = str(tmp_path / "awq")
+    export_awq(loaded, res, out)  # the folder (config, tokenizer, other tensors) of a GEMM save
+    from safetensors.torch import load_file
+
+    tensors = load_file(os.path.join(out, "model.safetensors"))
+    for name, grid in res.awq.grids.items():
+        in_f = grid.codes.shape[1]
+        width = _zeros_width(in_f, 32)
+        zeros = torch.zeros(grid.zeros.shape[0], width * 8, dtype=torch.int32)
+        zeros[:, : grid.zeros.shape[1]] = grid.zeros
+        scales = torch.zeros(grid.scales.shape[0], width * 8, dtype=torch.float16)
+        scales[:, : grid.scales.shape[1]] = grid.scales.half()
+        tensors[f"{name}.qweight"] = _gemv_words(grid.codes)
+        tensors[f"{name}.qzeros"] = _gemv_words(zeros)[:, :width]
+        tensors[f"{name}.scales"] = scales
+    save_file(tensors, os.path.join(out, "model.safetensors"))
+    config = json.load(open(os.path.join(out, "config.json")))
+    config.pop("quantization_config")
+    json.dump(config, open(os.path.join(out, "config.json"), "w"))
+    json.dump({"zero_point": True, "q_group_size": 32, "w_bit": 4, "version": "GEMV"}, open(os.path.join(out, "quant_config.json"), "w"))
+    back = load_model({"id": out, "format": "awq", "device": "cpu", "dtype": "float32"})
+    assert back.quantization["checkpoint_format"] == "gemv" and back.quantization["bits"] == 4 and back.quantization["group_size"] == 32
+    params = dict(back.model.named_parameters())
+    for name, grid in res.awq.grids.items():
+        g = torch.arange(grid.codes.shape[1]) // 32
+        expected = grid.scales.half().float()[:, g] * (grid.codes.float() - grid.zeros[:, g].float())
+        assert torch.equal(params[f"{name}.weight"].detach(), expected), name

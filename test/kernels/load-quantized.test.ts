@@ -101,6 +101,6 @@ describe("load-quantized", () => {
     // the engine's rule (src/model/facts.ts): the checkpoint folder's id and the digest of its files
     expect(lg.fingerprint).toMatch(/^\/.+@sha256:[0-9a-f]{64}$/)
     const la = loadQuantized.outputs.parse(envelopes[3]!.result)
-    expect(la).toMatchObject({ format: "awq", checkpoint_format: null, bits: 4, group_size: 32, modules: 14 })
+    expect(la).toMatchObject({ format: "awq", checkpoint_format: "gemm", bits: 4, group_size: 32, modules: 14 })
   })
 })

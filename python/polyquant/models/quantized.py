@@ -29,7 +29,8 @@ AWQ GEMM layout (AutoAWQ `awq/modules/linear/gemm.py` `WQLinear_GEMM`, `awq/util
 int32 (n_groups, out/8), both with the interleaved order [0, 2, 4, 6, 1, 3, 5, 7]; `scales` fp16
 (n_groups, out); no g_idx (column c is in group c // group_size); zero points stored as is.
 Config: `quantization_config` {quant_method: awq, bits|w_bit, group_size|q_group_size, zero_point,
-version: gemm}, or `quant_config.json` (older AutoAWQ).
+version: gemm|gemv}, or `quant_config.json` (older AutoAWQ: no quant_method, `w_bit`, `q_group_size`,
+`version: GEMM`). GEMV packing (`dequantize_awq_gemv`) stores per output row, in plain order.
 """
 
 
@@ -167,6 +168,32 @@ def dequantize_awq(qweight, qzeros, scales, bits: int, group_size: int) -> torch
     return ((q.float() - z[g].float()) * scales.float()[g]).t().contiguous()
 
 
+def dequantize_awq_gemv(qweight, qzeros, scales, bits: int, group_size: int) -> torch.Tensor:
+    """AWQ GEMV tensors → W (out × in) float32 (AutoAWQ `awq/modules/linear/gemv.py`
+    `WQLinear_GEMV.from_linear`): `qweight` (out, in/8) codes packed along the input dim in plain
+    order (field i at bit 4i), `qzeros` (out, width) and `scales` (out, 8·width) per output row and
+    group, padded past the last group (`calculate_zeros_width`)."""
+    in_f = qweight.shape[1] * 32 // bits
+    n_groups = in_f // group_size
+    q = pack.unpack_dim1(qweight, bits, in_f)  # (out, in)
+    z = pack.unpack_dim1(qzeros, bits, qzeros.shape[1] * 32 // bits)[:, :n_groups]  # (out, G)
+    s = scales.float()[:, :n_groups]
+    g = torch.arange(in_f) // group_size
+    return (s[:, g] * (q.float() - z[:, g].float())).contiguous()
+
+
+def _method_of(qcfg: dict) -> str:
+    """The quantization method a config names: its `quant_method`, or, for configs older than that
+    key, GPTQ's (`checkpoint_format`, `desc_act`) or AutoAWQ's (`w_bit`, `q_group_size`, `version`) keys."""
+    if qcfg.get("quant_method"):
+        return str(qcfg["quant_method"]).lower()
+    if "checkpoint_format" in qcfg or "desc_act" in qcfg:
+        return "gptq"
+    if "w_bit" in qcfg or "q_group_size" in qcfg or str(qcfg.get("version", "")).lower() in ("gemm", "gemv"):
+        return "awq"
+    return ""
+
+
 def _download(repo_id: str, revision: Optional[str], fmt: Any) -> str:
     """A hub checkpoint's files (config, tokenizer, weights) in the local hub cache."""
     try:
@@ -201,7 +228,7 @@ def load_quantized(spec: dict, path: str) -> Any:
     if not local:
         path = _download(str(spec.get("id")), spec.get("revision"), fmt)
     qcfg = read_quant_config(path)
-    method = str(qcfg.get("quant_method", "gptq" if "checkpoint_format" in qcfg or "desc_act" in qcfg else "")).lower()
+    method = _method_of(qcfg)
     if method != fmt:
         raise ModelError(f"model {spec.get('id')!r} has format {fmt!r} in the workflow, but its checkpoint says quant_method {method or 'unknown'!r}")
     device = resolve_device(str(spec.get("device", "auto")))
@@ -249,14 +276,19 @@ def load_quantized(spec: dict, path: str) -> Any:
             per_module[name] = (bits, group_size)
     else:
         version = str(qcfg.get("version", "gemm")).lower()
-        if version != "gemm":
-            raise ModelError(f"AWQ version {version!r} of {path!r} is not supported (only GEMM packing)")
+        if version not in ("gemm", "gemv"):
+            raise ModelError(f"AWQ version {version!r} of {path!r} is not supported (GEMM and GEMV packing are read)")
+        info["checkpoint_format"] = version
         bits = int(qcfg.get("bits", qcfg.get("w_bit", 4)))
         group_size = int(qcfg.get("group_size", qcfg.get("q_group_size", 128)))
         for name in names:
             qweight = tensors.pop(f"{name}.qweight")
             gs = qweight.shape[0] if group_size == -1 else group_size
-            W = dequantize_awq(qweight, tensors.pop(f"{name}.qzeros"), tensors.pop(f"{name}.scales"), bits, gs)
+            if version == "gemv":
+                gs = qweight.shape[1] * 32 // bits if group_size == -1 else group_size
+                W = dequantize_awq_gemv(qweight, tensors.pop(f"{name}.qzeros"), tensors.pop(f"{name}.scales"), bits, gs)
+            else:
+                W = dequantize_awq(qweight, tensors.pop(f"{name}.qzeros"), tensors.pop(f"{name}.scales"), bits, gs)
             tensors[f"{name}.weight"] = W.t().contiguous() if name in transposed else W
             per_module[name] = (bits, group_size)
     missing, unexpected = model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}, strict=False)
