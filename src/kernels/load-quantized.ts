@@ -1,6 +1,6 @@
 /**
  * `load-quantized`: read a pre-quantized GPTQ (checkpoint format v1 `gptq`, with its +1 zero-point
- * offset, or v2 `gptq_v2`) or AWQ (GEMM packing) checkpoint and dequantize it onto the dense
+ * offset, or v2 `gptq_v2`) or AWQ (GEMM or GEMV packing) checkpoint and dequantize it onto the dense
  * architecture (python/polyquant/kernels/load_quantized.py, python/polyquant/models/quantized.py).
  * The model stays resident, so later steps that name the same spec use it as any other model.
  */
@@ -10,8 +10,8 @@ import { defineKernel } from "./define.js"
 
 export const loadQuantized = defineKernel({
   name: "load-quantized",
-  version: "1",
-  description: "load a GPTQ (v1/v2) or AWQ (GEMM) checkpoint and dequantize it into a resident dense model",
+  version: "2",
+  description: "load a GPTQ (v1/v2) or AWQ (GEMM/GEMV) checkpoint and dequantize it into a resident dense model",
   with: z.strictObject({
     model: ModelSpec.refine((m) => m.format === "gptq" || m.format === "awq", {
       message: "load-quantized needs a model with format gptq or awq",
@@ -20,10 +20,12 @@ export const loadQuantized = defineKernel({
   }),
   outputs: z.strictObject({
     format: z.enum(["gptq", "awq"]),
-    checkpoint_format: z.string().nullable().describe("gptq (v1, zeros stored minus 1) or gptq_v2; null for AWQ"),
+    checkpoint_format: z.string().nullable().describe("GPTQ: gptq (v1, zeros stored minus 1) or gptq_v2; AWQ: its packing, gemm or gemv"),
     bits: Bits.describe("the most common bit width over the quantized modules"),
     group_size: GroupSize.describe("the most common group size (−1: per channel)"),
     modules: z.number().int().nonnegative().describe("quantized linears dequantized"),
+    quantized: z.record(z.string(), z.strictObject({ bits: Bits, group_size: GroupSize })).describe("each quantized module's bits and group size"),
+    dense: z.array(z.string()).describe("block linears the checkpoint left in full precision"),
     fingerprint: z.string().describe("sha256 of the checkpoint's config and weight files")
   }),
   models: ["model"],

@@ -98,6 +98,11 @@ describe("load-quantized", () => {
     expect(qa.modules).toHaveLength(14)
     const lg = loadQuantized.outputs.parse(envelopes[2]!.result)
     expect(lg).toMatchObject({ format: "gptq", checkpoint_format: "gptq", bits: 4, group_size: 32, modules: 7 })
+    // block 1 was protected: its 7 linears stay dense; each quantized one says how it was quantized
+    expect(lg.dense).toHaveLength(7)
+    expect(lg.dense.every((n) => n.includes(".1."))).toBe(true)
+    expect(Object.keys(lg.quantized)).toHaveLength(7)
+    expect(Object.values(lg.quantized).filter((m) => m.bits === 3)).toHaveLength(3)
     // the engine's rule (src/model/facts.ts): the checkpoint folder's id and the digest of its files
     expect(lg.fingerprint).toMatch(/^\/.+@sha256:[0-9a-f]{64}$/)
     const la = loadQuantized.outputs.parse(envelopes[3]!.result)

@@ -3,8 +3,9 @@ it onto its dense architecture, and keep it resident for the steps that follow.
 
 params (src/kernels/load-quantized.ts): {model with format gptq|awq}. The loading itself is `models.quantized.load_quantized`
 (reached through `models.load`, so every kernel that names the same spec gets the same resident copy).
-Returns {format, checkpoint_format, bits, group_size, modules, fingerprint}: the most common bits and
-group size over the quantized modules, and how many modules were dequantized.
+Returns {format, checkpoint_format, bits, group_size, modules, quantized, dense, fingerprint}: the most
+common bits and group size over the quantized modules, how many were dequantized, each one's bits
+and group size, and the block linears the checkpoint left dense.
 """
 
 from __future__ import annotations
@@ -30,5 +31,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
         "bits": info.get("bits"),
         "group_size": info.get("group_size"),
         "modules": info.get("modules", 0),
+        "quantized": info.get("per_module", {}),
+        "dense": info.get("dense", []),
         "fingerprint": loaded.fingerprint,
     }

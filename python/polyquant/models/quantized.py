@@ -303,7 +303,9 @@ def load_quantized(spec: dict, path: str) -> Any:
     bits_used = Counter(b for b, _ in per_module.values())
     groups_used = Counter(g for _, g in per_module.values())
     info.update({"bits": bits_used.most_common(1)[0][0], "group_size": groups_used.most_common(1)[0][0],
-                 "per_module": {n: {"bits": b, "group_size": g} for n, (b, g) in per_module.items()}})
+                 "per_module": {n: {"bits": b, "group_size": g} for n, (b, g) in per_module.items()},
+                 # block linears the checkpoint left in full precision (protected, or skipped by `dynamic`)
+                 "dense": sorted(set(structure.all_linears(model)) - set(per_module))})
     tokenizer, from_eos = load_tokenizer(path, spec.get("revision"), trust)
     loaded = LoadedModel(
         model=model,
