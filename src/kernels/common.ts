@@ -11,7 +11,10 @@ export const ModelSpec = z.strictObject({
   revision: z.string().optional().describe("hub revision (branch, tag or commit)"),
   dtype: z.enum(["auto", "float32", "float16", "bfloat16"]).default("auto").describe("auto: float32 on CPU, float16 on CUDA"),
   device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, "device must be auto, cpu, cuda or cuda:N").default("auto"),
-  format: z.enum(["hf", "gptq", "awq"]).default("hf").describe("gptq/awq: a pre-quantized checkpoint, dequantized on load"),
+  format: z
+    .enum(["hf", "gptq", "awq", "compressed-tensors"])
+    .default("hf")
+    .describe("gptq/awq/compressed-tensors: a pre-quantized checkpoint, dequantized on load (a local compressed-tensors folder is found under hf too)"),
   trust_remote_code: z.boolean().default(false).describe("run code shipped with the model; off unless you trust its source"),
   params_b: z.number().positive().optional().describe("parameter count in billions, for planning when the config is not local")
 })

@@ -11,16 +11,16 @@ import { defineKernel } from "./define.js"
 export const loadQuantized = defineKernel({
   name: "load-quantized",
   version: "2",
-  description: "load a GPTQ (v1/v2) or AWQ (GEMM/GEMV) checkpoint and dequantize it into a resident dense model",
+  description: "load a GPTQ (v1/v2), AWQ (GEMM/GEMV) or compressed-tensors (pack-/int-quantized) checkpoint and dequantize it into a resident dense model",
   with: z.strictObject({
-    model: ModelSpec.refine((m) => m.format === "gptq" || m.format === "awq", {
-      message: "load-quantized needs a model with format gptq or awq",
+    model: ModelSpec.refine((m) => m.format !== "hf", {
+      message: "load-quantized needs a model with format gptq, awq or compressed-tensors",
       path: ["format"]
     })
   }),
   outputs: z.strictObject({
-    format: z.enum(["gptq", "awq"]),
-    checkpoint_format: z.string().nullable().describe("GPTQ: gptq (v1, zeros stored minus 1) or gptq_v2; AWQ: its packing, gemm or gemv"),
+    format: z.enum(["gptq", "awq", "compressed-tensors"]),
+    checkpoint_format: z.string().nullable().describe("GPTQ: gptq (v1, zeros stored minus 1) or gptq_v2; AWQ: its packing, gemm or gemv; compressed-tensors: pack-quantized, int-quantized or naive-quantized"),
     bits: Bits.describe("the most common bit width over the quantized modules"),
     group_size: GroupSize.describe("the most common group size (−1: per channel)"),
     modules: z.number().int().nonnegative().describe("quantized linears dequantized"),

@@ -135,7 +135,7 @@ export const staticChecks = (
     if (modelId === undefined && kernel.models.length > 0 && m.path.join(".") === kernel.models[0]) {
       modelId = id
       geometry = readGeometry(id, options.baseDir, options.env)
-      const packed = ["gptq", "awq"].includes(String((m.value as ModelSpec).format ?? "hf"))
+      const packed = String((m.value as ModelSpec).format ?? "hf") !== "hf"
       const arch = packed ? undefined : localArchitecture(id, options.baseDir, options.env)
       if (arch !== undefined && arch.blocks === undefined && needsStructure(kernel.name, found)) {
         problems.push({ path: [...m.path, "id"], message: `${describeArchitecture(id, arch)} (kernel ${kernel.name})` })

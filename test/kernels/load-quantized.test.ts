@@ -56,14 +56,15 @@ const runPython = (calls: unknown): Envelope[] => {
 }
 
 describe("load-quantized", () => {
-  it("is in the catalog and accepts only gptq/awq models", () => {
+  it("is in the catalog and accepts only pre-quantized models (gptq, awq, compressed-tensors)", () => {
     expect(findKernel("load-quantized")).toBe(loadQuantized)
     const ok = loadQuantized.with.parse({ model: { id: "TheBloke/Llama-2-7B-GPTQ", format: "gptq" } })
     expect(ok.model.dtype).toBe("auto")
     const bad = loadQuantized.with.safeParse({ model: { id: "m" } })
     expect(bad.success).toBe(false)
     expect(JSON.stringify(bad.error?.issues[0]?.path)).toBe('["model","format"]')
-    expect(bad.error?.issues[0]?.message).toContain("format gptq or awq")
+    expect(bad.error?.issues[0]?.message).toContain("format gptq, awq or compressed-tensors")
+    expect(loadQuantized.with.safeParse({ model: { id: "RedHatAI/Llama-3.1-8B-Instruct-quantized.w4a16", format: "compressed-tensors" } }).success).toBe(true)
   })
 
   it("quantize with gptq and awq, export, and load the checkpoints back", () => {

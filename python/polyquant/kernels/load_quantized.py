@@ -19,8 +19,8 @@ from .contract import kernel
 @kernel("load-quantized")
 def run(params: dict, ctx: KernelContext) -> dict:
     spec = params["model"]
-    if spec["format"] not in ("gptq", "awq"):  # a refinement of the TS schema, which JSON Schema does not carry
-        raise ParameterError(f"load-quantized reads format gptq or awq checkpoints; model {spec.get('id')!r} has format {spec.get('format', 'hf')!r}")
+    if spec["format"] == "hf":  # a refinement of the TS schema, which JSON Schema does not carry
+        raise ParameterError(f"load-quantized reads format gptq, awq or compressed-tensors checkpoints; model {spec.get('id')!r} has format 'hf'")
     ctx.progress(0, 1, "models", f"loading {spec['id']}")
     loaded = resident.get(spec)
     info = getattr(loaded, "quantization", None) or {}

@@ -11,6 +11,7 @@ Pre-quantized checkpoints (`format: gptq|awq`) go to `quantized.load_quantized`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -44,6 +45,16 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict:
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
+def _local_quant_method(path: str) -> str:
+    """The quant_method of a local folder's config.json, or "" (none, or no readable config)."""
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+            q = json.load(f).get("quantization_config") or {}
+        return str(q.get("quant_method", "")).lower()
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def load_model(spec: dict | str) -> LoadedModel:
     """Load the model a ModelSpec names; see the module docstring."""
     spec = normalize_spec(spec)
@@ -51,8 +62,11 @@ def load_model(spec: dict | str) -> LoadedModel:
     revision = spec.get("revision")
     trust = bool(spec.get("trust_remote_code", False))
     path, local = resolve_path(model_id)
-    if spec["format"] in ("gptq", "awq"):
+    if spec["format"] in ("gptq", "awq", "compressed-tensors"):
         return load_quantized(spec, path)
+    if local and _local_quant_method(path) == "compressed-tensors":
+        # transformers needs the compressed-tensors package for these; polyquant reads them itself
+        return load_quantized({**spec, "format": "compressed-tensors"}, path)
 
     device = resolve_device(str(spec["device"]))
     dtype = resolve_dtype(str(spec["dtype"]), device)

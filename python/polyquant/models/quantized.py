@@ -50,6 +50,7 @@ from ..errors import ModelError
 from ..quant import pack
 from ..quant.pack import GPTQ_FORMATS
 from . import structure
+from . import compressed
 from .spec import LoadedModel, fingerprint_dir, load_tokenizer, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
@@ -236,13 +237,20 @@ def load_quantized(spec: dict, path: str) -> Any:
     trust = bool(spec.get("trust_remote_code", False))
     tensors = _read_tensors(path)
     names = sorted(k[: -len(".qweight")] for k in tensors if k.endswith(".qweight"))
-    if not names:
+    if not names and fmt != "compressed-tensors":
         raise ModelError(f"{fmt} checkpoint {path!r} holds no `.qweight` tensors")
     model = _new_model(path, dtype, trust)
     transposed = structure.structure_of(model).transposed
     info: dict[str, Any] = {"format": fmt, "modules": len(names)}
     per_module: dict[str, tuple[int, int]] = {}
-    if fmt == "gptq":
+    if fmt == "compressed-tensors":
+        per_module = compressed.dequantize_all(tensors, qcfg, path)
+        names = sorted(per_module)
+        for name in names:
+            if name in transposed:
+                tensors[f"{name}.weight"] = tensors[f"{name}.weight"].t().contiguous()
+        info.update(modules=len(names), checkpoint_format=str(qcfg.get("format")))
+    elif fmt == "gptq":
         # GPTQModel writes `format` where AutoGPTQ wrote `checkpoint_format`; either names it
         ckpt = str(qcfg.get("checkpoint_format") or qcfg.get("format") or "gptq")
         if ckpt not in GPTQ_FORMATS:

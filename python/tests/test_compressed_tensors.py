@@ -1,0 +1,123 @@
+"""compressed-tensors checkpoints (llm-compressor's format) read as dense weights. The tensors are
+packed here by the rules of compressed-tensors' own `pack_to_int32` (signed codes + 2^(bits−1), field
+i at bit bits·i, along dim 1 for weights and dim 0 for zero points), written independently of
+polyquant's reader, and the loaded weights must equal (q − zp) · scale exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+import calib_tiny as ct
+from polyquant.errors import ModelError
+from polyquant.models.load import load_model
+from quant_tiny import tiny_llama
+
+
+def _pack(codes: torch.Tensor, bits: int, dim: int) -> torch.Tensor:
+    """compressed-tensors `pack_to_int32`, written from its published description."""
+    per = 32 // bits
+    v = (codes.to(torch.int64) + (1 << (bits - 1)))
+    if dim == 0:
+        v = v.t()
+    rows, cols = v.shape
+    padded = (cols + per - 1) // per * per
+    v = torch.nn.functional.pad(v, (0, padded - cols))
+    words = torch.zeros(rows, padded // per, dtype=torch.int64)
+    for i in range(per):
+        words |= v[:, i::per] << (bits * i)
+    words = torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32)
+    return words.t().contiguous() if dim == 0 else words
+
+
+def _quantize(W: torch.Tensor, bits: int, group: int, sym: bool):
+    """Signed codes, scales and zero points of W (out × in) per group: the expected weights follow."""
+    out_f, in_f = W.shape
+    g = W.reshape(out_f, in_f // group, group)
+    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if sym:
+        scale = g.abs().amax(-1) / qmax
+        zp = torch.zeros_like(scale, dtype=torch.int64)
+    else:
+        lo, hi = g.amin(-1), g.amax(-1)
+        scale = (hi - lo) / (qmax - qmin)
+        zp = torch.round(qmin - lo / scale).clamp(qmin, qmax).to(torch.int64)
+    scale = scale.clamp(min=1e-8).half()
+    q = torch.round(g / scale.float()[..., None] + zp[..., None]).clamp(qmin, qmax).to(torch.int64).reshape(out_f, in_f)
+    return q, scale, zp
+
+
+def _checkpoint(tmp_path, bits: int, group: int, sym: bool, fmt: str = "pack-quantized", activations: bool = False):
+    model = tiny_llama(layers=2)
+    loaded = ct.loaded(model, ct.hf_byte_tokenizer())
+    out = str(tmp_path / f"ct-{bits}-{group}-{sym}")
+    model.save_pretrained(out, safe_serialization=True)
+    loaded.tokenizer.save_pretrained(out)
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(os.path.join(out, "model.safetensors"))
+    expected = {}
+    for name, mod in model.named_modules():
+        if not isinstance(mod, torch.nn.Linear) or name == "lm_head":
+            continue
+        W = mod.weight.detach().float()
+        gs = W.shape[1] if group == -1 else group
+        q, scale, zp = _quantize(W, bits, gs, sym)
+        tensors.pop(f"{name}.weight")
+        if fmt == "pack-quantized":
+            tensors[f"{name}.weight_packed"] = _pack(q, bits, dim=1)
+            tensors[f"{name}.weight_shape"] = torch.tensor(list(W.shape), dtype=torch.int32)
+            if not sym:
+                tensors[f"{name}.weight_zero_point"] = _pack(zp, bits, dim=0)
+        else:
+            tensors[f"{name}.weight"] = q.to(torch.int8)
+            if not sym:
+                tensors[f"{name}.weight_zero_point"] = zp.to(torch.int8)
+        tensors[f"{name}.weight_scale"] = scale
+        g_of = torch.arange(W.shape[1]) // gs
+        expected[name] = (q.float() - zp.float()[:, g_of]) * scale.float()[:, g_of]
+    save_file(tensors, os.path.join(out, "model.safetensors"))
+    config = json.load(open(os.path.join(out, "config.json")))
+    weights = {"num_bits": bits, "type": "int", "symmetric": sym, "strategy": "channel" if group == -1 else "group", "group_size": None if group == -1 else group}
+    config["quantization_config"] = {
+        "quant_method": "compressed-tensors",
+        "format": fmt,
+        "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights, "input_activations": {"num_bits": 8, "type": "int"} if activations else None}},
+        "ignore": ["lm_head"],
+    }
+    json.dump(config, open(os.path.join(out, "config.json"), "w"))
+    return out, expected
+
+
+@pytest.mark.parametrize("bits, group, sym", [(4, 32, True), (4, 32, False), (8, 64, True), (8, -1, False), (4, -1, True)])
+def test_pack_quantized_reads_exactly(tmp_path, bits, group, sym):
+    out, expected = _checkpoint(tmp_path, bits, group, sym)
+    for fmt in ("compressed-tensors", "hf"):  # found under format: hf too
+        back = load_model({"id": out, "format": fmt, "device": "cpu", "dtype": "float32"})
+        params = dict(back.model.named_parameters())
+        for name, W in expected.items():
+            assert torch.equal(params[f"{name}.weight"].detach(), W), name
+        assert back.quantization["format"] == "compressed-tensors" and back.quantization["checkpoint_format"] == "pack-quantized"
+        assert back.quantization["bits"] == bits and back.quantization["group_size"] == group and back.quantization["modules"] == len(expected)
+
+
+def test_int_quantized_reads_exactly(tmp_path):
+    out, expected = _checkpoint(tmp_path, 8, 32, False, fmt="int-quantized")
+    back = load_model({"id": out, "format": "compressed-tensors", "device": "cpu", "dtype": "float32"})
+    params = dict(back.model.named_parameters())
+    for name, W in expected.items():
+        assert torch.equal(params[f"{name}.weight"].detach(), W), name
+
+
+def test_quantized_activations_and_float_formats_are_refused_with_the_reason(tmp_path):
+    out, _ = _checkpoint(tmp_path, 4, 32, True, activations=True)
+    with pytest.raises(ModelError, match="also quantizes activations: its dense weights alone would not be the model it describes"):
+        load_model({"id": out, "format": "compressed-tensors", "device": "cpu"})
+    config = json.load(open(os.path.join(out, "config.json")))
+    config["quantization_config"]["format"] = "float-quantized"
+    json.dump(config, open(os.path.join(out, "config.json"), "w"))
+    with pytest.raises(ModelError, match="has format 'float-quantized': a float format"):
+        load_model({"id": out, "format": "compressed-tensors", "device": "cpu"})
