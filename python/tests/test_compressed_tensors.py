@@ -121,3 +121,35 @@ def test_quantized_activations_and_float_formats_are_refused_with_the_reason(tmp
     json.dump(config, open(os.path.join(out, "config.json"), "w"))
     with pytest.raises(ModelError, match="has format 'float-quantized': a float format"):
         load_model({"id": out, "format": "compressed-tensors", "device": "cpu"})
+
+
+def test_activation_order_g_idx_maps_each_column_to_its_group(tmp_path):
+    """With activation ordering a group is any set of columns: `weight_g_idx[c]` names column c's group."""
+    from safetensors.torch import load_file, save_file
+
+    out, _ = _checkpoint(tmp_path, 4, 32, False)
+    tensors = load_file(os.path.join(out, "model.safetensors"))
+    gen = torch.Generator().manual_seed(0)
+    expected = {}
+    model = tiny_llama(layers=2)
+    for name, mod in model.named_modules():
+        if not isinstance(mod, torch.nn.Linear) or name == "lm_head":
+            continue
+        W = mod.weight.detach().float()
+        out_f, in_f = W.shape
+        perm = torch.randperm(in_f, generator=gen)
+        g_idx = torch.empty(in_f, dtype=torch.int64)
+        g_idx[perm] = torch.arange(in_f) // 32  # the columns in perm order form the groups
+        q_perm, scale, zp = _quantize(W[:, perm], 4, 32, False)
+        q = torch.empty_like(q_perm)
+        q[:, perm] = q_perm
+        tensors[f"{name}.weight_packed"] = _pack(q, 4, dim=1)
+        tensors[f"{name}.weight_zero_point"] = _pack(zp, 4, dim=0)
+        tensors[f"{name}.weight_scale"] = scale
+        tensors[f"{name}.weight_g_idx"] = g_idx.to(torch.int32)
+        expected[name] = (q.float() - zp.float()[:, g_idx]) * scale.float()[:, g_idx]
+    save_file(tensors, os.path.join(out, "model.safetensors"))
+    back = load_model({"id": out, "format": "compressed-tensors", "device": "cpu", "dtype": "float32"})
+    params = dict(back.model.named_parameters())
+    for name, W in expected.items():
+        assert torch.equal(params[f"{name}.weight"].detach(), W), name
