@@ -187,9 +187,9 @@ def test_gptq_lm_head_export_and_load(tmp_path):
         export_gptq(ct.loaded(odd), res, str(tmp_path / "odd"))
 
 
-@pytest.mark.parametrize("fmt", ["gptq", "awq"])
-def test_quantize_kernel_exports_a_checkpoint_that_loads_back(tmp_path, fmt):
-    """`quantize` with `export`: the checkpoint folder loads as `format: gptq|awq` and holds the
+@pytest.mark.parametrize("fmt, method", [("gptq", "gptq"), ("awq", "awq"), ("compressed-tensors", "rtn")])
+def test_quantize_kernel_exports_a_checkpoint_that_loads_back(tmp_path, fmt, method):
+    """`quantize` with `export`: the checkpoint folder loads as `format: gptq|awq|compressed-tensors` and holds the
     kernel's own quantized weights (up to fp16 scales); the same weights reuse the same folder."""
     from safetensors.torch import load_file
 
@@ -200,8 +200,9 @@ def test_quantize_kernel_exports_a_checkpoint_that_loads_back(tmp_path, fmt):
     model_dir = str(tmp_path / "base")
     tiny_llama(layers=2).save_pretrained(model_dir)
     ct.hf_byte_tokenizer().save_pretrained(model_dir)
-    quant = {"method": fmt, "bits": 4, "group_size": 16, "sym": False,
-             "calibration": {"corpus": ct.corpus(), "samples": 4, "seq_len": 16}}
+    quant = {"method": method, "bits": 4, "group_size": 16, "sym": False}
+    if method != "rtn":
+        quant["calibration"] = {"corpus": ct.corpus(), "samples": 4, "seq_len": 16}
     if fmt == "awq":
         quant["awq"] = {"grid": 3, "clip": False}
     params = {"model": {"id": model_dir, "device": "cpu"}, "quant": quant, "export": fmt}
@@ -216,7 +217,7 @@ def test_quantize_kernel_exports_a_checkpoint_that_loads_back(tmp_path, fmt):
         for name, w in weights.items():
             torch.testing.assert_close(params_back[name].detach(), w, rtol=2e-3, atol=1e-4)
         if fmt == "gptq":  # an export the method cannot give is refused, naming both
-            with pytest.raises(ParameterError, match="export 'awq' needs quant.method 'awq', got 'gptq'"):
+            with pytest.raises(ParameterError, match="export 'awq' needs quant.method awq, got 'gptq'"):
                 run_direct("quantize", {**params, "export": "awq"}, ctx)
     finally:
         resident.clear()

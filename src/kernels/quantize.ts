@@ -34,11 +34,13 @@ export const quantize = defineKernel({
     protect: Protect.prefault({}),
     overrides: z.array(Override).default([]).describe("later entries win"),
     export: z
-      .enum(["gptq", "gptq_v2", "awq"])
+      .enum(["gptq", "gptq_v2", "awq", "compressed-tensors"])
       .optional()
-      .describe("also write a checkpoint that AutoGPTQ/GPTQModel/transformers (gptq, gptq_v2) or AutoAWQ (awq) read, and `model: {id: <path>, format: gptq|awq}` loads")
+      .describe(
+        "also write a checkpoint that AutoGPTQ/GPTQModel/transformers (gptq, gptq_v2), AutoAWQ (awq) or vLLM/llm-compressor (compressed-tensors, any method) read, and `model: {id: <path>, format: …}` loads"
+      )
   }).superRefine((w, ctx) => {
-    const needs = w.export === undefined ? undefined : w.export === "awq" ? "awq" : "gptq"
+    const needs = w.export === undefined || w.export === "compressed-tensors" ? undefined : w.export === "awq" ? "awq" : "gptq"
     if (needs !== undefined && w.quant.method !== needs)
       ctx.addIssue({ code: "custom", path: ["export"], message: `export ${w.export} needs quant.method ${needs}, got ${w.quant.method}` })
   }),
@@ -54,7 +56,7 @@ export const quantize = defineKernel({
     awq: AwqSearchRecord.nullable().optional().describe("AWQ only: the scale groups found and verified"),
     mean_rel_error: z.number().nullable(),
     checkpoint: z
-      .strictObject({ format: z.enum(["gptq", "gptq_v2", "awq"]), path: z.string().describe("a folder: `model: {id: <path>, format: …}` loads it") })
+      .strictObject({ format: z.enum(["gptq", "gptq_v2", "awq", "compressed-tensors"]), path: z.string().describe("a folder: `model: {id: <path>, format: …}` loads it") })
       .nullable()
       .describe("the exported checkpoint, when `export` was set")
   }),

@@ -119,10 +119,11 @@ def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict,
     return {"path": path, "digest": f"sha256:{digest}"}
 
 
-EXPORT_METHOD = {"gptq": "gptq", "gptq_v2": "gptq", "awq": "awq"}  # export format → the method it packs
+# export format → the methods whose results it packs
+EXPORT_METHODS = {"gptq": ("gptq",), "gptq_v2": ("gptq",), "awq": ("awq",), "compressed-tensors": ("rtn", "gptq", "awq")}
 
 
-def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], artifact: dict, artifacts_dir: Optional[str]) -> Optional[dict]:
+def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], artifact: dict, artifacts_dir: Optional[str], targets: Optional[list[QuantTarget]] = None) -> Optional[dict]:
     """Write a loadable GPTQ (v1/v2) or AWQ GEMM checkpoint beside the artifact, named after its digest.
 
     The folder appears complete or not at all (written under a temporary name, then renamed), and an
@@ -130,12 +131,12 @@ def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], arti
     """
     if not fmt:
         return None
-    if fmt not in EXPORT_METHOD:
-        raise ParameterError(f"export {fmt!r} is not one of {', '.join(EXPORT_METHOD)}")
+    if fmt not in EXPORT_METHODS:
+        raise ParameterError(f"export {fmt!r} is not one of {', '.join(EXPORT_METHODS)}")
     method = result.meta.get("method")
-    if method != EXPORT_METHOD[fmt]:
-        raise ParameterError(f"export {fmt!r} needs quant.method {EXPORT_METHOD[fmt]!r}, got {method!r}")
-    from ..quant.export import export_awq, export_gptq
+    if method not in EXPORT_METHODS[fmt]:
+        raise ParameterError(f"export {fmt!r} needs quant.method {' or '.join(EXPORT_METHODS[fmt])}, got {method!r}")
+    from ..quant.export import export_awq, export_compressed_tensors, export_gptq
 
     folder = os.path.join(os.path.dirname(artifact["path"]), "checkpoints")
     out_dir = os.path.join(folder, f"{artifact['digest'].split(':', 1)[1][:32]}-{fmt}")
@@ -144,6 +145,8 @@ def export_checkpoint(loaded: Any, result: QuantResult, fmt: Optional[str], arti
         os.makedirs(tmp, exist_ok=True)
         if fmt == "awq":
             export_awq(loaded, result, tmp)
+        elif fmt == "compressed-tensors":
+            export_compressed_tensors(loaded, result, tmp, targets)
         else:
             export_gptq(loaded, result, tmp, checkpoint_format=fmt)
         os.replace(tmp, out_dir)
@@ -174,7 +177,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
     with apply_weights(loaded.model, result.weights) as snap:
         log.info("applied %d changed parameters (%d bytes kept for restore)", len(snap.changed), snap.nbytes())
     artifact = write_artifact(result, targets, quant, loaded, ctx.artifacts_dir)
-    checkpoint = export_checkpoint(loaded, result, params.get("export"), artifact, ctx.artifacts_dir)
+    checkpoint = export_checkpoint(loaded, result, params.get("export"), artifact, ctx.artifacts_dir, targets)
     rows = module_rows(targets, result)
     errors = [r["rel_error"] for r in rows if r["rel_error"] is not None]
     return {

@@ -1,6 +1,7 @@
-"""Export a GPTQ or AWQ QuantResult as a checkpoint in the layout the peers publish, so that
-AutoGPTQ / GPTQModel / transformers (GPTQ v1, v2) or AutoAWQ (GEMM) read it and
-`model: {id: <path>, format: gptq|awq}` loads it back. The layouts, and the sources they were
+"""Export a QuantResult as a checkpoint in the layout the peers publish, so that AutoGPTQ /
+GPTQModel / transformers (GPTQ v1, v2), AutoAWQ (GEMM) or compressed-tensors (pack-quantized, any
+of rtn, gptq, awq) read it and `model: {id: <path>, format: gptq|awq|compressed-tensors}` loads it
+back. The layouts, and the sources they were
 checked against, are described in models/quantized.py, the reader.
 """
 
@@ -196,3 +197,102 @@ def _save_tokenizer(loaded: Any, out_dir: str) -> None:
 # --- load -----------------------------------------------------------------------------------------
 
 
+
+
+def _pack_ct(values: torch.Tensor, bits: int, dim: int) -> torch.Tensor:
+    """compressed-tensors `pack_to_int32`: signed values + 2^(bits−1), field i of a word at bit
+    bits·i, packed along `dim` (padded to whole words); the reader is models/compressed.py."""
+    per = 32 // bits
+    v = values.to(torch.int64) + (1 << (bits - 1))
+    if dim == 0:
+        v = v.t()
+    rows, cols = v.shape
+    v = torch.nn.functional.pad(v, (0, -cols % per))
+    words = torch.zeros(rows, v.shape[1] // per, dtype=torch.int64)
+    for i in range(per):
+        words |= v[:, i::per] << (bits * i)
+    words = torch.where(words >= 1 << 31, words - (1 << 32), words).to(torch.int32)
+    return words.t().contiguous() if dim == 0 else words
+
+
+def _grids_of(result: Any, targets: Optional[list[Any]]) -> dict[str, Any]:
+    """Each target's grid: GPTQ's codes, AWQ's kept grids, or (RTN, deterministic) the grid of the
+    target's weight, checked against the weight the result holds."""
+    from .grid import quantize_weight
+
+    method = result.meta.get("method")
+    if method == "gptq" and result.gptq is not None:
+        return dict(result.gptq.codes)
+    if method == "awq" and result.awq is not None and result.awq.grids:
+        return dict(result.awq.grids)
+    if method == "rtn" and targets is not None:
+        grids = {}
+        for t in targets:
+            qw = quantize_weight(t.weight().detach().float(), t.bits, t.group_size, t.sym, t.name)
+            held = result.weights.get(t.param_name)
+            if held is None or not torch.equal(t.to_param_layout(qw.dequantize(held.dtype)).to(held.device), held):
+                raise ParameterError(f"export: the RTN grid of {t.name} does not give back the weight the step evaluated")
+            grids[t.name] = qw
+        return grids
+    raise ParameterError(f"export compressed-tensors needs an rtn (with its targets), gptq or awq result with its grids, got method {method!r}")
+
+
+@torch.no_grad()
+def export_compressed_tensors(loaded: Any, result: Any, out_dir: str, targets: Optional[list[Any]] = None) -> dict:
+    """Write `result` as a compressed-tensors `pack-quantized` checkpoint (what llm-compressor saves,
+    and vLLM and transformers read with the compressed-tensors package): per quantized linear
+    `weight_packed`, `weight_scale` (fp16), `weight_zero_point` when asymmetric, `weight_g_idx` with
+    GPTQ's activation order, `weight_shape`; one config group per (bits, group size, sym) setting,
+    the dense linears under `ignore`. `model: {id: <path>, format: compressed-tensors}` loads it back."""
+    from safetensors.torch import save_file
+
+    model = loaded.model
+    grids = _grids_of(result, targets)
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    state.update(result.weights)
+    tensors: dict[str, torch.Tensor] = {}
+    settings: dict[tuple, list[str]] = {}
+    for name, g in grids.items():
+        bits, offset = g.bits, 1 << (g.bits - 1)
+        zeros = g.zeros.to(torch.int64)
+        sym = bool(g.sym) and bool((zeros == offset).all())  # compressed-tensors' symmetric means a zero point of 0
+        out_f, in_f = g.codes.shape
+        n_groups = g.scales.shape[1]
+        g_idx = getattr(g, "g_idx", None)
+        ordered = g_idx is not None and not torch.equal(g_idx.long(), torch.arange(in_f) // (in_f // n_groups))
+        tensors[f"{name}.weight_packed"] = _pack_ct(g.codes.to(torch.int64) - offset, bits, dim=1)
+        tensors[f"{name}.weight_scale"] = g.scales.to(torch.float16).contiguous()
+        tensors[f"{name}.weight_shape"] = torch.tensor([out_f, in_f], dtype=torch.int32)
+        if not sym:
+            tensors[f"{name}.weight_zero_point"] = _pack_ct(zeros - offset, bits, dim=0)
+        if ordered:
+            tensors[f"{name}.weight_g_idx"] = g_idx.to(torch.int32).contiguous()
+        state.pop(f"{name}.weight", None)
+        group_size = -1 if n_groups == 1 else in_f // n_groups
+        settings.setdefault((bits, group_size, sym, ordered), []).append(name)
+    for k, v in state.items():
+        tensors.setdefault(k, v)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    groups = {}
+    for i, ((bits, group_size, sym, ordered), names) in enumerate(sorted(settings.items())):
+        groups[f"group_{i}"] = {
+            "targets": [f"re:^{re.escape(n)}$" for n in sorted(names)],
+            "weights": {
+                "num_bits": bits, "type": "int", "symmetric": sym,
+                "strategy": "channel" if group_size == -1 else "group", "group_size": None if group_size == -1 else group_size,
+                "actorder": "group" if ordered else None, "dynamic": False, "observer": "minmax",
+            },
+            "input_activations": None,
+            "output_activations": None,
+        }
+    dense = sorted(set(structure.all_linears(model)) - set(grids))
+    lm_head = structure.structure_of(model).lm_head
+    ignore = dense + ([lm_head] if lm_head is not None and lm_head not in grids else [])
+    qcfg = {"quant_method": "compressed-tensors", "format": "pack-quantized", "quantization_status": "compressed",
+            "config_groups": groups, "ignore": ignore}
+    os.makedirs(out_dir, exist_ok=True)
+    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    _write_config(model, out_dir, qcfg, None)
+    _save_tokenizer(loaded, out_dir)
+    log.info("exported %d modules as compressed-tensors pack-quantized to %s", len(grids), out_dir)
+    return qcfg
