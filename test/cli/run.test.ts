@@ -99,6 +99,19 @@ describe("polyquant run: input errors", () => {
     expect(r.stderr).toContain(`polyquant run: cannot open the run store at ${join(dir, "file", "pq.db")}: a part of the path is a file, not a folder`)
   })
 
+  it("a run with a deferred step says how to continue it, with the --store it ran on", async () => {
+    const dir = workdir()
+    writeFileSync(
+      join(dir, "defer.yaml"),
+      "name: deferred\nbudgets:\n  local: { gpu_hours: 0.001, per: session }\nsteps:\n  long:\n    uses: test-sleep\n    platform: local\n    estimate: 1h\n    with: { seconds: 0 }\n"
+    )
+    const store = join(dir, "elsewhere", "pq.db")
+    const r = await cli(["run", "defer.yaml", "--plain", "--store", store, "--no-report"], dir)
+    expect(r.code).toBe(0)
+    const runId = /run (\S+) started/.exec(r.stdout)?.[1]
+    expect(r.stderr).toContain(`continue with \`polyquant resume ${runId} --store ${store}\``)
+  })
+
   it("exits 2 on an invalid workflow and on an unknown run", async () => {
     const dir = workdir()
     writeFileSync(join(dir, "bad.yaml"), "name: bad\nsteps:\n  a:\n    uses: test-count\n    with: { nope: 1 }\n")
