@@ -54,11 +54,16 @@ describe("kernel contracts", () => {
   })
 
   it("a corpus path holds documents and a model path the engine's fingerprint", () => {
-    const params = contractOf(allKernels.find((k) => k.name === "disparity") as KernelDefinition).params as any
-    expect(Object.keys(params.properties.corpus.properties).sort()).toEqual(["digest", "languages", "source", "split"])
+    interface Node {
+      readonly type?: string
+      readonly required?: ReadonlyArray<string>
+      readonly properties: Record<string, Node>
+    }
+    const params = contractOf(allKernels.find((k) => k.name === "disparity") as KernelDefinition).params as unknown as Node
+    expect(Object.keys(params.properties["corpus"]?.properties ?? {}).sort()).toEqual(["digest", "languages", "source", "split"])
     expect(params.required).toContain("corpus")
-    expect(params.properties.model.properties.fingerprint.type).toBe("string")
-    expect(params.properties.variant.properties.model.properties.fingerprint.type).toBe("string")
+    expect(params.properties["model"]?.properties["fingerprint"]?.type).toBe("string")
+    expect(params.properties["variant"]?.properties["model"]?.properties["fingerprint"]?.type).toBe("string")
   })
 
   it.skipIf(skipWithoutPython)("Python's kernel list names the same kernels as the catalogue", () => {
