@@ -44,10 +44,6 @@ def contract(name: str) -> dict:
         raise ParameterError(f"kernel {name!r} has no contract ({path}); run `npm run build` to generate the contracts") from None
 
 
-def version(name: str) -> str:
-    return str(contract(name)["version"])
-
-
 @functools.lru_cache(maxsize=None)
 def _validator(name: str, part: str) -> Any:
     from jsonschema import Draft202012Validator
@@ -111,10 +107,15 @@ def check_params(name: str, params: Any) -> dict:
     """The parameters with their defaults, checked against the kernel's contract."""
     if not isinstance(params, dict):
         raise ParameterError(f"{name}: parameters must be an object, got {type(params).__name__}")
-    filled = fill_defaults(contract(name)["params"], params)
-    error = _first_error(_validator(name, "params"), filled)
+    return _filled_and_checked(contract(name)["params"], _validator(name, "params"), params, f"{name}: with")
+
+
+def _filled_and_checked(schema: dict, validator: Any, value: Any, where: str) -> Any:
+    """`value` with its defaults; a ParameterError naming the first path that breaks `schema`."""
+    filled = fill_defaults(schema, value)
+    error = _first_error(validator, filled)
     if error is not None:
-        raise ParameterError(f"{name}: with{_where(error.absolute_path)}: {error.message}")
+        raise ParameterError(f"{where}{_where(error.absolute_path)}: {error.message}")
     return filled
 
 
@@ -187,8 +188,4 @@ def check_model_spec(spec: Any) -> dict:
     (ResolvedModel in src/kernels/common.ts); perplexity's stands for all of them."""
     if not isinstance(spec, dict):
         raise ParameterError(f"a model spec is an object with an `id`, got {spec!r}")
-    filled = fill_defaults(schema_at("perplexity", "model"), spec)
-    error = _first_error(_model_validator(), filled)
-    if error is not None:
-        raise ParameterError(f"model{_where(error.absolute_path)}: {error.message}")
-    return filled
+    return _filled_and_checked(schema_at("perplexity", "model"), _model_validator(), spec, "model")
