@@ -188,8 +188,17 @@ const table: ReadonlyArray<[string, ReadonlyArray<Case>]> = [
   ["read-only stores", readOnlyStores]
 ]
 
+/**
+ * Under root the read-only cases run as `nobody`, who must be able to read this checkout: a clone
+ * in a private folder (`mktemp -d` makes it 0700) cannot be, and those cases are then skipped with
+ * that reason rather than failing for it.
+ */
+const nobodyCanRunTheCli = !asRoot || spawnSync(process.execPath, [bin, "--help"], { cwd: tmp, uid: NOBODY, gid: NOBODY, encoding: "utf8" }).status === 0
+
 describe.each(table)("bad command lines: %s", (_family, cases) => {
-  it.each(cases.map((c) => [c.args.join(" "), c] as const))("%s", (_name, c) => {
+  const runnable = cases.filter((c) => !c.unprivileged || nobodyCanRunTheCli)
+  it.skipIf(runnable.length === cases.length)(`${cases.length - runnable.length} case(s) as nobody: this checkout is not readable by nobody`, () => undefined)
+  it.each(runnable.map((c) => [c.args.join(" "), c] as const))("%s", (_name, c) => {
     const r = cli(c.args, c.unprivileged ? { unprivileged: true } : {})
     expect({ stderr: r.stderr, code: r.status, stdout: r.stdout }).toEqual({ stderr: `${c.stderr}\n`, code: 2, stdout: "" })
   })
