@@ -12,9 +12,16 @@ export const ModelSpec = z.strictObject({
   dtype: z.enum(["auto", "float32", "float16", "bfloat16"]).default("auto").describe("auto: float32 on CPU, float16 on CUDA"),
   device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, "device must be auto, cpu, cuda or cuda:N").default("auto"),
   format: z
-    .enum(["hf", "gptq", "awq", "compressed-tensors"])
+    .enum(["hf", "gptq", "awq", "compressed-tensors", "gguf"])
     .default("hf")
-    .describe("gptq/awq/compressed-tensors: a pre-quantized checkpoint, dequantized on load (a local compressed-tensors folder is found under hf too)"),
+    .describe(
+      "gptq/awq/compressed-tensors: a pre-quantized checkpoint, dequantized on load (a local compressed-tensors folder is found under hf too); gguf: a llama.cpp file, its folder as id"
+    ),
+  file: z
+    .string()
+    .regex(/^[^/\\]+\.gguf$/, "file is the name of a .gguf file inside the model's folder or hub repo")
+    .optional()
+    .describe("gguf: which .gguf of the folder or hub repo (required when it holds several, and for the hub)"),
   trust_remote_code: z.boolean().default(false).describe("run code shipped with the model; off unless you trust its source"),
   params_b: z.number().positive().optional().describe("parameter count in billions, for planning when the config is not local")
 })
@@ -83,8 +90,32 @@ export const AwqOptions = z.strictObject({
   clip_grid: z.number().int().min(2).default(20)
 })
 
+/** llama.cpp's block formats (ggml types), as polyquant quantizes to them (python/polyquant/quant/ggml_blocks.py). */
+export const GgmlType = z.enum(["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
+/** llama-quantize's file types: a default block type plus its per-tensor rules (python/polyquant/quant/ggml_mix.py). */
+export const GgufFileType = z.enum(["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+
+export const GgufOptions = z
+  .strictObject({
+    type: z
+      .union([GgufFileType, GgmlType])
+      .default("Q4_K_M")
+      .describe("with rules llama-quantize: a llama-quantize file type (Q4_K_M, Q5_K_M, …); with rules uniform: one block type for every tensor"),
+    rules: z
+      .enum(["llama-quantize", "uniform"])
+      .default("llama-quantize")
+      .describe("llama-quantize: its per-tensor choice (output and some attn_v / ffn_down get more bits); uniform: `type` everywhere")
+  })
+  .refine((g) => g.rules === "uniform" || (GgufFileType.options as ReadonlyArray<string>).includes(g.type), {
+    message: "with rules llama-quantize, type is a llama-quantize file type (Q4_K_M, Q5_K_M, …); a bare block type such as Q4_K needs rules: uniform",
+    path: ["type"]
+  })
+
 export const QuantConfig = z.strictObject({
-  method: z.enum(["rtn", "gptq", "awq"]).default("rtn"),
+  method: z
+    .enum(["rtn", "gptq", "awq", "gguf"])
+    .default("rtn")
+    .describe("gguf: llama.cpp's block formats; it quantizes what llama-quantize does (block linears, token embedding, output), and bits/group_size do not apply"),
   bits: Bits.default(4),
   group_size: GroupSize.default(128),
   sym: z.boolean().default(false),
@@ -92,6 +123,7 @@ export const QuantConfig = z.strictObject({
   include_lm_head: z.boolean().default(false),
   gptq: GptqOptions.optional(),
   awq: AwqOptions.optional(),
+  gguf: GgufOptions.optional().describe("method gguf: the llama.cpp type (default Q4_K_M with llama-quantize's rules)"),
   calibration: CalibrationSpec.optional().describe("required by gptq and awq")
 })
 export type QuantConfig = z.infer<typeof QuantConfig>
@@ -110,7 +142,8 @@ export const Override = z
     modules: z.string().optional().describe("a regular expression matched against full module names"),
     bits: Bits.optional(),
     group_size: GroupSize.optional(),
-    sym: z.boolean().optional()
+    sym: z.boolean().optional(),
+    type: GgmlType.optional().describe("method gguf: the block type of the matched modules (instead of bits / group_size / sym)")
   })
   .refine((o) => o.layers !== undefined || o.modules !== undefined, "an override names `layers` or `modules`")
 export type Override = z.infer<typeof Override>

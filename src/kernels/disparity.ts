@@ -77,10 +77,11 @@ export const disparity = defineKernel({
     reference: z.string(),
     quant: z
       .strictObject({
-        method: z.enum(["rtn", "gptq", "awq"]),
+        method: z.enum(["rtn", "gptq", "awq", "gguf"]),
         bits: z.number().int(),
         group_size: z.number().int(),
         sym: z.boolean(),
+        gguf_type: z.string().optional().describe("method gguf: the file type or block type, e.g. Q4_K_M"),
         modules: z.number().int(),
         mean_rel_error: z.number().nullable()
       })

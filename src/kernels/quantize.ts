@@ -13,15 +13,18 @@ export const ModuleError = z.strictObject({
   layer: z.number().int().nullable().describe("block index; null for embeddings and lm_head"),
   bits: Bits,
   group_size: GroupSize,
+  type: z.string().optional().describe("method gguf: the module's llama.cpp block type, e.g. Q6_K"),
+  bpw: z.number().optional().describe("method gguf: bits per weight of that type, scales included"),
   rel_error: z.number().nullable().describe("‖W − Ŵ‖_F / ‖W‖_F")
 })
 
 /** The quantization settings a result was made with. */
 export const QuantSummary = z.strictObject({
-  method: z.enum(["rtn", "gptq", "awq"]),
-  bits: Bits,
-  group_size: GroupSize,
-  sym: z.boolean()
+  method: z.enum(["rtn", "gptq", "awq", "gguf"]),
+  bits: Bits.describe("gguf: the code bits of the type's default block type"),
+  group_size: GroupSize.describe("gguf: weights per scale of that block type"),
+  sym: z.boolean(),
+  gguf_type: z.string().optional().describe("method gguf: the file type or block type, e.g. Q4_K_M")
 })
 
 export const quantize = defineKernel({

@@ -92,11 +92,14 @@ export class ModelNotFoundError extends Error {
   }
 }
 
-/** sha256 over `name \0 bytes \0` of each model file in name order, memoised in the store by (file, size, mtime). */
-export const directoryDigest = (dir: string, id: string, store?: RunStore): string => {
+/**
+ * sha256 over `name \0 bytes \0` of each model file in name order, memoised in the store by (file, size, mtime).
+ * ggufFile: the one .gguf of the folder the model is (a GGUF folder often holds several quant types).
+ */
+export const directoryDigest = (dir: string, id: string, store?: RunStore, ggufFile?: string): string => {
   let names: string[]
   try {
-    names = readdirSync(dir).filter((n) => MODEL_FILE.test(n) && !NOT_MODEL_FILES.has(n)).sort()
+    names = readdirSync(dir).filter((n) => (MODEL_FILE.test(n) && !NOT_MODEL_FILES.has(n)) || n === ggufFile).sort()
   } catch {
     throw new ModelNotFoundError(id, dir)
   }
@@ -119,9 +122,32 @@ export const directoryDigest = (dir: string, id: string, store?: RunStore): stri
   return digest
 }
 
-/** `id@revision` for hub models (the hub's own content address), `id@sha256:<digest>` for local ones. */
-export const modelFingerprint = (spec: { readonly id: string; readonly revision?: string | undefined }, baseDir: string, store?: RunStore): string => {
+export class GgufFileError extends Error {
+  readonly _tag = "GgufFileError"
+}
+
+/** The .gguf a `format: gguf` spec names in its folder: `file`, or the folder's only one (python/polyquant/models/llamacpp.py `gguf_file`). */
+export const ggufFileOf = (dir: string, id: string, file: string | undefined): string => {
+  let found: string[]
+  try {
+    found = readdirSync(dir).filter((n) => n.endsWith(".gguf")).sort()
+  } catch {
+    throw new ModelNotFoundError(id, dir)
+  }
+  if (file !== undefined) {
+    if (!found.includes(file)) throw new GgufFileError(`model '${id}': no file '${file}' in ${dir} (its .gguf files: ${found.join(", ") || "none"})`)
+    return file
+  }
+  if (found.length !== 1) throw new GgufFileError(`model '${id}': name the GGUF file with \`file:\`; ${dir} holds ${found.length ? `several: ${found.join(", ")}` : "none"}`)
+  return found[0]!
+}
+
+type FingerprintedSpec = { readonly id: string; readonly revision?: string | undefined; readonly format?: string | undefined; readonly file?: string | undefined }
+
+/** `id@revision` for hub models (the hub's own content address; `id/file@revision` for a GGUF), `id@sha256:<digest>` for local ones. */
+export const modelFingerprint = (spec: FingerprintedSpec, baseDir: string, store?: RunStore): string => {
   const dir = localModelDir(spec.id, baseDir)
-  if (dir === undefined) return `${spec.id}@${spec.revision ?? "main"}`
-  return `${spec.id}@sha256:${directoryDigest(dir, spec.id, store)}`
+  const gguf = spec.format === "gguf"
+  if (dir === undefined) return `${spec.id}${gguf && spec.file !== undefined ? `/${spec.file}` : ""}@${spec.revision ?? "main"}`
+  return `${spec.id}@sha256:${directoryDigest(dir, spec.id, store, gguf ? ggufFileOf(dir, spec.id, spec.file) : undefined)}`
 }

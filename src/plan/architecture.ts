@@ -115,6 +115,6 @@ export const describeArchitecture = (model: string, a: Architecture): string =>
   a.blocks === undefined
     ? `${model}: ${a.modelType}, no decoder blocks found in its weights (no numbered ${"`<prefix>.<i>.<name>.weight`"} matrices): perplexity, tokenizer-stats and task-eval run; quantization kernels cannot`
     : `${model}: ${a.modelType}, ${a.layers} blocks (${a.blocks}), ${a.linears.length} linears per block (${a.layers * a.linears.length} in all${a.conv1d ? ", Conv1D" : ""}), ` +
-      `${formatParams(a.params)} parameters; rtn, gptq and awq apply (AWQ's scale groups are derived and verified when the step runs)`
+      `${formatParams(a.params)} parameters; rtn, gptq, awq and gguf apply (AWQ's scale groups are derived and verified when the step runs)`
 
 const formatParams = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`)

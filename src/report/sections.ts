@@ -20,9 +20,10 @@ const num = (v: unknown): number | null => (typeof v === "number" && Number.isFi
 const D_LABEL = "degradation d = PPL_q/PPL_b − 1 (%)"
 const times100 = (x: number | null | undefined): number | null => (x === null || x === undefined ? null : 100 * x)
 
-/** "rtn int4 g128 asym" from a quant config. */
+/** "rtn int4 g128 asym" from a quant config; "gguf Q4_K_M" for llama.cpp's types. */
 export const quantLabel = (q: unknown): string | undefined => {
   if (!isObj(q)) return undefined
+  if (q["method"] === "gguf") return `gguf ${typeof q["gguf_type"] === "string" ? q["gguf_type"] : isObj(q["gguf"]) ? String(q["gguf"]["type"] ?? "Q4_K_M") : "Q4_K_M"}`
   const g = num(q["group_size"])
   return [String(q["method"] ?? "?"), `int${String(q["bits"] ?? "?")}`, g === -1 ? "per-channel" : g !== null ? `g${g}` : undefined, q["sym"] === true ? "sym" : q["sym"] === false ? "asym" : undefined]
     .filter((x) => x !== undefined)

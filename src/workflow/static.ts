@@ -183,7 +183,8 @@ export const staticChecks = (
     })
   }
   for (const f of found) {
-    if (f.kind === "quant") checkGroup((f.value as QuantConfig).group_size, [...f.path, "group_size"])
+    // method gguf: llama.cpp's block sizes fit themselves to each row (its fallback), group_size does not apply
+    if (f.kind === "quant" && (f.value as QuantConfig).method !== "gguf") checkGroup((f.value as QuantConfig).group_size, [...f.path, "group_size"])
     if (f.kind === "protect") checkLayers((f.value as Protect).layers, [...f.path, "layers"])
     if (f.kind === "override") {
       const o = f.value as Override

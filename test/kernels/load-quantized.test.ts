@@ -63,7 +63,7 @@ describe("load-quantized", () => {
     const bad = loadQuantized.with.safeParse({ model: { id: "m" } })
     expect(bad.success).toBe(false)
     expect(JSON.stringify(bad.error?.issues[0]?.path)).toBe('["model","format"]')
-    expect(bad.error?.issues[0]?.message).toContain("format gptq, awq or compressed-tensors")
+    expect(bad.error?.issues[0]?.message).toContain("format gptq, awq, compressed-tensors or gguf")
     expect(loadQuantized.with.safeParse({ model: { id: "RedHatAI/Llama-3.1-8B-Instruct-quantized.w4a16", format: "compressed-tensors" } }).success).toBe(true)
   })
 

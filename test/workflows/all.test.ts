@@ -33,6 +33,7 @@ const settings: Record<string, string[]> = {
   "pro-001.yaml": [B, "defaults.quant.calibration.samples=16", "defaults.quant.awq={grid: 5, clip_grid: 5}"],
   "pro-002.yaml": [B, "defaults.quant.calibration.samples=16", "steps.calibration.matrix.calibration=[[en], [en, he, ar, zh], [he]]"],
   "pro-003.yaml": ["steps.pro_003.with.hutchinson_samples=4", "steps.pro_003.with.max_windows=2", "steps.pro_003.with.seq_len=64"],
+  "llamacpp.yaml": [B, "defaults.corpus.languages=[en, he]"],
   "quickstart.yaml": [B],
   "week1.yaml": [B, "steps.colab_002.with.quant.calibration.samples=16"],
   "week2.yaml": ["steps.kaggle_003.with.limit=12", "steps.colab_003.with.max_windows=2", "steps.colab_003.with.seq_len=64"],
@@ -147,6 +148,17 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
           for (const [lang, row] of Object.entries(out["gptq"].languages as Record<string, { ppl_quant: number }>)) {
             expect(out["checkpoint_vs_base"].languages[lang].ppl_quant / row.ppl_quant).toBeCloseTo(1, 3)
           }
+          break
+        }
+        case "llamacpp.yaml": {
+          for (const type of ["Q4_K_M", "Q5_K_M", "Q8_0", "Q4_0"]) expect(out[`gguf[type=${type}]`].quant).toMatchObject({ method: "gguf", gguf_type: type })
+          // 28 block linears, the embedding and the output head, as llama-quantize quantizes them
+          expect(out["gguf[type=Q4_K_M]"].quant.modules).toBe(30)
+          // more bits, less damage: Q8_0 moves every language less than Q4_0
+          for (const lang of ["en", "he"]) {
+            expect(out["gguf[type=Q8_0]"].languages[lang].kl).toBeLessThan(out["gguf[type=Q4_0]"].languages[lang].kl)
+          }
+          expect(out["rtn_int4"].quant.method).toBe("rtn")
           break
         }
         case "colab-003.yaml":

@@ -44,7 +44,7 @@ describe("architectures beyond the fixtures", () => {
     expect(v.stdout).toContain("model ./models/falcon: falcon, 4 blocks (transformer.h), 4 linears per block (16 in all)")
     const p = await cli(["plan", "archs.yaml"], dir)
     expect(p.code).toBe(0)
-    expect(p.stdout).toContain("rtn, gptq and awq apply")
+    expect(p.stdout).toContain("rtn, gptq, awq and gguf apply")
     // a hub id: plan says what it knows (the known-model table) and that the structure is found at load
     writeFileSync(join(dir, "hub.yaml"), "name: hub\ndefaults:\n  model: { id: NousResearch/Llama-2-7b-hf }\n  corpus: { source: udhr, languages: [en], split: heldout }\nsteps:\n  q:\n    uses: quantize\n")
     const h = await cli(["plan", "hub.yaml"], dir)

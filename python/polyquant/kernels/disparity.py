@@ -33,7 +33,7 @@ from ..eval.compare import Baseline, CompareConfig, compare, language_windows, r
 from ..eval.perplexity import Protocol
 from ..models import resident
 from ..quant.apply import apply_weights
-from ..quant.methods import quantize_model
+from ..quant.methods import quant_summary, quantize_model
 from . import quantize as quantize_kernel
 from ..analysis.degradation import degradation
 from .contract import defaults_at, kernel
@@ -134,10 +134,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
         errors = list(result.module_errors.values())
         out.update(
             quant={
-                "method": quant["method"],
-                "bits": quant["bits"],
-                "group_size": quant["group_size"],
-                "sym": bool(quant["sym"]),
+                **quant_summary(quant),
                 "modules": len(targets),
                 "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
             },

@@ -14,7 +14,7 @@ from ..analysis.importance import ImportanceConfig, analyse_importance
 from ..analysis.windows import corpus_windows
 from ..context import KernelContext
 from ..models import resident, structure
-from ..quant.methods import quantize_model
+from ..quant.methods import quant_summary, quantize_model
 from . import quantize as quantize_kernel
 from .contract import kernel
 
@@ -37,7 +37,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
         n_layers = structure.num_layers(loaded.model)
         names = [[t.param_name for t in targets if t.layer == i] for i in range(n_layers)]
         quantized = (result.weights, names)
-        quant_meta = {k: quant[k] for k in ("method", "bits", "group_size", "sym")}
+        quant_meta = quant_summary(quant)
     out = analyse_importance(loaded.model, windows, cfg, ctx, quantized)
     out["quant"] = quant_meta
     out["model"] = loaded.describe()

@@ -48,7 +48,7 @@ from ..eval.perplexity import Protocol
 from ..models import resident, structure
 from ..quant.apply import apply_weights
 from ..quant.coded import CodedWeight
-from ..quant.methods import quantize_model
+from ..quant.methods import quant_summary, quantize_model
 from ..quant.spill import SpilledOriginals
 from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
@@ -253,7 +253,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
 
         return {
             "mode": mode,
-            "quant": {"method": quant["method"], "bits": quant["bits"], "group_size": quant["group_size"], "sym": bool(quant["sym"])},
+            "quant": quant_summary(quant),
             "protected": protected,
             "groups": groups,
             "languages": sorted(windows),

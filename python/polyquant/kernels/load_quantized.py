@@ -1,7 +1,8 @@
-"""`load-quantized` kernel: read a pre-quantized GPTQ (v1 or v2) or AWQ (GEMM) checkpoint, dequantize
-it onto its dense architecture, and keep it resident for the steps that follow.
+"""`load-quantized` kernel: read a pre-quantized GPTQ (v1 or v2), AWQ (GEMM, GEMV) or compressed-tensors
+checkpoint, or a llama.cpp GGUF file, dequantize it onto its dense architecture, and keep it resident
+for the steps that follow.
 
-params (src/kernels/load-quantized.ts): {model with format gptq|awq}. The loading itself is `models.quantized.load_quantized`
+params (src/kernels/load-quantized.ts): {model with format gptq|awq|compressed-tensors|gguf}. The loading itself is `models.quantized.load_quantized`
 (reached through `models.load`, so every kernel that names the same spec gets the same resident copy).
 Returns {format, checkpoint_format, bits, group_size, modules, quantized, dense, fingerprint}: the most
 common bits and group size over the quantized modules, how many were dequantized, each one's bits
@@ -20,10 +21,12 @@ from .contract import kernel
 def run(params: dict, ctx: KernelContext) -> dict:
     spec = params["model"]
     if spec["format"] == "hf":  # a refinement of the TS schema, which JSON Schema does not carry
-        raise ParameterError(f"load-quantized reads format gptq, awq or compressed-tensors checkpoints; model {spec.get('id')!r} has format 'hf'")
+        raise ParameterError(f"load-quantized reads format gptq, awq, compressed-tensors or gguf checkpoints; model {spec.get('id')!r} has format 'hf'")
     ctx.progress(0, 1, "models", f"loading {spec['id']}")
     loaded = resident.get(spec)
     info = getattr(loaded, "quantization", None) or {}
+    if not info.get("modules"):
+        raise ParameterError(f"model {spec['id']!r} holds no quantized tensors ({info.get('checkpoint_format', 'all dense')}): name it as a model directly, no load-quantized needed")
     ctx.progress(1, 1, "models", f"loaded {spec['id']}")
     return {
         "format": spec["format"],

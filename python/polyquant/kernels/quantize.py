@@ -30,7 +30,7 @@ from ..context import KernelContext
 from ..errors import ParameterError
 from ..models import resident
 from ..quant.apply import apply_weights
-from ..quant.methods import quantize_model
+from ..quant.methods import quant_summary, quantize_model
 from ..quant.result import QuantResult
 from ..quant.plan import QuantTarget, protected_names, resolve_targets
 from .contract import kernel
@@ -94,10 +94,7 @@ def write_artifact(result: QuantResult, targets: list[QuantTarget], quant: dict,
     os.makedirs(folder, exist_ok=True)
     metadata = {
         "format": "polyquant-quantized",
-        "method": str(quant["method"]),
-        "bits": str(quant["bits"]),
-        "group_size": str(quant["group_size"]),
-        "sym": json.dumps(bool(quant["sym"])),
+        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in quant_summary(quant).items()},
         "model": str(getattr(loaded, "spec", {}).get("id", "")),
         "fingerprint": str(getattr(loaded, "fingerprint", "")),
         "targets": json.dumps([t.describe() for t in targets]),
@@ -181,10 +178,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
     rows = module_rows(targets, result)
     errors = [r["rel_error"] for r in rows if r["rel_error"] is not None]
     return {
-        "method": quant["method"],
-        "bits": quant["bits"],
-        "group_size": quant["group_size"],
-        "sym": bool(quant["sym"]),
+        **quant_summary(quant),
         "artifact": artifact,
         "modules": rows,
         "protected": protected,

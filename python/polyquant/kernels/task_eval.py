@@ -77,12 +77,12 @@ def run(params: dict, ctx: KernelContext) -> dict:
     quant_meta, quant_res, ppl_d = None, None, None
     if has_quant:
         from ..quant.apply import apply_weights
-        from ..quant.methods import quantize_model
+        from ..quant.methods import quant_summary, quantize_model
         from . import quantize as quantize_kernel
 
         quant, targets, _ = quantize_kernel.plan(loaded, params)
         result = quantize_model(loaded, quant, targets, ctx)
-        quant_meta = {k: quant[k] for k in ("method", "bits", "group_size", "sym")}
+        quant_meta = quant_summary(quant)
         corpus = params.get("corpus")
         if corpus is not None:
             from ..eval.perplexity import Protocol, measure

@@ -6,7 +6,8 @@ and the fingerprint that the engine's cache key uses.
 
 Safety (DESIGN §3): weights load from safetensors when the directory has them, otherwise with
 `torch.load(weights_only=True)`; `trust_remote_code` is passed only as the spec says (default off).
-Pre-quantized checkpoints (`format: gptq|awq`) go to `quantized.load_quantized`.
+Pre-quantized checkpoints (`format: gptq|awq|compressed-tensors`) go to `quantized.load_quantized`,
+llama.cpp's GGUF files (`format: gguf`) to `llamacpp.load_gguf`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import os
 
 import torch
 
-from ..errors import ModelError
+from ..errors import ModelError, ParameterError
+from .llamacpp import load_gguf
 from .quantized import load_quantized
 from .spec import (  # noqa: F401 - re-exported: scripts and tests import these from models.load
     DTYPES,
@@ -25,6 +27,7 @@ from .spec import (  # noqa: F401 - re-exported: scripts and tests import these 
     FIXTURE_PREFIX,
     LoadedModel,
     cache_root,
+    dtype_kwarg,
     fingerprint_dir,
     fixture_dir,
     load_tokenizer,
@@ -35,14 +38,6 @@ from .spec import (  # noqa: F401 - re-exported: scripts and tests import these 
 )
 
 log = logging.getLogger("polyquant.models")
-
-
-def _dtype_kwarg(dtype: torch.dtype) -> dict:
-    """transformers >= 4.56 calls it `dtype`; older versions `torch_dtype`."""
-    import transformers
-
-    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
 def _local_quant_method(path: str) -> str:
@@ -61,6 +56,11 @@ def load_model(spec: dict | str) -> LoadedModel:
     model_id = str(spec["id"])
     revision = spec.get("revision")
     trust = bool(spec.get("trust_remote_code", False))
+    if spec.get("file") is not None and spec["format"] != "gguf":
+        raise ParameterError(f"model {model_id!r}: `file` names a .gguf file, which only format gguf reads (format is {spec['format']!r})")
+    if spec["format"] == "gguf":
+        path, local = resolve_path(model_id, require_config=False)
+        return load_gguf(spec, path, local)
     path, local = resolve_path(model_id)
     if spec["format"] in ("gptq", "awq", "compressed-tensors"):
         return load_quantized(spec, path)
@@ -72,7 +72,7 @@ def load_model(spec: dict | str) -> LoadedModel:
     dtype = resolve_dtype(str(spec["dtype"]), device)
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict = {"trust_remote_code": trust, **_dtype_kwarg(dtype)}
+    kwargs: dict = {"trust_remote_code": trust, **dtype_kwarg(dtype)}
     if revision:
         kwargs["revision"] = revision
     if local:

@@ -151,21 +151,24 @@ def resolve_path(model_id: str, require_config: bool = True) -> tuple[str, bool]
     return model_id, False
 
 
-def _fingerprint_files(path: str) -> list[str]:
-    names = sorted(n for n in os.listdir(path) if MODEL_FILE.search(n) and n not in NOT_MODEL_FILES)
+def _fingerprint_files(path: str, gguf_file: str | None = None) -> list[str]:
+    names = sorted(n for n in os.listdir(path) if (MODEL_FILE.search(n) and n not in NOT_MODEL_FILES) or n == gguf_file)
     if not names:
         raise ModelError(f"model folder {path!r} holds no model files")
     return [os.path.join(path, n) for n in names]
 
 
-def fingerprint_dir(path: str, model_id: str) -> str:
-    """`<model_id>@sha256:<digest>` of a local model folder, as the engine computes it (src/model/facts.ts)."""
-    return f"{model_id}@sha256:{_directory_digest(path)}"
+def fingerprint_dir(path: str, model_id: str, gguf_file: str | None = None) -> str:
+    """`<model_id>@sha256:<digest>` of a local model folder, as the engine computes it (src/model/facts.ts).
+
+    gguf_file: the one .gguf of the folder that the model is (a folder often holds several quant types).
+    """
+    return f"{model_id}@sha256:{_directory_digest(path, gguf_file)}"
 
 
-def _directory_digest(path: str) -> str:
+def _directory_digest(path: str, gguf_file: str | None = None) -> str:
     """sha256 over each model file's name and bytes, cached by size+mtime."""
-    files = _fingerprint_files(path)
+    files = _fingerprint_files(path, gguf_file)
     stamp = {os.path.basename(f): [os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in files}
     sidecar = os.path.join(cache_root(), "fingerprints", hashlib.sha1(os.path.abspath(path).encode()).hexdigest() + ".json")
     try:
@@ -192,6 +195,14 @@ def _directory_digest(path: str) -> str:
     except OSError as exc:  # a read-only cache only costs a re-hash next time
         log.warning("could not write fingerprint sidecar %s: %s", sidecar, exc)
     return digest
+
+
+def dtype_kwarg(dtype: torch.dtype) -> dict:
+    """The dtype keyword of `from_pretrained` / `from_config`: transformers >= 4.56 calls it `dtype`, older ones `torch_dtype`."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
 def load_tokenizer(path: str, revision: str | None = None, trust_remote_code: bool = False) -> tuple[Any, bool]:

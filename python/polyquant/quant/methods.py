@@ -2,7 +2,8 @@
 
 Search returns data; applying it is separate (llm-awq's `apply_awq` habit): the result holds
 the new weights by parameter name, and `apply.apply_weights` swaps them in. RTN is computed
-here; GPTQ and AWQ live in their own modules and are imported only when asked for.
+here; GPTQ, AWQ and llama.cpp's block formats (gguf) live in their own modules and are imported
+only when asked for.
 
 The result is a `result.QuantResult`. With `coded=True` the targets' new weights come as
 `QuantResult.coded` (a seventh of float32's memory at 4 bits), for a caller that keeps them all
@@ -26,7 +27,7 @@ from .rtn import relative_error, rtn_quantize
 
 log = logging.getLogger(__name__)
 
-METHODS = ("rtn", "gptq", "awq")
+METHODS = ("rtn", "gptq", "awq", "gguf")
 
 
 @torch.no_grad()
@@ -60,7 +61,8 @@ def quantize_model(
     coded: return the targets' new weights as `result.coded` instead of float tensors (module docstring).
     """
     method = quant.get("method", "rtn")
-    arena = CodeArena.for_targets(targets) if coded else None
+    # gguf keeps its own coded form (its GGUF blocks); the others share the code arena
+    arena = CodeArena.for_targets(targets) if coded and method != "gguf" else None
     if method == "rtn":
         result = quantize_rtn(targets, ctx, arena)
     elif method == "gptq":
@@ -71,6 +73,10 @@ def quantize_model(
         from .awq import quantize_model_awq
 
         result = quantize_model_awq(loaded, quant, targets, ctx, arena)
+    elif method == "gguf":
+        from .gguf_method import quantize_gguf
+
+        result = quantize_gguf(targets, ctx, coded)
     else:
         raise ParameterError(f"quant.method {method!r} is not one of {', '.join(METHODS)}")
     result.meta.setdefault("method", method)
@@ -78,4 +84,19 @@ def quantize_model(
     return result
 
 
-__all__ = ["QuantResult", "quantize_model", "quantize_rtn", "rtn_quantize"]
+def quant_summary(quant: dict) -> dict:
+    """{method, bits, group_size, sym} of a quant config as step outputs record it (QuantSummary, src/kernels/quantize.ts).
+
+    Method gguf has no bits or group size of its own: the file type's default block type stands
+    for it (Q4_K_M: 4 bits, a scale per 32 weights), and `gguf_type` names the file type.
+    """
+    if quant.get("method") != "gguf":
+        return {"method": quant["method"], "bits": quant["bits"], "group_size": quant["group_size"], "sym": bool(quant["sym"])}
+    from .ggml_blocks import GGML_TYPES
+    from .gguf_method import options, summary_type
+
+    kind = GGML_TYPES[summary_type(quant)]
+    return {"method": "gguf", "bits": kind.bits, "group_size": kind.scale_group, "sym": False, "gguf_type": options(quant)[0]}
+
+
+__all__ = ["QuantResult", "quant_summary", "quantize_model", "quantize_rtn", "rtn_quantize"]

@@ -42,6 +42,8 @@ class QuantTarget:
     sym: bool = False  # symmetric grid (zero at the mid-point)
     transposed: bool = False  # the parameter is stored in × out (GPT-2 Conv1D)
     kind: str = "linear"  # "linear" (a block linear), "embedding" or "lm_head"
+    ggml_type: Optional[str] = None  # method gguf: the llama.cpp block type (gguf_method.py); bits / group_size follow it
+    ggml_reason: str = ""  # method gguf: which llama-quantize rule chose it
 
     @property
     def param_name(self) -> str:
@@ -57,7 +59,12 @@ class QuantTarget:
         return w_out_in.t().contiguous() if self.transposed else w_out_in
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "layer": self.layer, "bits": self.bits, "group_size": self.group_size, "sym": self.sym}
+        out = {"name": self.name, "layer": self.layer, "bits": self.bits, "group_size": self.group_size, "sym": self.sym}
+        if self.ggml_type is not None:
+            from .ggml_blocks import GGML_TYPES
+
+            out.update(type=self.ggml_type, bpw=GGML_TYPES[self.ggml_type].bpw)
+        return out
 
 
 def _compile(pattern: Any, where: str) -> re.Pattern:
@@ -81,7 +88,7 @@ def _layers(indices: Any, n_layers: int, where: str) -> set[int]:
 
 
 def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
-    """Every module the quant config may quantize, before protection and overrides."""
+    """Every module the quant config may quantize, before protection and overrides (method gguf: typed here)."""
     found = structure.structure_of(model)
     bits = check_bits(quant.get("bits", 4))
     group_size = quant.get("group_size", 128)
@@ -92,9 +99,12 @@ def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
         out.append(QuantTarget(name, layer, mod, bits, group_size, sym, transposed=name in found.transposed, kind="linear"))
         seen.add(id(mod.weight))
     extra: list[tuple[str, str]] = []
-    if quant.get("include_embeddings", False):
+    gguf = quant.get("method") == "gguf"
+    if gguf:  # llama-quantize's tensors: the token embedding and the output too, never position embeddings
+        extra += [(n, "embedding") for n in found.embeddings[:1]]
+    elif quant.get("include_embeddings", False):
         extra += [(n, "embedding") for n in found.embeddings]
-    if quant.get("include_lm_head", False) and found.lm_head is not None:
+    if (gguf or quant.get("include_lm_head", False)) and found.lm_head is not None:
         extra.append((found.lm_head, "lm_head"))
     for name, kind in extra:
         try:
@@ -107,6 +117,11 @@ def all_candidates(model: nn.Module, quant: dict) -> list[QuantTarget]:
             continue
         seen.add(id(mod.weight))
         out.append(QuantTarget(name, None, mod, bits, group_size, sym, transposed=structure.is_conv1d(mod), kind=kind))
+    if gguf:
+        from .gguf_method import assign_types
+
+        assign_types(model, quant, out)  # over the whole model: protection must not shift llama.cpp's counters
+        out = [t for t in out if t.ggml_type != "F16"]  # a row no block divides: llama.cpp keeps it in F16, we keep it dense
     return out
 
 
@@ -144,6 +159,12 @@ def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Opt
         regex = _compile(ov["modules"], f"{where}.modules") if ov.get("modules") is not None else None
         if "bits" in ov and ov["bits"] is not None:
             check_bits(ov["bits"], where)
+        gguf = quant.get("method") == "gguf"
+        set_by_grid = [k for k in ("bits", "group_size", "sym") if ov.get(k) is not None]
+        if gguf and set_by_grid:
+            raise ParameterError(f"{where} sets {', '.join(set_by_grid)}; with quant.method gguf an override sets `type` (a llama.cpp block type)")
+        if not gguf and ov.get("type") is not None:
+            raise ParameterError(f"{where} sets type {ov['type']!r}, which only quant.method gguf reads (method {quant.get('method', 'rtn')!r} takes bits, group_size, sym)")
         if regex is not None and not any(regex.search(t.name) and (layers is None or t.layer in layers) for t in candidates):
             raise ParameterError(f"{where}.modules {regex.pattern!r} matches no module{' of those layers' if layers is not None else ''} (they are named like {_examples(candidates)})")
         for t in targets:
@@ -157,9 +178,13 @@ def resolve_targets(model: nn.Module, quant: Optional[dict] = None, protect: Opt
                 t.group_size = ov["group_size"]
             if ov.get("sym") is not None:
                 t.sym = bool(ov["sym"])
+            if ov.get("type") is not None:
+                from .gguf_method import override_type
+
+                override_type(t, str(ov["type"]), where)
     for t in targets:
-        in_features = t.weight().shape[1]
-        effective_group_size(in_features, t.group_size, t.name)
+        if t.ggml_type is None:  # a gguf target's blocks were fitted to its rows when it was typed
+            effective_group_size(t.weight().shape[1], t.group_size, t.name)
     return targets
 
 
