@@ -30,7 +30,7 @@ const wantFixtures = flags.has("--fixtures")
 const GUARD = "POLYQUANT_SETUP_ACTIVE" // set for the nested `npm install`, whose postinstall must not recurse
 const MIN_NODE = [20, 19]
 const MIN_PYTHON = [3, 10]
-const REQUIRED_MODULES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "jsonschema", "gguf", "pytest"]
+const REQUIRED_MODULES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "jsonschema", "gguf", "datasets", "pyarrow", "pytest"]
 
 const say = (message) => process.stderr.write(`polyquant setup: ${message}\n`)
 const fail = (message) => {

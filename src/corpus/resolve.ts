@@ -1,11 +1,13 @@
 /**
  * Turn a CorpusSpec into documents per language (what Python receives), with a digest that
- * enters the cache key. The UDHR and local text files are read here; Python never reads them.
+ * enters the cache key. The UDHR and plain-text files are read here; hub datasets and parquet /
+ * jsonl / csv files are read by Python's corpus reader (python.ts) and digested here all the same.
  */
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { isAbsolute, resolve } from "node:path"
-import type { CorpusSpec, LoadedCorpus } from "../kernels/common.js"
+import { CORPUS_SPLITS, type CorpusSpec, type LoadedCorpus } from "../kernels/common.js"
+import { readWithPython } from "./python.js"
 import { udhrDocuments, type Split } from "./udhr.js"
 
 export const DEFAULT_LANGUAGES: ReadonlyArray<string> = ["en", "he", "ar", "zh"]
@@ -70,33 +72,57 @@ export const corpusDigest = (source: string, split: string, languages: Record<st
 export const corpusLanguages = (spec: CorpusSpec): string[] =>
   spec.languages ? [...spec.languages] : spec.files ? Object.keys(spec.files) : [...DEFAULT_LANGUAGES]
 
+/** Files whose rows are documents, read by Python (python/polyquant/corpus/read.py). */
+export const TABULAR_FILE = /\.(parquet|jsonl|csv)$/i
+
+const filePath = (file: string, baseDir: string): string => (isAbsolute(file) ? file : resolve(baseDir, file))
+
+/** A plain-text corpus file's documents. */
+const textFileDocuments = (language: string, path: string): string[] => {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (error) {
+    throw new CorpusFileError(language, path, (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error))
+  }
+  const decoded = decodeTextFile(bytes)
+  if ("problem" in decoded) throw new CorpusFileError(language, path, decoded.problem)
+  return splitDocuments(decoded.text)
+}
+
+/** `hub:<dataset>[/<config>][@<revision>]`: what a hub corpus records as its source. */
+const hubSource = (spec: CorpusSpec): string => `hub:${spec.dataset}${spec.config ? `/${spec.config}` : ""}${spec.revision ? `@${spec.revision}` : ""}`
+
 /** Read a corpus. `baseDir` anchors relative file paths (the workflow file's folder). */
 export const resolveCorpus = (spec: CorpusSpec, baseDir: string = process.cwd()): LoadedCorpus => {
-  const languages: Record<string, string[]> = {}
-  const split = spec.split as Split
+  let languages: Record<string, string[]> = {}
+  const wanted = corpusLanguages(spec)
+  let source: string = spec.files !== undefined ? "files" : spec.source
   if (spec.source === "hub") {
-    throw new CorpusSourceError(`hub corpus '${spec.dataset ?? "?"}' cannot be read offline; name local files instead`)
-  }
-  for (const language of corpusLanguages(spec)) {
-    if (spec.source === "files" || spec.files !== undefined) {
+    const read = readWithPython({ source: "hub", dataset: spec.dataset!, languages: wanted, split: spec.split, config: spec.config, text_field: spec.text_field, revision: spec.revision })
+    languages = Object.fromEntries(wanted.map((l) => [l, read[l] ?? []]))
+    source = hubSource(spec)
+  } else if (spec.source === "files" || spec.files !== undefined) {
+    const tabular: Record<string, string> = {}
+    for (const language of wanted) {
       const file = spec.files?.[language]
       if (file === undefined) throw new CorpusFileError(language, "(none)", "no file is named for this language")
-      const path = isAbsolute(file) ? file : resolve(baseDir, file)
-      let bytes: Buffer
-      try {
-        bytes = readFileSync(path)
-      } catch (error) {
-        throw new CorpusFileError(language, path, (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error))
-      }
-      const decoded = decodeTextFile(bytes)
-      if ("problem" in decoded) throw new CorpusFileError(language, path, decoded.problem)
-      const text = decoded.text
-      languages[language] = truncateBytes(splitDocuments(text), spec.max_bytes)
-    } else {
-      languages[language] = truncateBytes(udhrDocuments(language, split), spec.max_bytes)
+      const path = filePath(file, baseDir)
+      if (TABULAR_FILE.test(path)) tabular[language] = path
+      else languages[language] = textFileDocuments(language, path)
     }
-    if ((languages[language] ?? []).length === 0) throw new CorpusFileError(language, "(corpus)", "no text")
+    if (Object.keys(tabular).length > 0) {
+      const read = readWithPython({ source: "files", files: tabular, text_field: spec.text_field })
+      for (const language of Object.keys(tabular)) languages[language] = read[language] ?? []
+    }
+  } else {
+    if (!(CORPUS_SPLITS as ReadonlyArray<string>).includes(spec.split)) throw new CorpusSourceError(`the UDHR's splits are ${CORPUS_SPLITS.join(", ")}; got '${spec.split}'`)
+    for (const language of wanted) languages[language] = udhrDocuments(language, spec.split as Split)
   }
-  const source = spec.files !== undefined ? "files" : spec.source
-  return { source, split: spec.split, digest: corpusDigest(source, spec.split, languages), languages }
+  const out: Record<string, string[]> = {}
+  for (const language of wanted) {
+    out[language] = truncateBytes(languages[language] ?? [], spec.max_bytes)
+    if (out[language]!.length === 0) throw new CorpusFileError(language, spec.source === "hub" ? source : "(corpus)", "no text")
+  }
+  return { source, split: spec.split, digest: corpusDigest(source, spec.split, out), languages: out }
 }

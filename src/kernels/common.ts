@@ -30,15 +30,41 @@ export type ModelSpec = z.infer<typeof ModelSpec>
 /** ISO 639-1 codes (or any code the corpus source knows); validated against the source at load. */
 export const Language = z.string().regex(/^[a-z]{2,3}(_[A-Za-z0-9]+)*$/, "a language is an ISO 639-1 code such as en, he, zh, or a UDHR code such as cmn_hant")
 
-/** A corpus: the UDHR (default), plain-text files per language, or a hub dataset when online. */
-export const CorpusSpec = z.strictObject({
-  source: z.enum(["udhr", "files", "hub"]).default("udhr"),
-  languages: z.array(Language).min(1).optional().describe("defaults to every language of `files`, or en, he, ar, zh"),
-  split: z.enum(["train", "heldout", "all"]).default("heldout").describe("UDHR: train = preamble + articles 1-25, heldout = 26-30"),
-  files: z.record(Language, z.string()).optional().describe("language → path of a UTF-8 text file (paragraphs = documents)"),
-  dataset: z.string().optional().describe("hub dataset id, e.g. openlanguagedata/flores_plus"),
-  max_bytes: z.number().int().positive().optional().describe("truncate each language to this many UTF-8 bytes")
-})
+/** polyquant's splits: UDHR articles, and what a hub corpus maps them to (FLORES+: dev / devtest). */
+export const CORPUS_SPLITS = ["train", "heldout", "all"] as const
+
+/**
+ * A corpus: the UDHR (default), files per language (plain text, or parquet / jsonl / csv with a text
+ * column), or a hub dataset read through `datasets` (its cache serves it offline).
+ */
+export const CorpusSpec = z
+  .strictObject({
+    source: z.enum(["udhr", "files", "hub"]).default("udhr"),
+    languages: z.array(Language).min(1).optional().describe("defaults to every language of `files`, or en, he, ar, zh"),
+    split: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, "a split is a name such as heldout, train, devtest")
+      .default("heldout")
+      .describe("UDHR: train = preamble + articles 1-25, heldout = 26-30, all; hub: train / heldout (FLORES+: dev / devtest; others: train / test) or the dataset's own split name"),
+    files: z
+      .record(Language, z.string())
+      .optional()
+      .describe("language → path: a UTF-8 text file (paragraphs = documents), or .parquet / .jsonl / .csv (a row = a document, column text_field)"),
+    dataset: z.string().min(1).optional().describe("hub dataset id, e.g. openlanguagedata/flores_plus (languages map to its configs by polyquant's table)"),
+    config: z.string().min(1).optional().describe("hub: the dataset config; `{language}` in it stands for each language (FLORES+ needs none)"),
+    text_field: z.string().min(1).optional().describe("the column holding the text (default: text)"),
+    revision: z.string().min(1).optional().describe("hub: pin the dataset to this commit, tag or branch"),
+    max_bytes: z.number().int().positive().optional().describe("truncate each language to this many UTF-8 bytes")
+  })
+  .superRefine((c, ctx) => {
+    if (c.source === "hub" && c.dataset === undefined) ctx.addIssue({ code: "custom", path: ["dataset"], message: "source hub names a dataset, e.g. openlanguagedata/flores_plus" })
+    if (c.source !== "hub") {
+      for (const key of ["dataset", "config", "revision"] as const)
+        if (c[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: `${key} is read only with source: hub (source is ${c.source})` })
+      if (c.source === "udhr" && c.files === undefined && !(CORPUS_SPLITS as ReadonlyArray<string>).includes(c.split))
+        ctx.addIssue({ code: "custom", path: ["split"], message: `the UDHR's splits are ${CORPUS_SPLITS.join(", ")}; got ${c.split}` })
+    }
+  })
 export type CorpusSpec = z.infer<typeof CorpusSpec>
 
 /**

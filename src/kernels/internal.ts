@@ -20,7 +20,7 @@ export const EnvironmentInfo = z.strictObject({
 export type EnvironmentInfo = z.infer<typeof EnvironmentInfo>
 
 /** The Python packages polyquant needs (python/requirements.txt), which `doctor` reports. */
-export const REQUIRED_PACKAGES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "jsonschema", "gguf"] as const
+export const REQUIRED_PACKAGES = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "matplotlib", "jsonschema", "gguf", "datasets", "pyarrow"] as const
 
 export const environment = defineKernel({
   name: "environment",

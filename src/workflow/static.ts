@@ -12,7 +12,8 @@ import { isAbsolute, resolve } from "node:path"
 import type { z } from "zod"
 import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, QuantConfig } from "../kernels/common.js"
 import type { KernelDefinition } from "../kernels/define.js"
-import { decodeTextFile } from "../corpus/resolve.js"
+import { FLORES_DATASET, FLORES_SPLITS, floresConfigOf, floresLanguages } from "../corpus/flores.js"
+import { decodeTextFile, TABULAR_FILE } from "../corpus/resolve.js"
 import { isUdhrLanguage } from "../corpus/udhr.js"
 import { describeArchitecture } from "../plan/architecture.js"
 import { localArchitecture, readGeometry, type ModelGeometry } from "../plan/vram.js"
@@ -102,7 +103,7 @@ export const staticChecks = (
     for (const [language, file] of Object.entries(spec.files ?? {})) {
       const path = isAbsolute(file) ? file : resolve(options.baseDir, file)
       if (!existsSync(path)) problems.push({ path: [...c.path, "files", language], message: `corpus file not found: ${file} (paths are relative to the workflow's folder)` })
-      else {
+      else if (!TABULAR_FILE.test(path)) {
         const problem = corpusFileProblem(path)
         if (problem !== undefined) problems.push({ path: [...c.path, "files", language], message: `corpus file ${file} ${problem}` })
       }
@@ -111,6 +112,13 @@ export const staticChecks = (
       if (spec.files !== undefined && spec.files[l] === undefined) problems.push({ path: [...c.path, "languages"], message: `language '${l}' has no file in corpus.files (files: ${Object.keys(spec.files).join(", ")})` })
     }
     if (spec.source === "hub" && spec.dataset === undefined) problems.push({ path: [...c.path, "dataset"], message: "source: hub needs `dataset` (a hub dataset id)" })
+    if (spec.source === "hub" && spec.dataset === FLORES_DATASET) {
+      ;(spec.languages ?? []).forEach((l, i) => {
+        if (floresConfigOf(l) === undefined)
+          problems.push({ path: [...c.path, "languages", i], message: `language '${l}' has no FLORES+ config in polyquant's table (it knows ${floresLanguages().join(", ")}); name the FLORES+ config itself, e.g. heb_Hebr` })
+      })
+      if (!FLORES_SPLITS.includes(spec.split)) problems.push({ path: [...c.path, "split"], message: `FLORES+ has the splits dev and devtest (polyquant's train and heldout); got ${spec.split}` })
+    }
   }
   if (allUdhr) {
     for (const l of found.filter((f) => f.kind === "language" && !corpora.some((c) => f.path.join(".").startsWith(c.path.join(".") + ".")))) {

@@ -12,7 +12,7 @@ import { diagnose, formatGiB, gatherFacts, render, type DoctorFacts, type Enviro
 import { resolveInterpreter } from "../../src/python/interpreter.js"
 import { PythonRuntimeLive } from "../../src/python/PythonRuntime.js"
 
-const packages = { torch: "2.13.0+cpu", transformers: "5.18.0", tokenizers: "0.23.2", safetensors: "0.8.0", numpy: "2.4.6", scipy: "1.17.1", matplotlib: "3.11.2", jsonschema: "4.25.1", gguf: "0.19.0" }
+const packages = { torch: "2.13.0+cpu", transformers: "5.18.0", tokenizers: "0.23.2", safetensors: "0.8.0", numpy: "2.4.6", scipy: "1.17.1", matplotlib: "3.11.2", jsonschema: "4.25.1", gguf: "0.19.0", datasets: "5.0.1", pyarrow: "25.0.1" }
 const cpuEnv: EnvironmentInfo = { python: "3.11.7", executable: "/p/.venv/bin/python", packages, cuda: null, cpu_threads: 2 }
 const base: DoctorFacts = {
   node: "20.20.2",
