@@ -38,7 +38,10 @@ def add_to_cache(cache_dir: str, dataset: str, config: str, splits: dict[str, li
             pq.write_table(pa.Table.from_pylist(rows), files[split])
         built = datasets.load_dataset("parquet", data_files=files, cache_dir=os.path.join(work, "cache"))
         source = os.path.dirname(next(iter(built.values())).cache_files[0]["filename"])
+        from datasets.naming import camelcase_to_snakecase
+
         namespace, name = dataset.split("/")
+        name = camelcase_to_snakecase(name)  # how datasets files a hub name in its cache (Global-MMLU → global-mmlu)
         target = os.path.join(cache_dir, f"{namespace}___{name}", config, "0.0.0", os.path.basename(source))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copytree(source, target, dirs_exist_ok=True)

@@ -1,10 +1,14 @@
 """MMLU-format multiple choice, scored by the log-likelihood of the answer letter (KAGGLE-003).
 
-Prompt: lm-evaluation-harness's MMLU task (lm_eval/tasks/mmlu/default/_default_template_yaml),
-zero-shot:
+Prompt: lm-evaluation-harness's MMLU task (lm_eval/tasks/mmlu/default/_default_template_yaml):
 
     The following are multiple choice questions (with answers) about {subject}.\\n\\n
+    [k shots, each: {question}\\nA. …\\nD. …\\nAnswer: {letter}\\n\\n]
     {question.strip()}\\nA. {choices[0]}\\nB. {choices[1]}\\nC. {choices[2]}\\nD. {choices[3]}\\nAnswer:
+
+with the k shots from the benchmark's dev split, the first of the same subject (lm-eval's
+`fewshot_split: dev`, first_n sampler). Belebele's rows follow lm-eval's belebele template
+(`P: {flores_passage}\\nQ: {question}\\nA: {mc_answer1}\\n…\\nAnswer:`), without the description line.
 
 and the continuations " A", " B", " C", " D" (target_delimiter " "). As in lm-eval's
 `_encode_pair`, the context and the continuation are tokenized together and split at the
@@ -18,7 +22,8 @@ single letters.)
 Data: JSONL (`question`, `choices` [4] or `A`..`D`, `answer` as a letter or an index 0–3,
 optional `subject`), CSV (a header with question, A, B, C, D, answer, optional subject, any
 case, as openai/MMMLU ships it; or MMLU's headerless question,A,B,C,D,answer), the bundled
-UDHR fixture files (data/mmlu/<lang>.jsonl), or a hub dataset through `datasets` when online.
+UDHR fixture files (data/mmlu/<lang>.jsonl: a pipeline check, not MMLU), parquet files in a
+benchmark's published columns, or a hub benchmark through `datasets` and its cache (eval/benchmarks.py).
 """
 
 from __future__ import annotations
@@ -41,25 +46,13 @@ log = logging.getLogger("polyquant.eval.tasks")
 LETTERS = ("A", "B", "C", "D")
 DESCRIPTION = "The following are multiple choice questions (with answers) about {subject}.\n\n"
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "mmlu"
-# Hub datasets: how a language code maps to a config, and the column names.
-HUB = {
-    "CohereForAI/Global-MMLU": {"config": lambda lang: lang, "split": "test"},
-    "openai/MMMLU": {
-        "config": lambda lang: {
-            "ar": "AR_XY", "bn": "BN_BD", "de": "DE_DE", "es": "ES_LA", "fr": "FR_FR", "hi": "HI_IN", "id": "ID_ID",
-            "it": "IT_IT", "ja": "JA_JP", "ko": "KO_KR", "pt": "PT_BR", "sw": "SW_KE", "yo": "YO_NG", "zh": "ZH_CN",
-        }.get(lang),
-        "split": "test",
-    },
-}
-
-
 @dataclass(frozen=True)
 class MCItem:
     question: str
     choices: tuple[str, str, str, str]
     answer: int  # index of the gold choice, 0..3
     subject: str = ""
+    passage: str = ""  # Belebele: the FLORES passage the question is about
 
 
 def _answer_index(raw: Any, where: str) -> int:
@@ -73,8 +66,19 @@ def _answer_index(raw: Any, where: str) -> int:
 
 
 def item_from_record(rec: dict, where: str) -> MCItem:
-    """A record with question/choices/answer (any key case; Global-MMLU's option_a..option_d too)."""
+    """A record with question/choices/answer (any key case; Global-MMLU's option_a..option_d, INCLUDE's
+    choices list, MMMLU's A..D too), or Belebele's flores_passage / mc_answer1..4 / correct_answer_num."""
     low = {str(k).strip().lower(): v for k, v in rec.items()}
+    if "correct_answer_num" in low and all(f"mc_answer{k}" in low for k in range(1, 5)):
+        num = str(low["correct_answer_num"]).strip()
+        if num not in ("1", "2", "3", "4"):
+            raise CorpusError(f"{where}: correct_answer_num {low['correct_answer_num']!r} is not 1-4")
+        return MCItem(
+            question=str(low.get("question", "")),
+            choices=tuple(str(low[f"mc_answer{k}"]) for k in range(1, 5)),  # type: ignore[arg-type]
+            answer=int(num) - 1,
+            passage=str(low.get("flores_passage") or ""),
+        )
     if "question" not in low or "answer" not in low:
         raise CorpusError(f"{where}: a record needs `question` and `answer`, got keys {sorted(rec)}")
     if "choices" in low:
@@ -99,8 +103,16 @@ def load_file(path: str) -> list[MCItem]:
     p = Path(path)
     if not p.is_file():
         raise CorpusError(f"task file {path!r} does not exist")
-    text = p.read_text(encoding="utf-8")
     items: list[MCItem] = []
+    if p.suffix.lower() == ".parquet":  # a dataset's published parquet file (Global-MMLU, Belebele, INCLUDE, ...)
+        import pyarrow.parquet as pq
+
+        for i, rec in enumerate(pq.read_table(str(p)).to_pylist()):
+            items.append(item_from_record(rec, f"{path}[{i}]"))
+        if not items:
+            raise CorpusError(f"task file {path!r} has no questions")
+        return items
+    text = p.read_text(encoding="utf-8")
     if p.suffix.lower() in (".jsonl", ".json"):
         for i, line in enumerate(text.splitlines()):
             if not line.strip():
@@ -125,7 +137,7 @@ def load_file(path: str) -> list[MCItem]:
                     raise CorpusError(f"{path}:{i + 1}: expected 6 columns (question,A,B,C,D,answer), got {len(row)}")
                 items.append(MCItem(row[0], tuple(row[1:5]), _answer_index(row[5], f"{path}:{i + 1}")))  # type: ignore[arg-type]
     else:
-        raise CorpusError(f"task file {path!r} is neither .jsonl nor .csv")
+        raise CorpusError(f"task file {path!r} is not .parquet, .jsonl or .csv")
     if not items:
         raise CorpusError(f"task file {path!r} has no questions")
     return items
@@ -142,24 +154,21 @@ def load_bundled(lang: str) -> list[MCItem]:
     return load_file(str(path))
 
 
-def load_hub(dataset: str, lang: str, split: Optional[str] = None, limit: Optional[int] = None) -> list[MCItem]:
-    """Questions of one language from a hub dataset (needs `datasets` and a network connection)."""
-    if dataset not in HUB:
-        raise ParameterError(f"hub dataset {dataset!r} is not supported; supported: {', '.join(HUB)}")
-    config = HUB[dataset]["config"](lang)
-    if config is None:
-        raise ParameterError(f"hub dataset {dataset!r} has no configuration for language {lang!r}")
+def load_hub(dataset: str, lang: str, split: Optional[str] = None, limit: Optional[int] = None, revision: Optional[str] = None) -> list[MCItem]:
+    """Questions of one language from a hub benchmark (eval/benchmarks.py), through `datasets` and its cache."""
+    from ..corpus.read import _explain
+    from .benchmarks import benchmark, check_languages
+
+    bench = benchmark(dataset)
+    config = check_languages(bench, [lang])[lang]
     try:
         import datasets  # type: ignore
-    except ImportError as exc:
-        raise CorpusError(
-            f"hub dataset {dataset!r} needs the `datasets` package, which is not installed; "
-            "use local files (`data.files`) or the bundled fixture files offline"
-        ) from exc
+    except ImportError as exc:  # pragma: no cover - requirements.txt installs it
+        raise CorpusError(f"hub dataset {dataset!r} needs the `datasets` package (pip install datasets)") from exc
     try:
-        ds = datasets.load_dataset(dataset, config, split=split or HUB[dataset]["split"])
-    except Exception as exc:  # noqa: BLE001 - offline, gated, renamed: all reach the user the same way
-        raise CorpusError(f"could not load hub dataset {dataset!r} ({config}) for {lang!r}: {exc}") from exc
+        ds = datasets.load_dataset(dataset, config, split=split or bench.test_split, revision=revision)
+    except Exception as exc:  # noqa: BLE001 - offline, gated, renamed: explained the way corpora are
+        raise CorpusError(_explain(exc, dataset, config)) from exc
     items = []
     for i, rec in enumerate(ds):
         if limit is not None and i >= limit:
@@ -168,11 +177,27 @@ def load_hub(dataset: str, lang: str, split: Optional[str] = None, limit: Option
     return items
 
 
-def context_text(item: MCItem, description: bool = True, default_subject: str = "") -> str:
+def pick_shots(item: MCItem, pool: list[MCItem], k: int) -> list[MCItem]:
+    """lm-eval's MMLU shots: the first k of the dev split of the same subject (filled from the others in order)."""
+    if k == 0:
+        return []
+    same = [d for d in pool if d.subject == item.subject and d != item]
+    rest = [d for d in pool if d.subject != item.subject and d != item]
+    return (same + rest)[:k]
+
+
+def _body(item: MCItem) -> str:
+    if item.passage:  # lm-eval's belebele template: P: passage, Q: question, A:..D: choices
+        return f"P: {item.passage.strip()}\nQ: {item.question.strip()}\n" + "".join(f"{l}: {c}\n" for l, c in zip(LETTERS, item.choices)) + "Answer:"
+    return f"{item.question.strip()}\n" + "".join(f"{l}. {c}\n" for l, c in zip(LETTERS, item.choices)) + "Answer:"
+
+
+def context_text(item: MCItem, description: bool = True, default_subject: str = "", shots: tuple = ()) -> str:
+    """The prompt: lm-eval's MMLU description line (when there is a subject), each shot with its answer, then the question."""
     subject = (item.subject or default_subject).replace("_", " ").strip()
-    head = DESCRIPTION.format(subject=subject) if description and subject else ""
-    body = f"{item.question.strip()}\n" + "".join(f"{l}. {c}\n" for l, c in zip(LETTERS, item.choices)) + "Answer:"
-    return head + body
+    head = DESCRIPTION.format(subject=subject) if description and subject and not item.passage else ""
+    examples = "".join(f"{_body(s)} {LETTERS[s.answer]}\n\n" for s in shots)
+    return head + examples + _body(item)
 
 
 def encode_pair(tokenizer, context: str, continuation: str, add_bos: bool = False) -> tuple[list[int], list[int]]:
@@ -198,10 +223,10 @@ def _max_len(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def letter_logliks(model: nn.Module, tokenizer, item: MCItem, description: bool = True, add_bos: bool = False) -> list[float]:
+def letter_logliks(model: nn.Module, tokenizer, item: MCItem, description: bool = True, add_bos: bool = False, shots: tuple = ()) -> list[float]:
     """log p(" X" | prompt) for X in A..D (nats). One forward pass when every letter is one token."""
     device = next(model.parameters()).device
-    context = context_text(item, description)
+    context = context_text(item, description, shots=shots)
     pairs = [encode_pair(tokenizer, context, " " + letter, add_bos) for letter in LETTERS]
     limit = _max_len(model)
     if all(len(c) == 1 for _, c in pairs) and all(p[0] == pairs[0][0] for p in pairs):
@@ -220,12 +245,15 @@ def letter_logliks(model: nn.Module, tokenizer, item: MCItem, description: bool 
     return out
 
 
-def evaluate(model: nn.Module, tokenizer, items: Iterable[MCItem], description: bool = True, add_bos: bool = False, progress=None) -> dict:
-    """Accuracy and the per-question predictions over the items."""
+def evaluate(
+    model: nn.Module, tokenizer, items: Iterable[MCItem], description: bool = True, add_bos: bool = False, progress=None,
+    shots: Optional[list[MCItem]] = None, k: int = 0,
+) -> dict:
+    """Accuracy and the per-question predictions over the items; k-shot from `shots` (pick_shots)."""
     items = list(items)
     preds, gold_ll = [], []
     for i, item in enumerate(items):
-        ll = letter_logliks(model, tokenizer, item, description, add_bos)
+        ll = letter_logliks(model, tokenizer, item, description, add_bos, tuple(pick_shots(item, shots or [], k)))
         preds.append(max(range(4), key=lambda k: ll[k]))
         gold_ll.append(ll[item.answer])
         if progress is not None:
@@ -237,4 +265,5 @@ def evaluate(model: nn.Module, tokenizer, items: Iterable[MCItem], description: 
         "accuracy": correct / len(items) if items else None,
         "mean_gold_loglik": sum(gold_ll) / len(gold_ll) if gold_ll else None,
         "predictions": [LETTERS[p] for p in preds],
+        "hits": [int(p == it.answer) for p, it in zip(preds, items)],
     }
