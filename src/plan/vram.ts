@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { describeArchitecture, readArchitecture, type Architecture } from "./architecture.js"
-import { localConfigPath } from "../model/facts.js"
+import { isDirectory, localConfigPath, localModelDir } from "../model/facts.js"
 
 /** Parameter counts (billions) of hub models named in the seed and their neighbours. */
 export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
@@ -132,6 +132,8 @@ export const describeModel = (modelId: string, baseDir: string, env: NodeJS.Proc
   const arch = localArchitecture(modelId, baseDir, env)
   if (arch !== undefined) return describeArchitecture(modelId, arch)
   if (localConfigPath(modelId, baseDir, env) !== undefined) return `${modelId}: local, no safetensors weights to read before loading; its blocks are found when it loads`
+  const dir = localModelDir(modelId, baseDir, env)
+  if (dir !== undefined && isDirectory(dir)) return `${modelId}: local folder without config.json (a tokenizer, or a GGUF file: its structure is found when it loads)`
   const known = KNOWN_PARAMS_B.find(([pattern]) => pattern.test(modelId))
   return `${modelId}: hub id, not on this machine; its blocks and linears are found when it loads${known ? ` (${known[1]}B parameters from the table of known models)` : ""}`
 }

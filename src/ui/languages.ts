@@ -26,6 +26,8 @@ export interface LanguageRow {
   readonly tokens?: number
   readonly kl?: number
   readonly top1Agreement?: number
+  /** tokenizer-stats: tokens / the reference language's tokens on the same text */
+  readonly premium?: number
 }
 
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined)
@@ -69,7 +71,8 @@ const rowOf = (language: string, o: unknown): LanguageRow | undefined => {
     bitsPerByte: firstNumber(o, ["bits_per_byte", "bpb", "baseline.bits_per_byte"]),
     tokens: firstNumber(o, ["tokens", "baseline.tokens"]),
     kl: firstNumber(o, ["kl", "kl_divergence", "mean_kl"]),
-    top1Agreement: firstNumber(o, ["top1_agreement", "top1"])
+    top1Agreement: firstNumber(o, ["top1_agreement", "top1"]),
+    premium: firstNumber(o, ["premium"])
   }
   const has = Object.entries(row).some(([k, v]) => k !== "language" && v !== undefined)
   return has ? row : undefined

@@ -18,7 +18,9 @@ const rowsLine = (output: unknown): string | undefined => {
     .map((r) =>
       r.degradation !== undefined
         ? `${r.language} d=${formatEstimate(r.degradation, "percent")}`
-        : `${r.language} ppl=${formatNumber(r.baseline)}${r.bitsPerByte !== undefined ? ` bpb=${formatNumber(r.bitsPerByte)}` : ""}`
+        : r.premium !== undefined && r.baseline === undefined
+          ? `${r.language} premium=${formatNumber(r.premium)}×`
+          : `${r.language} ppl=${formatNumber(r.baseline)}${r.bitsPerByte !== undefined ? ` bpb=${formatNumber(r.bitsPerByte)}` : ""}`
     )
     .join("; ")
 }

