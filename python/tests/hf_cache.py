@@ -68,6 +68,25 @@ def flores_rows(code: str, split: str) -> list[dict]:
     ]
 
 
+MMLU_SUBJECTS = ("abstract_algebra", "anatomy")
+
+
+def global_mmlu_rows(lang: str, n: int, split: str) -> list[dict]:
+    """Rows in Global-MMLU's columns (its dataset card): option_a..option_d, answer a letter."""
+    return [
+        {"sample_id": f"{split}/{i}", "subject": MMLU_SUBJECTS[i % 2], "subject_category": "STEM", "question": f"{lang} {split} question {i}?",
+         "option_a": f"{i}", "option_b": f"{i + 1}", "option_c": f"{i + 2}", "option_d": f"{i + 3}", "answer": "ABCD"[i % 4],
+         "required_knowledge": "", "time_sensitive": "", "reference": "", "culture": "", "region": "", "country": "",
+         "cultural_sensitivity_label": "CA", "is_annotated": False}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def write_global_mmlu(cache_dir: str, languages=("en", "he"), test: int = 6, dev: int = 10) -> None:
+    for lang in languages:
+        add_to_cache(cache_dir, "CohereForAI/Global-MMLU", lang, {"test": global_mmlu_rows(lang, test, "test"), "dev": global_mmlu_rows(lang, dev, "dev")})
+
+
 def write_flores(cache_dir: str, codes=tuple(FLORES_SAMPLE)) -> None:
     for code in codes:
         add_to_cache(cache_dir, "openlanguagedata/flores_plus", code, {"dev": flores_rows(code, "dev"), "devtest": flores_rows(code, "devtest")})

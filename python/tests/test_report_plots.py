@@ -141,3 +141,42 @@ def test_bad_specs_name_the_bad_value(tmp_path, spec, match):
 def test_duplicate_names_rejected(tmp_path):
     with pytest.raises(ParameterError, match="repeated: colab_001-degradation"):
         run_direct("report-plots", {"out_dir": str(tmp_path), "plots": [BARS, BARS]})
+
+
+SCATTER = {
+    "kind": "scatter",
+    "name": "task-scatter",
+    "title": "accuracy drop against perplexity degradation",
+    "xlabel": "perplexity degradation",
+    "ylabel": "accuracy drop",
+    "points": [
+        {"label": "en", "x": 0.01, "y": 0.02, "y_lo": -0.01, "y_hi": 0.05},
+        {"label": "he", "x": 0.04, "y": 0.08, "y_lo": 0.03, "y_hi": 0.12},
+        {"label": "zh", "x": 0.02, "y": 0.03},
+    ],
+    "fit": {"intercept": 0.0, "slope": 2.0},
+    "note": "Pearson r = 0.99",
+}
+
+
+def test_scatter_points_whiskers_and_labels(tmp_path):
+    """The points, the CI whiskers (read back from the figure) and every label are drawn."""
+    import matplotlib.pyplot as plt
+
+    from polyquant.report import plots
+
+    captured = {}
+    real = plots.plt.close
+    plots.plt.close = lambda fig: captured.setdefault("fig", fig)
+    try:
+        out = render(SCATTER, str(tmp_path))
+    finally:
+        plots.plt.close = real
+    ax = captured["fig"].axes[0]
+    whiskers = sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for c in ax.containers if hasattr(c, "lines") for coll in c.lines[2] for s in coll.get_segments())
+    assert whiskers == [(-0.01, 0.05), (0.03, 0.12)]
+    plt.close(captured["fig"])
+    tag, texts = svg_texts(out["svg"])
+    assert tag == f"{SVG_NS}svg"
+    for text in ("accuracy drop against perplexity degradation", "en", "he", "zh", "Pearson r = 0.99"):
+        assert text in texts

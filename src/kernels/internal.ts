@@ -55,6 +55,23 @@ export const PlotSpec = z.discriminatedUnion("kind", [
     reference_line: z.number().optional().describe("a dashed horizontal line at this value")
   }),
   z.strictObject({
+    kind: z.literal("scatter"),
+    ...Axes,
+    points: z.array(
+      z.strictObject({
+        label: z.string(),
+        x: z.number(),
+        y: z.number(),
+        y_lo: z.number().nullable().optional().describe("the y value's 95% interval, drawn as a whisker"),
+        y_hi: z.number().nullable().optional(),
+        x_lo: z.number().nullable().optional(),
+        x_hi: z.number().nullable().optional()
+      })
+    ),
+    fit: z.strictObject({ intercept: z.number(), slope: z.number() }).optional().describe("a least-squares line drawn through the points"),
+    note: z.string().optional().describe("a line of text in the corner, e.g. r = 0.8 [0.1, 0.97]")
+  }),
+  z.strictObject({
     kind: z.enum(["heatmap", "correlation"]),
     ...Axes,
     colorbar_label: z.string(),

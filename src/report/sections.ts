@@ -223,6 +223,62 @@ const languageFieldsTable = (out: unknown): string[] | undefined => {
   return table(["language", ...cols], langs.map(([l, r]) => [l, ...cols.map((c) => cell(r[c]))]), cols.map((_, i) => i + 1))
 }
 
+/** A correlation across languages (the correlation kernel's, or task-eval's): the numbers and a scatter of the pairs. */
+const correlationScatter = (step: ReportStep, c: Obj, yCi: Record<string, unknown> = {}): Section | undefined => {
+  const pairs = Array.isArray(c["pairs"]) ? (c["pairs"] as unknown[]).filter(isObj) : []
+  const pearson = isObj(c["pearson"]) ? c["pearson"] : {}
+  const spearman = isObj(c["spearman"]) ? c["spearman"] : {}
+  const ci = Array.isArray(pearson["ci"]) ? (pearson["ci"] as unknown[]).map(num) : [null, null]
+  const r = num(pearson["r"])
+  if (pairs.length === 0 || r === null) return undefined
+  const note = `Pearson r = ${fixed(r, 3)} [${fixed(ci[0], 3)}, ${fixed(ci[1], 3)}], p = ${fixed(num(pearson["p"]), 3)}; Spearman ρ = ${fixed(num(spearman["rho"]), 3)} (n = ${pairs.length})`
+  const fit = isObj(c["fit"]) && num(c["fit"]["intercept"]) !== null && num(c["fit"]["slope"]) !== null ? { intercept: num(c["fit"]["intercept"])!, slope: num(c["fit"]["slope"])! } : undefined
+  const xName = String(c["x_name"] ?? "x")
+  const yName = String(c["y_name"] ?? "y")
+  const spec: PlotSpec = {
+    kind: "scatter",
+    name: `${step.id.replace(/[^A-Za-z0-9_.-]/g, "_")}-scatter`,
+    title: `${step.id}: ${yName} against ${xName} across languages`,
+    xlabel: xName,
+    ylabel: yName,
+    points: pairs.map((p) => {
+      const label = String(p["label"] ?? "")
+      const yci = Array.isArray(yCi[label]) ? (yCi[label] as unknown[]).map(num) : undefined
+      return { label, x: num(p["x"]) ?? Number.NaN, y: num(p["y"]) ?? Number.NaN, ...(yci ? { y_lo: yci[0] ?? null, y_hi: yci[1] ?? null } : {}) }
+    }),
+    ...(fit ? { fit } : {}),
+    note
+  }
+  return { stepId: step.id, lines: [note + "."], plots: [spec] }
+}
+
+const taskEvalSection = (step: ReportStep, out: Obj): Section => {
+  const per = isObj(out["per_language"]) ? (out["per_language"] as Record<string, Obj>) : {}
+  const data = isObj(out["data"]) ? out["data"] : {}
+  const prompt = isObj(out["prompt"]) ? out["prompt"] : {}
+  const what = data["bundled"] === true ? "the bundled UDHR questions (a pipeline check, not MMLU)" : String(data["dataset"] ?? data["source"] ?? "local files")
+  const share = (x: number | null | undefined): string => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)}%`)
+  const acc = (s: unknown): string => {
+    if (!isObj(s)) return "–"
+    const ci = Array.isArray(s["ci"]) ? (s["ci"] as unknown[]).map(num) : [null, null]
+    return `${share(num(s["accuracy"]))} [${share(ci[0])}, ${share(ci[1])}]`
+  }
+  const lines = [
+    `Questions: ${what}; prompt ${String(prompt["format"] ?? "?")}.`,
+    "",
+    ...table(
+      ["language", "n", "accuracy base [95% CI]", "accuracy quant [95% CI]", "drop [95% CI]", "PPL degradation"],
+      Object.entries(per).map(([l, r]) => {
+        const dci = Array.isArray(r["drop_ci"]) ? (r["drop_ci"] as unknown[]).map(num) : null
+        return [l, String(r["n"] ?? ""), acc(r["base"]), acc(r["quantized"]), r["drop"] === null || r["drop"] === undefined ? "–" : `${pct(num(r["drop"]))}${dci ? ` [${pct(dci[0])}, ${pct(dci[1])}]` : ""}`, pct(num(r["ppl_degradation"]))]
+      }),
+      [1, 2, 3, 4, 5]
+    )
+  ]
+  const scatter = isObj(out["correlation"]) ? correlationScatter(step, out["correlation"], Object.fromEntries(Object.entries(per).map(([l, r]) => [l, r["drop_ci"]]))) : undefined
+  return { stepId: step.id, lines: scatter ? [...lines, "", ...scatter.lines] : lines, plots: scatter?.plots ?? [] }
+}
+
 const genericSection = (step: ReportStep, out: unknown): Section => {
   const fieldsTable = languageFieldsTable(out)
   if (fieldsTable) return { stepId: step.id, lines: fieldsTable, plots: [] }
@@ -258,6 +314,8 @@ export const stepSection = (step: ReportStep): Section => {
     else if (step.uses === "layer-importance" && isObj(out)) body = importanceSection(step, out)
     else if (step.uses === "perplexity" && isObj(out)) body = perplexitySection(step, out)
     else if (step.uses === "quantize" && isObj(out)) body = quantizeSection(step, out)
+    else if (step.uses === "task-eval" && isObj(out)) body = taskEvalSection(step, out)
+    else if (step.uses === "correlation" && isObj(out)) body = correlationScatter(step, out) ?? genericSection(step, out)
     else body = genericSection(step, out)
   }
   return { stepId: step.id, lines: [head, ...why, ...(body.lines.length ? ["", ...body.lines] : [])], plots: body.plots }

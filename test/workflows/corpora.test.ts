@@ -1,7 +1,7 @@
 /**
  * Real corpora with the network off, through `polyquant run`: FLORES+ (openlanguagedata/flores_plus)
- * from an offline `datasets` cache in its published columns (python/tests/hf_cache.py builds one as
- * `datasets` leaves it), and parquet / jsonl files. Perplexity reads FLORES+'s devtest as `heldout`,
+ * and Global-MMLU (5-shot from its dev split) from an offline `datasets` cache in their published
+ * columns (python/tests/hf_cache.py builds one as `datasets` leaves it), and parquet / jsonl files. Perplexity reads FLORES+'s devtest as `heldout`,
  * GPTQ calibrates on its dev split (`train`), and the stored corpus digest is the sha256 of exactly the
  * sentences the dataset holds, recomputed here from them.
  */
@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { disparity } from "../../src/kernels/disparity.js"
 import { perplexity } from "../../src/kernels/perplexity.js"
+import { taskEval } from "../../src/kernels/task-eval.js"
 import { projectRoot, resolveInterpreter } from "../../src/python/interpreter.js"
 import { RunStore } from "../../src/store/RunStore.js"
 
@@ -26,6 +27,7 @@ import hf_cache
 import pyarrow as pa, pyarrow.parquet as pq
 out = sys.argv[1]
 hf_cache.write_flores(out + "/hf-datasets")
+hf_cache.write_global_mmlu(out + "/hf-datasets")
 pq.write_table(pa.table({"text": ["כל בני האדם נולדו בני חורין.", "לכל אדם הזכות לחיים."], "n": [1, 2]}), out + "/he.parquet")
 with open(out + "/en.jsonl", "w") as f:
     for t in ["All human beings are born free.", "Everyone has the right to life."]:
@@ -49,6 +51,14 @@ steps:
     uses: perplexity
     with:
       corpus: { source: files, files: { en: ./en.jsonl, he: ./he.parquet } }
+  mmlu:
+    uses: task-eval
+    with:
+      data: { source: hub, dataset: CohereForAI/Global-MMLU }
+      languages: [en, he]
+      shots: 5
+      quant: { method: rtn, bits: 4, group_size: 32 }
+      corpus: { source: hub, dataset: openlanguagedata/flores_plus, languages: [en, he] }
 `
 
 /** The engine's digest rule (src/corpus/resolve.ts corpusDigest), written out again. */
@@ -86,6 +96,11 @@ describe("FLORES+ and local tabular corpora, offline", () => {
       const files = perplexity.outputs.parse(outputs("files"))
       expect(files.languages["he"]!.documents).toBe(2)
       expect(files.corpus.source).toBe("files")
+      const mmlu = taskEval.outputs.parse(outputs("mmlu"))
+      expect(mmlu.prompt).toMatchObject({ format: "mmlu-5-shot-letter", shots: 5 })
+      expect(mmlu.data).toEqual({ source: "hub", dataset: "CohereForAI/Global-MMLU", bundled: false })
+      expect(mmlu.per_language["he"]!.n).toBe(6)
+      expect(mmlu.per_language["he"]!.ppl_degradation).not.toBeNull()
     } finally {
       store.close()
     }

@@ -6,7 +6,9 @@ draws them. Three kinds cover the report:
 - `bars`: one bar per language and series, with 95% CI whiskers (per-language degradation
   d = PPL_q/PPL_b − 1; several series compare configurations, e.g. calibration sets);
 - `heatmap`: a matrix with labelled rows and columns (layer × language degradation of a sweep);
-- `correlation`: a symmetric matrix in [-1, 1], annotated (Spearman ρ between layer-importance criteria).
+- `correlation`: a symmetric matrix in [-1, 1], annotated (Spearman ρ between layer-importance criteria);
+- `scatter`: labelled points with 95% CI whiskers and a least-squares line (perplexity degradation
+  against the accuracy drop across languages, KAGGLE-003).
 
 Every figure has a title and labelled axes (units in the labels). SVG text stays text
 (`svg.fonttype = none`), so titles can be searched and tested; output is deterministic
@@ -31,7 +33,7 @@ from ..errors import ParameterError  # noqa: E402
 
 log = logging.getLogger("polyquant.report")
 
-KINDS = ("bars", "heatmap", "correlation")
+KINDS = ("bars", "heatmap", "correlation", "scatter")
 
 
 @dataclass
@@ -105,6 +107,31 @@ def _bars(spec: dict, style: FigureStyle):
     return fig, ax
 
 
+def _scatter(spec: dict, style: FigureStyle):
+    points = list(_require(spec, "points", "scatter"))
+    fig, ax = plt.subplots(figsize=(max(style.width_in, _title_width(spec)), style.height_in))
+    for p in points:
+        x, y = _finite(p["x"]), _finite(p["y"])
+
+        def err(lo_key: str, hi_key: str, v: float):
+            lo, hi = _finite(p.get(lo_key)), _finite(p.get(hi_key))
+            return None if math.isnan(lo) or math.isnan(hi) else [[max(0.0, v - lo)], [max(0.0, hi - v)]]
+
+        ax.errorbar([x], [y], yerr=err("y_lo", "y_hi", y), xerr=err("x_lo", "x_hi", x), fmt="o", capsize=3, color="tab:blue")
+        ax.annotate(str(p["label"]), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    fit = spec.get("fit")
+    if fit is not None and points:
+        xs = np.array([_finite(p["x"]) for p in points], dtype=float)
+        grid = np.linspace(np.nanmin(xs), np.nanmax(xs), 50)
+        ax.plot(grid, _finite(fit["intercept"]) + _finite(fit["slope"]) * grid, color="gray", linestyle="--", linewidth=1)
+    if spec.get("note"):
+        ax.text(0.98, 0.03, str(spec["note"]), transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
 def _heatmap(spec: dict, style: FigureStyle, correlation: bool):
     name = spec["name"]
     rows = [str(r) for r in _require(spec, "rows", "heatmap")]
@@ -152,9 +179,11 @@ def render(spec: dict, out_dir: str, style: Optional[FigureStyle] = None) -> dic
     plt.rcParams["svg.hashsalt"] = "polyquant"  # deterministic ids
     if kind == "bars":
         fig, ax = _bars(spec, style)
+    elif kind == "scatter":
+        fig, ax = _scatter(spec, style)
     else:
         fig, ax = _heatmap(spec, style, correlation=kind == "correlation")
-    if kind == "bars":
+    if kind in ("bars", "scatter"):
         ax.set_title(title)
     else:
         fig.suptitle(title)  # centred on the figure: a square matrix's axes are narrower than the title

@@ -17,18 +17,7 @@ from polyquant import api
 from polyquant.errors import CorpusError
 from polyquant.eval import tasks
 
-SUBJECTS = ["abstract_algebra", "anatomy"]
-
-
-def _global_mmlu_rows(lang: str, n: int, split: str) -> list[dict]:
-    """Rows in Global-MMLU's columns (its dataset card): option_a..option_d, answer a letter."""
-    return [
-        {"sample_id": f"{split}/{i}", "subject": SUBJECTS[i % 2], "subject_category": "STEM", "question": f"{lang} {split} question {i}?",
-         "option_a": f"{i}", "option_b": f"{i + 1}", "option_c": f"{i + 2}", "option_d": f"{i + 3}", "answer": "ABCD"[i % 4],
-         "required_knowledge": "", "time_sensitive": "", "reference": "", "culture": "", "region": "", "country": "",
-         "cultural_sensitivity_label": "CA", "is_annotated": False}
-        for i in range(n)
-    ]
+SUBJECTS = list(hf_cache.MMLU_SUBJECTS)
 
 
 @pytest.fixture()
@@ -36,8 +25,7 @@ def offline_global_mmlu(tmp_path, monkeypatch):
     import datasets.config
 
     cache = str(tmp_path / "hf-datasets")
-    for lang in ("en", "he"):
-        hf_cache.add_to_cache(cache, "CohereForAI/Global-MMLU", lang, {"test": _global_mmlu_rows(lang, 6, "test"), "dev": _global_mmlu_rows(lang, 10, "dev")})
+    hf_cache.write_global_mmlu(cache)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     return cache
