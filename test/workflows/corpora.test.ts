@@ -115,5 +115,13 @@ describe("FLORES+ and local tabular corpora, offline", () => {
     const v = spawnSync("node", [bin, "validate", "udhr-split.yaml"], { cwd: dir, encoding: "utf8", env: env() })
     expect(v.status).toBe(2)
     expect(v.stderr).toContain("the UDHR's splits are train, heldout, all; got devtest")
+    // the override KAGGLE-003 once documented: MMMLU has neither English nor Hebrew, nor a dev split for shots
+    const mmmlu = spawnSync("node", [bin, "validate", join(root, "workflows", "kaggle-003.yaml"), "--set", "steps.task_eval.with.data={source: hub, dataset: openai/MMMLU}", "--set", "steps.task_eval.with.shots=5"], { cwd: dir, encoding: "utf8", env: env() })
+    expect(mmmlu.status).toBe(2)
+    expect(mmmlu.stderr).toContain("openai/MMMLU has no 'en', 'he' (it has ar, bn, de")
+    expect(mmmlu.stderr).toContain("Global-MMLU (CohereForAI/Global-MMLU) has en and he")
+    expect(mmmlu.stderr).toContain("openai/MMMLU has no dev split to take shots from: shots 0 only")
+    const global = spawnSync("node", [bin, "validate", join(root, "workflows", "kaggle-003.yaml"), "--set", "steps.task_eval.with.data={source: hub, dataset: CohereForAI/Global-MMLU}", "--set", "steps.task_eval.with.shots=5"], { cwd: dir, encoding: "utf8", env: env() })
+    expect(global.status, global.stderr).toBe(0)
   })
 })

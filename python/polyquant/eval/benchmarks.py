@@ -11,6 +11,8 @@ read with the same rules.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -28,23 +30,10 @@ class Benchmark:
     layout: str  # "mmlu" or "belebele"
 
 
-GLOBAL_MMLU = ("am", "ar", "bn", "cs", "de", "el", "en", "es", "fa", "fil", "fr", "ha", "he", "hi", "id", "ig", "it", "ja", "ko", "ky", "lt",
-               "mg", "ms", "ne", "nl", "ny", "pl", "pt", "ro", "ru", "si", "sn", "so", "sr", "sv", "sw", "te", "tr", "uk", "vi", "yo", "zh")  # fmt: skip
-GLOBAL_MMLU_LITE = ("ar", "bn", "de", "en", "es", "fr", "hi", "id", "it", "ja", "ko", "my", "pt", "sw", "yo", "zh")
-MMMLU = {"ar": "AR_XY", "bn": "BN_BD", "de": "DE_DE", "es": "ES_LA", "fr": "FR_FR", "hi": "HI_IN", "id": "ID_ID", "it": "IT_IT",
-         "ja": "JA_JP", "ko": "KO_KR", "pt": "PT_BR", "sw": "SW_KE", "yo": "YO_NG", "zh": "ZH_CN"}  # fmt: skip
-# INCLUDE names its configs by language name (CohereForAI/include-base-44)
-INCLUDE = {"sq": "Albanian", "ar": "Arabic", "hy": "Armenian", "az": "Azerbaijani", "eu": "Basque", "be": "Belarusian", "bn": "Bengali",
-           "bg": "Bulgarian", "zh": "Chinese", "hr": "Croatian", "nl": "Dutch", "et": "Estonian", "fi": "Finnish", "fr": "French",
-           "ka": "Georgian", "de": "German", "el": "Greek", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian",
-           "it": "Italian", "ja": "Japanese", "kk": "Kazakh", "ko": "Korean", "lt": "Lithuanian", "mk": "North Macedonian", "ms": "Malay",
-           "ml": "Malayalam", "ne": "Nepali", "fa": "Persian", "pl": "Polish", "pt": "Portuguese", "ru": "Russian", "sr": "Serbian",
-           "es": "Spanish", "tl": "Tagalog", "ta": "Tamil", "te": "Telugu", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu",
-           "uz": "Uzbek", "vi": "Vietnamese"}  # fmt: skip
-
-
-def _in(codes) -> Callable[[str], Optional[str]]:
-    return lambda lang: lang if lang in codes else None
+# The tables live in a data file that `polyquant validate` reads too, so that a language a benchmark
+# lacks is named before anything runs.
+with open(os.path.join(os.path.dirname(__file__), "benchmarks.json"), encoding="utf-8") as _f:
+    _TABLE: dict = json.load(_f)["benchmarks"]
 
 
 def _flores(lang: str) -> Optional[str]:
@@ -54,18 +43,18 @@ def _flores(lang: str) -> Optional[str]:
         return None
 
 
-_ENTRIES = [
-    Benchmark("CohereForAI/Global-MMLU", _in(GLOBAL_MMLU), GLOBAL_MMLU, "test", "dev", "mmlu"),
-    Benchmark("CohereForAI/Global-MMLU-Lite", _in(GLOBAL_MMLU_LITE), GLOBAL_MMLU_LITE, "test", "dev", "mmlu"),
-    Benchmark("openai/MMMLU", MMMLU.get, tuple(MMMLU), "test", None, "mmlu"),
-    Benchmark("facebook/belebele", _flores, tuple(sorted(k for k in flores.CODES if len(k) == 2)), "test", None, "belebele"),
-    Benchmark("CohereForAI/include-base-44", INCLUDE.get, tuple(INCLUDE), "test", None, "mmlu"),
-]
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in _ENTRIES}
-# Cohere's datasets moved to CohereLabs/; the same files under either name
-for _b in _ENTRIES:
-    if _b.name.startswith("CohereForAI/"):
-        BENCHMARKS[_b.name.replace("CohereForAI/", "CohereLabs/")] = Benchmark(_b.name.replace("CohereForAI/", "CohereLabs/"), _b.config_of, _b.languages, _b.test_split, _b.dev_split, _b.layout)
+def _entry(name: str, row: dict) -> Benchmark:
+    configs = row["configs"]
+    if configs == "flores":
+        return Benchmark(name, _flores, tuple(sorted(k for k in flores.CODES if len(k) == 2)), row["test_split"], row["dev_split"], row["layout"])
+    return Benchmark(name, configs.get, tuple(configs), row["test_split"], row["dev_split"], row["layout"])
+
+
+BENCHMARKS: dict[str, Benchmark] = {}
+for _name, _row in _TABLE.items():
+    BENCHMARKS[_name] = _entry(_name, _row)
+    if _name.startswith("CohereForAI/"):  # Cohere's datasets moved to CohereLabs/: the same files under either name
+        BENCHMARKS[_name.replace("CohereForAI/", "CohereLabs/")] = _entry(_name.replace("CohereForAI/", "CohereLabs/"), _row)
 
 
 def benchmark(name: str) -> Benchmark:
