@@ -4,8 +4,7 @@
  * benchmark lacks, or shots it cannot give, before anything runs.
  */
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
-import { projectRoot } from "../python/interpreter.js"
+import { fileURLToPath } from "node:url"
 import { floresConfigOf } from "./flores.js"
 
 interface BenchmarkRow {
@@ -18,7 +17,7 @@ interface BenchmarkRow {
 let rows: Readonly<Record<string, BenchmarkRow>> | undefined
 
 const table = (): Readonly<Record<string, BenchmarkRow>> =>
-  (rows ??= (JSON.parse(readFileSync(join(projectRoot(), "python", "polyquant", "eval", "benchmarks.json"), "utf8")) as { benchmarks: Record<string, BenchmarkRow> }).benchmarks)
+  (rows ??= (JSON.parse(readFileSync(fileURLToPath(new URL("../../python/polyquant/eval/benchmarks.json", import.meta.url)), "utf8")) as { benchmarks: Record<string, BenchmarkRow> }).benchmarks)
 
 /** A benchmark's row by either of its names (Cohere's datasets moved from CohereForAI/ to CohereLabs/). */
 const rowOf = (name: string): BenchmarkRow | undefined => table()[name] ?? table()[name.replace(/^CohereLabs\//, "CohereForAI/")]

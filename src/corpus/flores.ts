@@ -4,8 +4,7 @@
  * lacks, or a split it does not have, before anything runs.
  */
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
-import { projectRoot } from "../python/interpreter.js"
+import { fileURLToPath } from "node:url"
 
 export const FLORES_DATASET = "openlanguagedata/flores_plus"
 /** polyquant's splits and FLORES+'s own (python/polyquant/corpus/flores.py `splits_of`). */
@@ -14,7 +13,7 @@ export const FLORES_SPLITS: ReadonlyArray<string> = ["train", "heldout", "all", 
 let codes: Readonly<Record<string, string>> | undefined
 
 const table = (): Readonly<Record<string, string>> =>
-  (codes ??= (JSON.parse(readFileSync(join(projectRoot(), "python", "polyquant", "corpus", "flores_plus.json"), "utf8")) as { codes: Record<string, string> }).codes)
+  (codes ??= (JSON.parse(readFileSync(fileURLToPath(new URL("../../python/polyquant/corpus/flores_plus.json", import.meta.url)), "utf8")) as { codes: Record<string, string> }).codes)
 
 /** The FLORES+ config of a language (`he` → heb_Hebr; a FLORES+ code as is), or undefined. */
 export const floresConfigOf = (language: string): string | undefined => table()[language] ?? (/^[a-z]{3}_[A-Z][a-z]{3}$/.test(language) ? language : undefined)

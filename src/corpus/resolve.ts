@@ -8,6 +8,9 @@ import { readFileSync } from "node:fs"
 import { isAbsolute, resolve } from "node:path"
 import { CORPUS_SPLITS, type CorpusSpec, type LoadedCorpus } from "../kernels/common.js"
 import { readWithPython } from "./python.js"
+import { decodeTextFile, TABULAR_FILE } from "./text.js"
+
+export { decodeTextFile, TABULAR_FILE } from "./text.js"
 import { udhrDocuments, type Split } from "./udhr.js"
 
 export const DEFAULT_LANGUAGES: ReadonlyArray<string> = ["en", "he", "ar", "zh"]
@@ -21,21 +24,6 @@ export class CorpusFileError extends Error {
 
 export class CorpusSourceError extends Error {
   readonly _tag = "CorpusSourceError"
-}
-
-/**
- * A corpus file's text: UTF-8 (a BOM is dropped); undefined with the reason when it is not text
- * (UTF-16, a NUL byte, invalid UTF-8), so that a binary file is never read as a language.
- */
-export const decodeTextFile = (bytes: Buffer): { text: string } | { problem: string } => {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return { problem: "is UTF-16 text; corpus files are UTF-8" }
-  const nul = bytes.indexOf(0)
-  if (nul >= 0) return { problem: `holds a NUL byte at offset ${nul}: not a text file (corpus files are UTF-8 text)` }
-  try {
-    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) }
-  } catch {
-    return { problem: "is not valid UTF-8: not a text file (corpus files are UTF-8 text)" }
-  }
 }
 
 /** Paragraphs separated by blank lines are documents; a file without blank lines is one per line. */
@@ -71,9 +59,6 @@ export const corpusDigest = (source: string, split: string, languages: Record<st
 
 export const corpusLanguages = (spec: CorpusSpec): string[] =>
   spec.languages ? [...spec.languages] : spec.files ? Object.keys(spec.files) : [...DEFAULT_LANGUAGES]
-
-/** Files whose rows are documents, read by Python (python/polyquant/corpus/read.py). */
-export const TABULAR_FILE = /\.(parquet|jsonl|csv)$/i
 
 const filePath = (file: string, baseDir: string): string => (isAbsolute(file) ? file : resolve(baseDir, file))
 

@@ -14,7 +14,7 @@ import { CalibrationSpec, CorpusSpec, Language, ModelSpec, Override, Protect, Qu
 import type { KernelDefinition } from "../kernels/define.js"
 import { benchmarkProblems } from "../corpus/benchmarks.js"
 import { FLORES_DATASET, FLORES_SPLITS, floresConfigOf, floresLanguages } from "../corpus/flores.js"
-import { decodeTextFile, TABULAR_FILE } from "../corpus/resolve.js"
+import { decodeTextFile, TABULAR_FILE } from "../corpus/text.js"
 import { isUdhrLanguage } from "../corpus/udhr.js"
 import { describeArchitecture } from "../plan/architecture.js"
 import { localArchitecture, readGeometry, type ModelGeometry } from "../plan/vram.js"
