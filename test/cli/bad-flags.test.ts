@@ -106,6 +106,7 @@ const unknownOption: ReadonlyArray<Case> = [
   { args: ["runs", "--foo"], stderr: "polyquant runs: unknown option '--foo' (options: --limit, --json, --store)" },
   { args: ["show", "r-1", "--foo"], stderr: "polyquant show: unknown option '--foo' (options: --json, --store)" },
   { args: ["explain", "r-1", "one", "--foo"], stderr: "polyquant explain: unknown option '--foo' (options: --json, --store)" },
+  { args: ["export", "r-1", "--foo"], stderr: "polyquant export: unknown option '--foo' (options: --format, --out, --store)" },
   { args: ["report", "r-1", "--foo"], stderr: "polyquant report: unknown option '--foo' (options: --out, --store, --no-plots)" },
   { args: ["fixture", "--foo"], stderr: "polyquant fixture: unknown option '--foo' (options: --force, --name)" },
   { args: ["doctor", "--foo"], stderr: "polyquant doctor: unknown option '--foo' (options: --store)" },
@@ -155,6 +156,7 @@ const runIds: ReadonlyArray<Case> = [
   { args: ["show", "r-20261126-aa", "--store", store], stderr: `polyquant show: ${ambiguous}` },
   { args: ["explain", "r-20261126-aa", "one", "--store", store], stderr: `polyquant explain: ${ambiguous}` },
   { args: ["report", "r-20261126-aa", "--store", store, "--no-plots"], stderr: `polyquant report: ${ambiguous}` },
+  { args: ["export", "r-20261126-aa", "--store", store], stderr: `polyquant export: ${ambiguous}` },
   { args: ["resume", "r-20261126-aa", "--store", store], stderr: `polyquant resume: ${ambiguous}` },
   {
     args: ["show", "r-2026", "--store", store],

@@ -118,6 +118,18 @@ export const table = {
     options: { json: { type: "boolean", description: "the key and its parts as JSON" }, store },
     load: (): Promise<CommandModule> => import("./explain.js")
   },
+  export: {
+    name: "export",
+    summary: "a run's results as tidy rows (step × model × language × metric, with CI bounds) for pandas or R",
+    usage: "polyquant export RUN [--format csv|jsonl] [--out FILE] [--store PATH]",
+    positionals: ["RUN"],
+    options: {
+      format: { type: "string", value: "csv|jsonl", default: "csv", description: "csv (a header row) or jsonl (one object a line)" },
+      out: { type: "string", value: "FILE", description: "write to FILE instead of printing" },
+      store
+    },
+    load: (): Promise<CommandModule> => import("./export.js")
+  },
   report: {
     name: "report",
     summary: "write a run's report: Markdown tables and SVG/PNG plots",
