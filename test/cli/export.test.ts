@@ -57,6 +57,25 @@ describe("polyquant export", () => {
     expect(jsonl.stdout.trim().split("\n")).toHaveLength(lines.length - 1)
     const bad = cli(["export", runId, "--store", store, "--format", "xml"])
     expect(bad.status).toBe(2)
-    expect(bad.stderr).toContain("--format xml is not one of csv, jsonl")
+    expect(bad.stderr).toContain("--format xml is not one of csv, jsonl, parquet")
+    expect(cli(["export", runId, "--store", store, "--format", "parquet"]).stderr).toContain("--format parquet writes a file: name it with --out FILE")
+    // parquet, and the notebook reader polyquant.results, hold the same rows as the csv
+    const parquet = join(tmpdir(), `export-${process.pid}.parquet`)
+    expect(cli(["export", runId, "--store", store, "--format", "parquet", "--out", parquet]).status).toBe(0)
+    const read = [
+      "import sys",
+      "sys.path.insert(0, 'python')",
+      "import pandas as pd",
+      "from polyquant import results",
+      "csv, parquet = pd.read_csv(sys.argv[1], keep_default_na=False), pd.read_parquet(sys.argv[2])",
+      "frame = results.load(sys.argv[3], run=sys.argv[4])",
+      "every = results.load(sys.argv[3])",
+      "one = results.load(sys.argv[3], step='colab_001')",
+      "print(len(csv), len(parquet), len(frame), len(every), sorted(set(one.step)), list(frame.columns) == list(csv.columns), abs(parquet.value.sum() - csv.value.sum()) < 1e-6)"
+    ].join("\n")
+    const r2 = spawnSync(resolveInterpreter().path, ["-c", read, out, parquet, store, runId], { cwd: root, encoding: "utf8" })
+    expect(r2.status, r2.stderr).toBe(0)
+    const n = lines.length - 1
+    expect(r2.stdout.trim()).toBe(`${n} ${n} ${n} ${n} ['colab_001'] True True`)
   })
 })
