@@ -25,6 +25,7 @@ from typing import Any
 # the same module the tests and plain scripts import.
 from polyquant import kernels
 from polyquant.context import KernelContext
+from polyquant.log_events import forwarded_logs
 from polyquant.kernels.contract import json_safe
 from polyquant.errors import PolyquantError
 
@@ -102,7 +103,8 @@ def call(kernel: str, params_json: str, ctx_json: str = "{}") -> str:
         ctx = KernelContext.from_json(raw_ctx)
         run = kernels.runner(kernel)
         log.info("kernel %s start (run %s, step %s)", kernel, ctx.run_id, ctx.step_id)
-        result = run(params, ctx)
+        with forwarded_logs(ctx):
+            result = run(params, ctx)
         log.info("kernel %s done", kernel)
         sys.stdout.flush()
         sys.stderr.flush()

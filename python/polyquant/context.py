@@ -64,8 +64,9 @@ class KernelContext:
         self._last_progress = now
         self._emit({"type": "progress", "done": done, "total": total, "unit": unit, "message": message, "t": time.time()})
 
-    def log(self, message: str) -> None:
-        self._emit({"type": "log", "message": message, "t": time.time()})
+    def log(self, message: str, level: str = "info") -> None:
+        """A line for the dashboard's log tail; `level` is info, warn or error."""
+        self._emit({"type": "log", "message": message, "level": level, "t": time.time()})
 
     def partial(self, result: dict[str, Any]) -> None:
         """A partial result (e.g. one language's numbers) the dashboard can show before the step ends."""

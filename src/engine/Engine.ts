@@ -20,7 +20,8 @@ import { Deferred, Effect } from "effect"
 import { findKernel, kernelNames } from "../kernels/catalog.js"
 import type { KernelDefinition } from "../kernels/define.js"
 import type { Plan, PlannedStep } from "../plan/types.js"
-import { PythonRuntime } from "../python/PythonRuntime.js"
+import { PythonRuntime, type PythonRuntimeService } from "../python/PythonRuntime.js"
+import type { KernelCallError } from "../python/errors.js"
 import { Store, type StoreService } from "../store/Store.js"
 import { resolveWith } from "../workflow/conditions.js"
 import { makeBudgets } from "./budgets.js"
@@ -35,6 +36,7 @@ import { pythonStep } from "./pythonStep.js"
 import { makeRecorder } from "./recorder.js"
 import type { StepOutcome, StepsState } from "./state.js"
 import { makeStopSignal, type StopSignal } from "./StopSignal.js"
+import type { WorkerFacts } from "./workerFacts.js"
 
 export { makeStopSignal, type StopSignal } from "./StopSignal.js"
 export type { LocalStep } from "./localStep.js"
@@ -64,6 +66,8 @@ export interface EngineOptions {
   readonly now?: () => number
   /** write the run's report once its steps are done (not when interrupted); its path goes into run-finished */
   readonly report?: (runId: string) => Promise<string | undefined>
+  /** the worker's library versions and CUDA, for cache keys (src/engine/workerFacts.ts); the CLI asks the environment kernel */
+  readonly workerFacts?: (runtime: PythonRuntimeService) => Effect.Effect<WorkerFacts, KernelCallError>
 }
 
 export interface RunResult {
@@ -166,7 +170,8 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
       runDir,
       previous: run.previous,
       outcomes,
-      stepsState
+      stepsState,
+      ...(options.workerFacts ? { workerFacts: yield* Effect.cached(options.workerFacts(runtime)) } : {})
     }
 
     /** A step that succeeded (or came from the cache) before a resume is announced, not rerun. */

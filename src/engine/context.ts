@@ -6,6 +6,9 @@ import type { StoreService } from "../store/Store.js"
 import type { Recorder } from "./recorder.js"
 import type { StepOutcome, StepsState } from "./state.js"
 import type { StopSignal } from "./StopSignal.js"
+import type { Effect } from "effect"
+import type { KernelCallError } from "../python/errors.js"
+import type { WorkerFacts } from "./workerFacts.js"
 
 export interface RunContext extends Recorder {
   readonly plan: Plan
@@ -26,4 +29,6 @@ export interface RunContext extends Recorder {
   readonly outcomes: ReadonlyMap<string, StepOutcome>
   /** `steps.<id>` as conditions and custom steps see it, now */
   readonly stepsState: () => StepsState
+  /** the worker's libraries and CUDA for cache keys, asked once per run; absent: keys without them */
+  readonly workerFacts?: Effect.Effect<WorkerFacts, KernelCallError>
 }

@@ -19,6 +19,7 @@ import { canonicalJson, digestOf, sha256 } from "./canonical.js"
 import { fixtureNameOf, localModelDir, modelFingerprint } from "../model/facts.js"
 import { getPath, setPath } from "./paths.js"
 import type { StepOutcome } from "./state.js"
+import { resolvedDevice, resolvedDtype, type WorkerFacts } from "./workerFacts.js"
 
 export interface PreparedStep {
   /** the JSON Python receives */
@@ -72,6 +73,8 @@ export interface PrepareInput {
   /** the workflow file's folder: relative corpus files and model dirs are resolved from it */
   readonly baseDir: string
   readonly store?: RunStore
+  /** the worker's libraries and CUDA: the key then holds resolved devices and dtypes and the library versions */
+  readonly worker?: WorkerFacts
 }
 
 const absoluteFrom = (baseDir: string, path: string): string => (isAbsolute(path) ? path : resolve(baseDir, path))
@@ -105,7 +108,7 @@ const unevaluatedAt = (value: unknown, path: string = "with"): string | undefine
 }
 
 export const prepareStep = (input: PrepareInput): PreparedStep => {
-  const { step, kernel, baseDir, store } = input
+  const { step, kernel, baseDir, store, worker } = input
   const left = unevaluatedAt(input.withValue)
   if (left !== undefined) throw new Error(`${left} still holds a \${{ }} expression after evaluation; the kernel would read it as text`)
   let params = withCalibrationDefaults(kernel, input.withValue)
@@ -133,6 +136,11 @@ export const prepareStep = (input: PrepareInput): PreparedStep => {
     // a local model dir is named relative to the workflow; the worker's own folder may differ
     const dir = fixtureNameOf(spec.id) !== undefined ? undefined : localModelDir(spec.id, baseDir)
     if (dir !== undefined && dir !== spec.id && existsSync(dir)) params = setPath(params, `${path}.id`, dir)
+    if (worker !== undefined) {
+      // the key holds what `auto` became on this worker: float32 CPU results are not float16 CUDA results
+      const device = resolvedDevice(spec.device, worker)
+      keyParams = setPath(keyParams, path, { ...spec, device, dtype: resolvedDtype(spec.dtype, device) })
+    }
   }
   const files: Record<string, string> = {}
   for (const path of kernel.files ?? []) {
@@ -160,7 +168,8 @@ export const prepareStep = (input: PrepareInput): PreparedStep => {
     corpora,
     upstream,
     // only when there are any, so that keys of steps without data files stay as they were
-    ...(Object.keys(files).length > 0 ? { files } : {})
+    ...(Object.keys(files).length > 0 ? { files } : {}),
+    ...(worker !== undefined ? { libraries: worker.libraries } : {})
   }
   return { params, key: sha256(canonicalJson(parts)), parts, models }
 }

@@ -43,7 +43,7 @@ const workerEventHandler = (ctx: RunContext, step: PlannedStep, files: StepFiles
   const t = now()
   if (e.type === "progress") emit({ type: "step-progress", runId, t, stepId: step.id, done: e.done, total: e.total, unit: e.unit, ...(e.message ? { message: e.message } : {}) })
   else if (e.type === "partial") emit({ type: "step-partial", runId, t, stepId: step.id, result: e.result })
-  else if (e.type === "log") emit({ type: "log", runId, t, stepId: step.id, level: "info", message: e.message })
+  else if (e.type === "log") emit({ type: "log", runId, t, stepId: step.id, level: e.level ?? "info", message: e.message })
   else if (e.type === "checkpoint") {
     keepCheckpoint(ctx, step, files, t)
     emit({ type: "step-checkpoint", runId, t, stepId: step.id })

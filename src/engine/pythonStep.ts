@@ -23,12 +23,19 @@ const issuesText = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; me
   issues.map((i) => `${i.path.length > 0 ? `outputs.${i.path.map(String).join(".")}` : "outputs"}: ${i.message}`).join("; ")
 
 const prepare = (ctx: RunContext, step: PlannedStep, kernel: KernelDefinition, withValue: Record<string, unknown>) =>
-  Effect.try({
-    try: () => prepareStep({ step, kernel, withValue, upstream: ctx.outcomes, baseDir: ctx.baseDir, store: ctx.db }),
-    catch: (error) => {
-      const e = error as { _tag?: unknown; message?: unknown }
-      return new StepPrepareError({ stepId: step.id, reason: String(e.message), ...(typeof e._tag === "string" ? { causeTag: e._tag } : {}) })
-    }
+  Effect.gen(function* () {
+    const worker = ctx.workerFacts
+      ? yield* ctx.workerFacts.pipe(
+          Effect.mapError((e) => new StepPrepareError({ stepId: step.id, reason: `the worker's library versions and devices (for the cache key) could not be read: ${e.message}`, causeTag: e._tag }))
+        )
+      : undefined
+    return yield* Effect.try({
+      try: () => prepareStep({ step, kernel, withValue, upstream: ctx.outcomes, baseDir: ctx.baseDir, store: ctx.db, ...(worker ? { worker } : {}) }),
+      catch: (error) => {
+        const e = error as { _tag?: unknown; message?: unknown }
+        return new StepPrepareError({ stepId: step.id, reason: String(e.message), ...(typeof e._tag === "string" ? { causeTag: e._tag } : {}) })
+      }
+    })
   })
 
 /** The call ended because the run was asked to stop: forced, or the kernel stopped (or its worker died) after the request. */

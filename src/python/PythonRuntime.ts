@@ -43,7 +43,7 @@ export const WorkerEvent = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("partial"), result: z.unknown(), t: z.number().optional() }),
   z.object({ type: z.literal("checkpoint"), t: z.number().optional() }),
-  z.object({ type: z.literal("log"), message: z.string(), t: z.number().optional() })
+  z.object({ type: z.literal("log"), message: z.string(), level: z.enum(["info", "warn", "error"]).optional(), t: z.number().optional() })
 ])
 export type WorkerEvent = z.infer<typeof WorkerEvent>
 

@@ -60,7 +60,7 @@ export interface StepRecord {
   readonly durationMs: number | null
 }
 
-/** The parts a cache key hashes (see src/engine/cacheKey.ts); `explain` prints them. */
+/** The parts a cache key hashes (see src/engine/prepare.ts); `explain` prints them. */
 export interface CacheKeyParts {
   readonly kernel: string
   readonly version: string
@@ -70,6 +70,8 @@ export interface CacheKeyParts {
   readonly upstream: Readonly<Record<string, string>>
   /** data files named in `with` (kernel `files` paths): absolute path → sha256 of the content */
   readonly files?: Readonly<Record<string, string>>
+  /** versions of the libraries that compute results (torch, transformers), from the worker */
+  readonly libraries?: Readonly<Record<string, string | null>>
 }
 
 export interface CacheEntry {

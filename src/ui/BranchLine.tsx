@@ -9,8 +9,8 @@ export interface BranchLineProps {
 }
 
 export const BranchLine = ({ branch, outputsOf }: BranchLineProps) => (
-  <Text color={branch.result ? "green" : "gray"}>
-    {branch.result ? "⎇ " : "⎇ "}
+  <Text color={branch.result ? "green" : "gray"} wrap="truncate-end">
+    {"⎇ "}
     {describeBranch(branch, outputsOf)}
   </Text>
 )

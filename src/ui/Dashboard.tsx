@@ -88,7 +88,7 @@ export const Dashboard = ({ run, now, width, stopping = false, logLines = 5 }: D
         ) : null}
         {stopping && !done ? <Text color="yellow">stopping: the running step checkpoints and stops (Ctrl-C again to force)</Text> : null}
       </Box>
-      {done ? <Summary run={run} /> : <Text dimColor>q or Ctrl-C: stop (checkpoint, resume later)</Text>}
+      {done ? <Summary run={run} /> : <Text dimColor wrap="truncate-end">q or Ctrl-C: stop (checkpoint, resume later)</Text>}
     </Box>
   )
 }

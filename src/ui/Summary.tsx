@@ -17,9 +17,18 @@ export const Summary = ({ run }: SummaryProps) => {
   const outputsOf = (id: string) => run.steps.find((s) => s.id === id)?.outputs
   return (
     <Box flexDirection="column" marginTop={1}>
-      <Text color={color[run.status]} bold>
-        run {run.runId} {run.status} in {formatDuration(run.durationMs ?? 0)}: {counts}
-      </Text>
+      {/* three parts that wrap whole on a narrow terminal, each cut rather than broken */}
+      <Box flexWrap="wrap" columnGap={1}>
+        <Text color={color[run.status]} bold wrap="truncate-end">
+          run {run.runId}
+        </Text>
+        <Text color={color[run.status]} bold wrap="truncate-end">
+          {run.status} in {formatDuration(run.durationMs ?? 0)}:
+        </Text>
+        <Text color={color[run.status]} bold wrap="truncate-end">
+          {counts}
+        </Text>
+      </Box>
       {run.branches.map((b, i) => (
         <BranchLine key={i} branch={b} outputsOf={outputsOf} />
       ))}
@@ -30,6 +39,7 @@ export const Summary = ({ run }: SummaryProps) => {
             {s.id} failed: {s.error ? `${s.error.type}: ${s.error.message}` : (s.reason ?? "")}
           </Text>
         ))}
+      {/* a path is there to be copied: it wraps, never cut */}
       {run.reportPath ? <Text>report: {run.reportPath}</Text> : null}
       {/* how to continue an interrupted run is printed by the CLI, which knows the --store it needs (src/cli/commands/run.ts) */}
     </Box>

@@ -11,6 +11,7 @@ import Database from "better-sqlite3"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makePlan, run, scriptedRuntime, step, tmp } from "./helpers.js"
+import { workerFactsFrom } from "../../src/engine/workerFacts.js"
 
 const echo = () => (params: Record<string, unknown>) => Effect.succeed({ echo: params, pid: 7 })
 const fail = (type: string, retryable = false) => () =>
@@ -207,6 +208,33 @@ describe("Engine: cache", () => {
     const partsB = db.getStep(changed.result.runId, "b")?.keyParts
     expect(partsB?.upstream["a"]).toMatch(/^succeeded:[0-9a-f]{64}$/)
     expect(partsB).toMatchObject({ kernel: "test-echo", version: "1", params: { value: 2 } })
+  })
+
+  it("asks the worker's environment once per run, and misses the cache when torch's version changed", async () => {
+    const { dir, db } = open()
+    let torch = "2.9.0"
+    const environment = () => Effect.succeed({ python: "3.11.7", executable: "python", packages: { torch, transformers: "5.18.0" }, cuda: null, cpu_threads: 2 })
+    const rt = scriptedRuntime({ "test-echo": echo(), environment })
+    const steps = [step("a", "test-echo", { with: { value: 1 } }), step("b", "test-echo", { with: { value: 2 } })]
+    const options = { workerFacts: workerFactsFrom }
+    const first = await run(db, makePlan(dir, steps), rt.layer, options)
+    expect(rt.calls.filter((c) => c.kernel === "environment").length).toBe(1)
+    expect(db.getStep(first.result.runId, "a")?.keyParts?.libraries).toEqual({ torch: "2.9.0", transformers: "5.18.0" })
+    const same = await run(db, makePlan(dir, steps), rt.layer, options)
+    expect(Object.values(same.result.steps).map((s) => s.status)).toEqual(["cached", "cached"])
+    torch = "2.10.0"
+    const upgraded = await run(db, makePlan(dir, steps), rt.layer, options)
+    expect(Object.values(upgraded.result.steps).map((s) => s.status)).toEqual(["succeeded", "succeeded"])
+  })
+
+  it("fails a step, naming why, when the worker's environment cannot be read for its key", async () => {
+    const { dir, db } = open()
+    const environment = () => Effect.fail(new KernelFailedError({ kernel: "environment", type: "ImportError", message: "no module named torch", traceback: "", retryable: false, polyquant: false }))
+    const rt = scriptedRuntime({ "test-echo": echo(), environment })
+    const { result } = await run(db, makePlan(dir, [step("a", "test-echo", { with: { value: 1 } })]), rt.layer, { workerFacts: workerFactsFrom })
+    expect(result.steps["a"]?.status).toBe("failed")
+    expect(result.steps["a"]?.error?.message).toMatch(/^step a: the worker's library versions and devices \(for the cache key\) could not be read: /)
+    expect(rt.calls.map((c) => c.kernel)).toEqual(["environment"])
   })
 
   it("keys a corpus by its digest, not its documents, and hands Python the documents", async () => {

@@ -5,6 +5,7 @@ import { prepareStep } from "../../src/engine/prepare.js"
 import { taskEval } from "../../src/kernels/task-eval.js"
 import { perplexity } from "../../src/kernels/perplexity.js"
 import { step, tmp } from "./helpers.js"
+import { resolvedDevice, resolvedDtype, type WorkerFacts } from "../../src/engine/workerFacts.js"
 
 describe("prepareStep: paths named relative to the workflow", () => {
   it("makes data files absolute and keys them by content, so editing a file invalidates the cache", () => {
@@ -33,5 +34,42 @@ describe("prepareStep: paths named relative to the workflow", () => {
     }
     expect(modelId("./my-model")).toBe(join(dir, "my-model"))
     expect(modelId("NousResearch/Llama-2-7b-hf")).toBe("NousResearch/Llama-2-7b-hf")
+  })
+})
+
+describe("prepareStep: the worker's facts in the key", () => {
+  const corpus = { source: "udhr", languages: ["en"], split: "heldout" }
+  const keyFor = (model: Record<string, unknown>, worker?: WorkerFacts) => {
+    const withValue = perplexity.with.parse({ model, corpus }) as Record<string, unknown>
+    return prepareStep({ step: step("p", "perplexity"), kernel: perplexity, withValue, upstream: new Map(), baseDir: tmp(), ...(worker ? { worker } : {}) })
+  }
+  const cpu: WorkerFacts = { libraries: { torch: "2.9.0", transformers: "5.18.0" }, cuda: false }
+  const gpu: WorkerFacts = { ...cpu, cuda: true }
+
+  it("holds the device and dtype auto resolved to, so CPU float32 results never answer a CUDA float16 run", () => {
+    const onCpu = keyFor({ id: "NousResearch/Llama-2-7b-hf" }, cpu)
+    const onGpu = keyFor({ id: "NousResearch/Llama-2-7b-hf" }, gpu)
+    expect((onCpu.parts.params as { model: { device: string; dtype: string } }).model).toMatchObject({ device: "cpu", dtype: "float32" })
+    expect((onGpu.parts.params as { model: { device: string; dtype: string } }).model).toMatchObject({ device: "cuda", dtype: "float16" })
+    expect(onGpu.key).not.toBe(onCpu.key)
+    // written out, the same resolution gives the same key: `auto` is not a value of its own
+    expect(keyFor({ id: "NousResearch/Llama-2-7b-hf", device: "cpu", dtype: "float32" }, cpu).key).toBe(onCpu.key)
+    expect(keyFor({ id: "NousResearch/Llama-2-7b-hf", device: "cuda", dtype: "auto" }, cpu).key).toBe(onGpu.key)
+    // the worker gets the spec as written: Python resolves it the same way (models/spec.py)
+    expect((onGpu.params["model"] as { device: string }).device).toBe("auto")
+  })
+
+  it("holds torch's and transformers' versions", () => {
+    const before = keyFor({ id: "NousResearch/Llama-2-7b-hf" }, cpu)
+    expect(before.parts.libraries).toEqual({ torch: "2.9.0", transformers: "5.18.0" })
+    const upgraded = keyFor({ id: "NousResearch/Llama-2-7b-hf" }, { ...cpu, libraries: { torch: "2.10.0", transformers: "5.18.0" } })
+    expect(upgraded.key).not.toBe(before.key)
+  })
+
+  it("resolves as Python's resolve_device and resolve_dtype do", () => {
+    expect(resolvedDevice("auto", gpu)).toBe("cuda")
+    expect(resolvedDevice("cuda:1", cpu)).toBe("cuda:1")
+    expect(resolvedDtype("auto", "cuda:1")).toBe("float16")
+    expect(resolvedDtype("bfloat16", "cpu")).toBe("bfloat16")
   })
 })

@@ -107,6 +107,58 @@ describe("the dashboard driven by the recorded week-1 stream", () => {
   })
 })
 
+describe("the dashboard at every width from 40 to 200 columns", () => {
+  const WIDTHS = Array.from({ length: 161 }, (_, i) => 40 + i)
+
+  it("cuts every line of every frame to the width, and keeps the essentials", async () => {
+    const events = week1Events()
+    // frames at the moments that fill the screen most: a progress bar, the partial table, the log tail, the end
+    const moments = new Set(
+      [
+        events.findIndex((e) => e.type === "step-progress" && e.stepId === "colab_001" && e.done === 4),
+        events.findIndex((e) => e.type === "step-partial" && e.stepId === "colab_001" && (e.result as { language: string }).language === "zh"),
+        events.findIndex((e) => e.type === "log" && e.message.startsWith("bootstrap")),
+        events.length - 1
+      ].filter((i) => i >= 0)
+    )
+    expect(moments.size).toBe(4)
+    for (const width of WIDTHS) {
+      const store = new RunViewStore()
+      let now = events[0]!.t
+      const ui = render(<App store={store} clock={() => now} width={width} onStop={() => undefined} />)
+      let sawTail = false
+      for (const [i, e] of events.entries()) {
+        now = e.t
+        store.push(e)
+        if (!moments.has(i)) continue
+        await new Promise((r) => setImmediate(r))
+        if ((ui.lastFrame() ?? "").includes("bootstrap: 30 doc")) sawTail = true
+      }
+      await tick()
+      for (const [i, f] of ui.frames.entries()) expect(widest(f), `frame ${i} at ${width} columns`).toBeLessThanOrEqual(width)
+      const f = ui.lastFrame() ?? ""
+      // the printed record keeps one line per step and per branch, cut, never wrapped
+      for (const line of ["✔ baseline", "✔ colab_001", "⎇ colab_001", "↷ kaggle_001", "✔ colab_002"]) expect(count(f, line), `${line} at ${width} columns`).toBeGreaterThanOrEqual(1)
+      expect(f.split("\n").filter((l) => l.startsWith("↷ kaggle_001")).length, `the skipped line at ${width} columns`).toBe(1)
+      expect(f.split("\n").filter((l) => l.startsWith("⎇ colab_001")).length, `branch lines at ${width} columns`).toBe(4)
+      expect(f).toContain("succeeded in 15.7s")
+      expect(sawTail, `the log tail at ${width} columns`).toBe(true)
+      ui.unmount()
+    }
+  }, 60_000)
+
+  it("shows the log tail while the run goes: the latest lines, warnings included, each on one line", async () => {
+    const { ui, frame } = await drive(60, (e) => e.type === "log" && e.message.startsWith("bootstrap"))
+    // inside the live area's border: "│ baseline: loaded … │"
+    const lines = frame().split("\n").map((l) => l.replace(/^│ /, "").replace(/\s*│$/, ""))
+    const tail = lines.filter((l) => l.startsWith("colab_001: ") || l.startsWith("baseline: "))
+    expect(tail.map((l) => l.slice(0, 30))).toEqual(["baseline: loaded fixture:tiny-", "colab_001: quantizing 14 linea", "colab_001: bootstrap: 30 docum"])
+    for (const l of tail) expect([...l].length).toBeLessThanOrEqual(60 - 4)
+    expect(tail[0]!.endsWith("…")).toBe(true) // cut, not wrapped
+    ui.unmount()
+  })
+})
+
 describe("the dashboard's clock", () => {
   it("never runs backwards: at the end it stops where the run finished, not at the engine's shorter duration", async () => {
     const events = week1Events()

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path"
 import { Effect, Either, Layer } from "effect"
+import { workerFactsFrom } from "../../engine/workerFacts.js"
 import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../engine/Engine.js"
 import type { ModelSpec } from "../../kernels/common.js"
 import type { Plan } from "../../plan/types.js"
@@ -96,6 +97,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
         renderer.handle(e)
       },
       ensureModel,
+      workerFacts: workerFactsFrom,
       ...(input.report
         ? {
             report: async (runId: string) => {
