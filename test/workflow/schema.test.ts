@@ -1,5 +1,9 @@
 /** The JSON Schema editors use: generated from the zod schemas, committed, kept up to date. */
 import { readdirSync, readFileSync } from "node:fs"
+import { resolve } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { TextDocument } from "vscode-languageserver-textdocument"
+import { getLanguageService } from "yaml-language-server/out/server/src/languageservice/yamlLanguageService.js"
 import Ajv2020 from "ajv/dist/2020.js"
 import { parse } from "yaml"
 import { describe, expect, it } from "vitest"
@@ -70,5 +74,47 @@ describe("schema/workflow.schema.json, as an editor's validator reads it (ajv, d
     ["a step id that CEL cannot read", "name: bad\nsteps:\n  colab-001: { uses: perplexity }\n"]
   ])("rejects %s", (_what, text) => {
     expect(validate(parse(text))).toBe(false)
+  })
+})
+
+describe("schema/workflow.schema.json in the real yaml-language-server (what VS Code's YAML extension runs)", () => {
+  const schemaUri = pathToFileURL(resolve("schema/workflow.schema.json")).href
+  const service = () => {
+    const ls = getLanguageService({
+      schemaRequestService: (uri: string) => Promise.resolve(readFileSync(fileURLToPath(uri), "utf8")),
+      workspaceContext: { resolveRelativePath: (relative: string, resource: string) => new URL(relative, resource).href }
+    })
+    return ls
+  }
+  let version = 0
+  const diagnose = async (text: string, file: string, associate: boolean) => {
+    const ls = service()
+    ls.configure({ validate: true, schemas: associate ? [{ uri: schemaUri, fileMatch: ["*.yaml"] }] : [] })
+    const doc = TextDocument.create(pathToFileURL(resolve(file)).href, "yaml", ++version, text) // the parse is cached by uri and version
+    return (await ls.doValidation(doc, false)).map((d) => `${d.range.start.line + 1}: ${d.message}`)
+  }
+
+  it("marks none of the shipped workflows and none of the README's", async () => {
+    const files = readdirSync("workflows").filter((f) => f.endsWith(".yaml"))
+    for (const f of files) expect(await diagnose(readFileSync(`workflows/${f}`, "utf8"), `workflows/${f}`, true), f).toEqual([])
+    const examples = [...readFileSync("README.md", "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((t) => /^name:/m.test(t) && /^steps:/m.test(t))
+    expect(examples.length).toBeGreaterThan(0)
+    for (const [i, text] of examples.entries()) expect(await diagnose(text, `workflows/readme-${i}.yaml`, true), text.slice(0, 60)).toEqual([])
+  })
+
+  it("follows the README's modeline, and marks a wrong value on its line", async () => {
+    const modeline = "# yaml-language-server: $schema=../schema/workflow.schema.json\n"
+    const good = `${modeline}name: ok\nsteps:\n  a:\n    uses: quantize\n    with: { quant: { bits: 4 } }\n`
+    expect(await diagnose(good, "workflows/mine.yaml", false)).toEqual([])
+    const bad = `${modeline}name: bad\nsteps:\n  a:\n    uses: quantize\n    with:\n      quant: { bits: 9, method: gptx }\n`
+    const found = await diagnose(bad, "workflows/mine.yaml", false)
+    expect(found.length).toBeGreaterThan(0)
+    expect(found.every((d) => d.startsWith("7: "))).toBe(true)
+    expect(found.join("\n")).toMatch(/maximum of 8|gptx|rtn/)
+  })
+
+  it("marks an unknown kernel and an unknown key", async () => {
+    expect((await diagnose("name: bad\nsteps:\n  a:\n    uses: perplexityy\n", "x.yaml", true)).length).toBeGreaterThan(0)
+    expect((await diagnose("name: bad\ncolour: red\nsteps:\n  a: { uses: perplexity }\n", "x.yaml", true)).length).toBeGreaterThan(0)
   })
 })
