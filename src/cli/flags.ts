@@ -43,6 +43,8 @@ export interface FlagsSpec {
   readonly options: { readonly [name: string]: OptionSpec }
   /** the positional arguments' names, in order: at most this many are accepted */
   readonly positionals: ReadonlyArray<string>
+  /** the last positional may repeat (`compare RUN RUN...`): then any number are accepted */
+  readonly variadic?: boolean
 }
 
 type ValueOf<O extends OptionSpec> = O extends { readonly type: "boolean" }
@@ -136,7 +138,7 @@ export const parseFlags = <S extends FlagsSpec>(spec: S, argv: ReadonlyArray<str
       values[name] = n
     } else values[name] = raw
   }
-  if (positionals.length > spec.positionals.length) {
+  if (spec.variadic !== true && positionals.length > spec.positionals.length) {
     const extra = positionals[spec.positionals.length]!
     return fail(`unexpected argument ${quoted(extra)} (usage: ${spec.usage})`)
   }

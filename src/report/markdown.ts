@@ -1,4 +1,5 @@
-/** Markdown building blocks: escaped tables and number formats for the report. */
+/** The report document as Markdown (its blocks rendered), and the number formats of the report. */
+import type { Block, Cell, Inline } from "./types.js"
 
 export const escapeCell = (s: string): string => s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ")
 
@@ -36,3 +37,35 @@ export const slug = (s: string): string =>
     .replace(/[^A-Za-z0-9._-]+/g, "-")
     .replace(/^[-.]+|-+$/g, "")
     .slice(0, 60) || "step"
+
+const cellText = (c: Cell): string => (typeof c === "string" ? c : c.text)
+
+/** Inline spans as Markdown: `code`, **strong**; plain text as it is. */
+export const inlineMarkdown = (x: Inline): string =>
+  typeof x === "string" ? x : x.map((s) => (typeof s === "string" ? s : "code" in s ? `\`${s.code}\`` : `**${s.strong}**`)).join("")
+
+const blockLines = (b: Block): string[] => {
+  switch (b.kind) {
+    case "heading":
+      return [`${"#".repeat(b.level)} ${b.text}`]
+    case "paragraph":
+      return b.lines.map(inlineMarkdown)
+    case "list":
+      return b.items.map((i) => `- ${inlineMarkdown(i)}`)
+    case "table":
+      return table(b.header, b.rows.map((r) => r.map(cellText)), b.right)
+    case "code":
+      return ["```" + b.language, b.text, "```"]
+    case "plot":
+      // the plot files lie beside report.md
+      return [`![${b.spec.title}](${b.spec.name}.svg)`, "", `*${b.spec.title}* — [SVG](${b.spec.name}.svg) · [PNG](${b.spec.name}.png)`]
+  }
+}
+
+/** The blocks as Markdown, one blank line between blocks, ending in one newline. */
+export const renderMarkdown = (blocks: ReadonlyArray<Block>): string =>
+  blocks
+    .map((b) => blockLines(b).join("\n"))
+    .join("\n\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trimEnd() + "\n"

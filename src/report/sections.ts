@@ -1,18 +1,25 @@
 /**
- * One report section per step, chosen by the step's kernel: its tables (Markdown) and the plots
- * that go with them (specs for the `report-plots` kernel). Kernels without a dedicated section get
- * their per-language table when they have one, and their outputs as JSON otherwise.
+ * One report section per step, chosen by the step's kernel: its paragraphs and tables (blocks of
+ * the report document, which markdown.ts and html.ts render) and the plots that go with them
+ * (specs for the `report-plots` kernel). Kernels without a dedicated section get their
+ * per-language table when they have one, and their outputs as JSON otherwise.
  */
 import { formatDuration, formatValue } from "../ui/format.js"
 import { asEstimate, languageRows } from "../ui/languages.js"
-import { est, fixed, pct, slug, table } from "./markdown.js"
-import type { PlotSpec, ReportStep } from "./types.js"
+import { est, fixed, pct, slug } from "./markdown.js"
+import { comparisonTables, matchingSentence, runsTable, stepsTable, unmatchedLines, type CellTable, type Comparison } from "../results/compare.js"
+import type { Block, Cell, Inline, PlotSpec, ReportStep } from "./types.js"
 
 export interface Section {
   readonly stepId: string
-  readonly lines: ReadonlyArray<string>
+  readonly blocks: ReadonlyArray<Block>
   readonly plots: ReadonlyArray<PlotSpec>
 }
+
+/** A table block; columns listed in `right` are right-aligned. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<Cell>>, right: ReadonlyArray<number> = []): Block => ({ kind: "table", header, rows, right })
+export const paragraph = (...lines: ReadonlyArray<Inline>): Block => ({ kind: "paragraph", lines })
+const list = (items: ReadonlyArray<Inline>): Block[] => (items.length ? [{ kind: "list", items }] : [])
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
@@ -37,10 +44,10 @@ const disparitySection = (step: ReportStep, out: Obj): Section => {
   const q = quantLabel(out["quant"])
   const variant = isObj(out["variant"]) ? String(out["variant"]["id"]) : undefined
   const config = q ?? (variant ? `variant ${variant}` : "quantized")
-  const lines: string[] = []
-  lines.push(`Quantized variant: ${config}${Array.isArray(out["protected"]) && out["protected"].length ? `; protected: ${(out["protected"] as unknown[]).map(String).join(", ")}` : ""}. Reference language: ${reference}.`, "")
-  lines.push(
-    ...table(
+  const blocks: Block[] = []
+  blocks.push(paragraph(`Quantized variant: ${config}${Array.isArray(out["protected"]) && out["protected"].length ? `; protected: ${(out["protected"] as unknown[]).map(String).join(", ")}` : ""}. Reference language: ${reference}.`))
+  blocks.push(
+    table(
       ["language", "PPL base", "PPL quant", "d [95% CI]", "ΔBPB [95% CI]", "KL (nats)", "Δp", "top-1 agree"],
       names.map((l) => {
         const r = langs[l]!
@@ -60,15 +67,16 @@ const disparitySection = (step: ReportStep, out: Obj): Section => {
   )
   const disp = isObj(out["disparity"]) ? out["disparity"] : undefined
   const dispEst = asEstimate(disp)
-  lines.push("")
+  const facts: Inline[] = []
   if (disp && disp["defined"] === false) {
-    lines.push(`- **Disparity index**: undefined — ${String(disp["reason"] ?? "no reason given")} (point value ${fixed(dispEst?.value, 3)}).`)
+    facts.push([{ strong: "Disparity index" }, `: undefined — ${String(disp["reason"] ?? "no reason given")} (point value ${fixed(dispEst?.value, 3)}).`])
   } else if (dispEst) {
-    lines.push(`- **Disparity index** (mean non-reference d / d_${reference}): ${est(dispEst, (x) => fixed(x, 3))}`)
+    facts.push([{ strong: "Disparity index" }, ` (mean non-reference d / d_${reference}): ${est(dispEst, (x) => fixed(x, 3))}`])
   }
   const gap = asEstimate(out["gap"])
-  if (gap) lines.push(`- **Additive gap** (mean non-reference d − d_${reference}): ${est(gap, (x) => pct(x))}`)
-  if (typeof out["worst_language"] === "string") lines.push(`- **Worst language**: ${out["worst_language"]}`)
+  if (gap) facts.push([{ strong: "Additive gap" }, ` (mean non-reference d − d_${reference}): ${est(gap, (x) => pct(x))}`])
+  if (typeof out["worst_language"] === "string") facts.push([{ strong: "Worst language" }, `: ${out["worst_language"]}`])
+  blocks.push(...list(facts))
   const plot: PlotSpec = {
     kind: "bars",
     name: `${slug(step.id)}-degradation`,
@@ -85,7 +93,7 @@ const disparitySection = (step: ReportStep, out: Obj): Section => {
       }
     ]
   }
-  return { stepId: step.id, lines, plots: names.length ? [plot] : [] }
+  return { stepId: step.id, blocks, plots: names.length ? [plot] : [] }
 }
 
 const sweepAxis: Record<string, string> = {
@@ -98,7 +106,7 @@ const layerSweepSection = (step: ReportStep, out: Obj): Section => {
   const languages = Array.isArray(out["languages"]) ? (out["languages"] as unknown[]).map(String) : []
   const rows = Array.isArray(out["rows"]) ? (out["rows"] as Obj[]).filter(isObj) : []
   const mode = String(out["mode"] ?? "?")
-  const lines: string[] = [`Mode: ${mode}; quantization: ${quantLabel(out["quant"]) ?? "?"}; ${rows.length} configurations.`, ""]
+  const blocks: Block[] = [paragraph(`Mode: ${mode}; quantization: ${quantLabel(out["quant"]) ?? "?"}; ${rows.length} configurations.`)]
   const all = isObj(out["all_quantized"]) ? out["all_quantized"] : undefined
   const allD = all && isObj(all["degradation"]) ? (all["degradation"] as Obj) : undefined
   const body = rows.map((r) => {
@@ -106,11 +114,11 @@ const layerSweepSection = (step: ReportStep, out: Obj): Section => {
     return [String(r["label"] ?? r["layers"]), ...languages.map((l) => pct(d[l])), pct(r["mean"])]
   })
   if (allD) body.unshift(["all layers quantized", ...languages.map((l) => pct(allD[l])), pct(all?.["mean"])])
-  lines.push(...table(["configuration", ...languages.map((l) => `d ${l}`), "mean d"], body, languages.map((_, i) => i + 1).concat(languages.length + 1)))
+  blocks.push(table(["configuration", ...languages.map((l) => `d ${l}`), "mean d"], body, languages.map((_, i) => i + 1).concat(languages.length + 1)))
   const critical = Array.isArray(out["critical_layers"]) ? (out["critical_layers"] as Obj[]).filter(isObj) : []
   if (critical.length) {
-    lines.push("", `Critical layers, most critical first (score: ${mode === "quantize-one" ? "mean d when only this layer is quantized" : "drop in mean d from protecting it"}):`, "")
-    lines.push(...table(["rank", "layers", "score"], critical.map((c, i) => [String(i + 1), String(c["label"] ?? c["layers"]), pct(c["score"])]), [0, 2]))
+    blocks.push(paragraph(`Critical layers, most critical first (score: ${mode === "quantize-one" ? "mean d when only this layer is quantized" : "drop in mean d from protecting it"}):`))
+    blocks.push(table(["rank", "layers", "score"], critical.map((c, i) => [String(i + 1), String(c["label"] ?? c["layers"]), pct(c["score"])]), [0, 2]))
   }
   const plots: PlotSpec[] = []
   if (rows.length && languages.length) {
@@ -127,7 +135,7 @@ const layerSweepSection = (step: ReportStep, out: Obj): Section => {
       annotate: rows.length * languages.length <= 120
     })
   }
-  return { stepId: step.id, lines, plots }
+  return { stepId: step.id, blocks, plots }
 }
 
 /** Criteria × criteria matrix of Spearman ρ from pair records {a, b, rho}; 1 on the diagonal. */
@@ -146,11 +154,11 @@ const importanceSection = (step: ReportStep, out: Obj): Section => {
   const layers = Array.isArray(mean["layers"]) ? (mean["layers"] as Obj[]).filter(isObj) : []
   const pairs = Array.isArray(mean["correlations"]) ? (mean["correlations"] as Obj[]).filter(isObj) : []
   const langs = Array.isArray(out["languages"]) ? (out["languages"] as unknown[]).map(String) : []
-  const lines: string[] = [`Criteria per layer, mean over the calibration languages (${langs.join(", ")}):`, ""]
-  lines.push(...table(["layer", ...criteria], layers.map((l) => [String(l["layer"]), ...criteria.map((c) => fmtSci(l[c]))]), criteria.map((_, i) => i + 1)))
+  const blocks: Block[] = [paragraph(`Criteria per layer, mean over the calibration languages (${langs.join(", ")}):`)]
+  blocks.push(table(["layer", ...criteria], layers.map((l) => [String(l["layer"]), ...criteria.map((c) => fmtSci(l[c]))]), criteria.map((_, i) => i + 1)))
   if (pairs.length) {
-    lines.push("", "Spearman rank correlation between criteria across layers (mean over languages):", "")
-    lines.push(...table(["criterion A", "criterion B", "ρ", "p", "n"], pairs.map((p) => [String(p["a"]), String(p["b"]), fixed(p["rho"], 3), fmtSci(p["p"]), String(p["n"] ?? "–")]), [2, 3, 4]))
+    blocks.push(paragraph("Spearman rank correlation between criteria across layers (mean over languages):"))
+    blocks.push(table(["criterion A", "criterion B", "ρ", "p", "n"], pairs.map((p) => [String(p["a"]), String(p["b"]), fixed(p["rho"], 3), fmtSci(p["p"]), String(p["n"] ?? "–")]), [2, 3, 4]))
   }
   const plots: PlotSpec[] =
     criteria.length >= 2
@@ -168,7 +176,7 @@ const importanceSection = (step: ReportStep, out: Obj): Section => {
           }
         ]
       : []
-  return { stepId: step.id, lines, plots }
+  return { stepId: step.id, blocks, plots }
 }
 
 const fmtSci = (x: unknown): string => {
@@ -180,9 +188,9 @@ const fmtSci = (x: unknown): string => {
 const perplexitySection = (step: ReportStep, out: Obj): Section => {
   const langs = isObj(out["languages"]) ? (out["languages"] as Record<string, Obj>) : {}
   const protocol = isObj(out["protocol"]) ? Object.entries(out["protocol"]).map(([k, v]) => `${k}=${Number.isInteger(v) ? String(v) : formatValue(v)}`).join(", ") : undefined
-  const lines: string[] = protocol ? [`Protocol: ${protocol}.`, ""] : []
-  lines.push(
-    ...table(
+  const blocks: Block[] = protocol ? [paragraph(`Protocol: ${protocol}.`)] : []
+  blocks.push(
+    table(
       ["language", "tokens", "bytes", "PPL (token)", "bits/byte", "bits/char"],
       Object.entries(langs).map(([l, r]) => [l, String(r["tokens"] ?? "–"), String(r["bytes"] ?? "–"), fixed(r["ppl"], 3), fixed(r["bits_per_byte"], 4), fixed(r["bits_per_char"], 4)]),
       [1, 2, 3, 4, 5]
@@ -202,16 +210,16 @@ const perplexitySection = (step: ReportStep, out: Obj): Section => {
         }
       ]
     : []
-  return { stepId: step.id, lines, plots }
+  return { stepId: step.id, blocks, plots }
 }
 
 const quantizeSection = (step: ReportStep, out: Obj): Section => {
   const meta = Object.entries(out).filter(([, v]) => typeof v !== "object" || v === null)
-  return { stepId: step.id, lines: table(["field", "value"], meta.map(([k, v]) => [k, formatValue(v)])), plots: [] }
+  return { stepId: step.id, blocks: [table(["field", "value"], meta.map(([k, v]) => [k, formatValue(v)]))], plots: [] }
 }
 
 /** Scalar fields of `languages: {lang: {...}}` as a table with one column per field. */
-const languageFieldsTable = (out: unknown): string[] | undefined => {
+const languageFieldsTable = (out: unknown): Block | undefined => {
   if (!isObj(out) || !isObj(out["languages"])) return undefined
   const langs = Object.entries(out["languages"]).filter((e): e is [string, Obj] => isObj(e[1]))
   if (langs.length === 0) return undefined
@@ -249,7 +257,7 @@ const correlationScatter = (step: ReportStep, c: Obj, yCi: Record<string, unknow
     ...(fit ? { fit } : {}),
     note
   }
-  return { stepId: step.id, lines: [note + "."], plots: [spec] }
+  return { stepId: step.id, blocks: [paragraph(note + ".")], plots: [spec] }
 }
 
 const taskEvalSection = (step: ReportStep, out: Obj): Section => {
@@ -263,10 +271,9 @@ const taskEvalSection = (step: ReportStep, out: Obj): Section => {
     const ci = Array.isArray(s["ci"]) ? (s["ci"] as unknown[]).map(num) : [null, null]
     return `${share(num(s["accuracy"]))} [${share(ci[0])}, ${share(ci[1])}]`
   }
-  const lines = [
-    `Questions: ${what}; prompt ${String(prompt["format"] ?? "?")}.`,
-    "",
-    ...table(
+  const blocks = [
+    paragraph(`Questions: ${what}; prompt ${String(prompt["format"] ?? "?")}.`),
+    table(
       ["language", "n", "accuracy base [95% CI]", "accuracy quant [95% CI]", "drop [95% CI]", "PPL degradation"],
       Object.entries(per).map(([l, r]) => {
         const dci = Array.isArray(r["drop_ci"]) ? (r["drop_ci"] as unknown[]).map(num) : null
@@ -276,38 +283,40 @@ const taskEvalSection = (step: ReportStep, out: Obj): Section => {
     )
   ]
   const scatter = isObj(out["correlation"]) ? correlationScatter(step, out["correlation"], Object.fromEntries(Object.entries(per).map(([l, r]) => [l, r["drop_ci"]]))) : undefined
-  return { stepId: step.id, lines: scatter ? [...lines, "", ...scatter.lines] : lines, plots: scatter?.plots ?? [] }
+  return { stepId: step.id, blocks: scatter ? [...blocks, ...scatter.blocks] : blocks, plots: scatter?.plots ?? [] }
 }
 
 const genericSection = (step: ReportStep, out: unknown): Section => {
   const fieldsTable = languageFieldsTable(out)
-  if (fieldsTable) return { stepId: step.id, lines: fieldsTable, plots: [] }
+  if (fieldsTable) return { stepId: step.id, blocks: [fieldsTable], plots: [] }
   const rows = languageRows(out)
   if (rows.length) {
     return {
       stepId: step.id,
-      lines: table(
-        ["language", "PPL", "PPL quant", "d [95% CI]", "bits/byte"],
-        rows.map((r) => [r.language, fixed(r.baseline, 3), fixed(r.quantized, 3), est(r.degradation, (x) => pct(x)), fixed(r.bitsPerByte, 4)]),
-        [1, 2, 3, 4]
-      ),
+      blocks: [
+        table(
+          ["language", "PPL", "PPL quant", "d [95% CI]", "bits/byte"],
+          rows.map((r) => [r.language, fixed(r.baseline, 3), fixed(r.quantized, 3), est(r.degradation, (x) => pct(x)), fixed(r.bitsPerByte, 4)]),
+          [1, 2, 3, 4]
+        )
+      ],
       plots: []
     }
   }
   const json = JSON.stringify(out, null, 2) ?? "null"
   const cut = json.length > 4000 ? json.slice(0, 4000) + "\n… (truncated)" : json
-  return { stepId: step.id, lines: ["```json", cut, "```"], plots: [] }
+  return { stepId: step.id, blocks: [{ kind: "code", language: "json", text: cut }], plots: [] }
 }
 
 /** The section of one step: a status line, then its kernel's tables and plots. */
 export const stepSection = (step: ReportStep): Section => {
-  const head = `Kernel \`${step.uses}\`, ${step.status}${step.durationMs !== undefined ? ` in ${formatDuration(step.durationMs)}` : ""}${step.status === "cached" ? " (cache hit)" : ""}${step.platform ? ` on ${step.platform}` : ""}.`
-  const why: string[] = []
+  const head: Inline = ["Kernel ", { code: step.uses }, `, ${step.status}${step.durationMs !== undefined ? ` in ${formatDuration(step.durationMs)}` : ""}${step.status === "cached" ? " (cache hit)" : ""}${step.platform ? ` on ${step.platform}` : ""}.`]
+  const why: Inline[] = []
   if (step.reason) why.push(`Reason: ${step.reason}.`)
-  if (step.error) why.push(`Error: \`${step.error.type}\`: ${step.error.message.split("\n")[0]}`)
+  if (step.error) why.push(["Error: ", { code: step.error.type }, `: ${step.error.message.split("\n")[0]}`])
   if (step.matrix && Object.keys(step.matrix).length) why.push(`Matrix: ${Object.entries(step.matrix).map(([k, v]) => `${k}=${formatValue(v)}`).join(", ")}.`)
   const out = step.outputs
-  let body: Section = { stepId: step.id, lines: [], plots: [] }
+  let body: Section = { stepId: step.id, blocks: [], plots: [] }
   if ((step.status === "succeeded" || step.status === "cached") && out !== undefined && out !== null) {
     if (step.uses === "disparity" && isObj(out)) body = disparitySection(step, out)
     else if (step.uses === "layer-sweep" && isObj(out)) body = layerSweepSection(step, out)
@@ -318,7 +327,7 @@ export const stepSection = (step: ReportStep): Section => {
     else if (step.uses === "correlation" && isObj(out)) body = correlationScatter(step, out) ?? genericSection(step, out)
     else body = genericSection(step, out)
   }
-  return { stepId: step.id, lines: [head, ...why, ...(body.lines.length ? ["", ...body.lines] : [])], plots: body.plots }
+  return { stepId: step.id, blocks: [paragraph(head, ...why), ...body.blocks], plots: body.plots }
 }
 
 /** How a disparity step's calibration set reads in a legend: "calib en+he" or its matrix value. */
@@ -336,7 +345,7 @@ const calibrationLabel = (step: ReportStep): string | undefined => {
  * Compare disparity steps side by side: calibration sets when the steps differ in their
  * calibration (PRO-002), otherwise every configuration. Only languages common to all steps.
  */
-export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSpec; lines: string[] } | undefined => {
+export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSpec; blocks: Block[] } | undefined => {
   const done = steps.filter((s) => s.uses === "disparity" && (s.status === "succeeded" || s.status === "cached") && isObj(s.outputs) && isObj((s.outputs as Obj)["languages"]))
   if (done.length < 2) return undefined
   const labels = done.map(calibrationLabel)
@@ -361,10 +370,34 @@ export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSp
     series,
     legend_title: byCalibration ? "calibration set" : "step"
   }
-  const lines = table(
+  const cmp = table(
     ["language", ...series.map((s) => s.label)],
     common.map((l) => [l, ...done.map((s) => est(asEstimate(((s.outputs as Obj)["languages"] as Record<string, Obj>)[l]!["degradation"]), (x) => pct(x)))]),
     series.map((_, i) => i + 1)
   )
-  return { spec, lines: [byCalibration ? "Degradation d [95% CI] per language, by calibration set:" : "Degradation d [95% CI] per language, by step:", "", ...lines] }
+  return { spec, blocks: [paragraph(byCalibration ? "Degradation d [95% CI] per language, by calibration set:" : "Degradation d [95% CI] per language, by step:"), cmp] }
+}
+
+const cellTable = (t: CellTable): Block => table(t.header, t.rows, t.right)
+
+/**
+ * "Compared with" (`report RUN --compare OTHER...`): this run as A against the others, the table
+ * `polyquant compare` prints (src/results/compare.ts) — the runs, what was matched with what, per
+ * step each run's value, each later run's delta against A and whether their CIs overlap, then the
+ * rows not in every run and the rules the table follows.
+ */
+export const comparedSection = (c: Comparison): Block[] => {
+  const others = c.runs.slice(1).map((r) => `${r.label} (${r.id})`).join(", ")
+  const unmatched = unmatchedLines(c, 20)
+  return [
+    { kind: "heading", level: 2, text: "Compared with" },
+    paragraph(`This run (A, ${c.runs[0]!.id}) against ${others}. ${matchingSentence(c)} Deltas are each later run against A.`),
+    cellTable(runsTable(c)),
+    paragraph(c.by === "kernel" ? "Steps matched by kernel, in order:" : "Steps matched by id:"),
+    cellTable(stepsTable(c)),
+    ...comparisonTables(c).flatMap((t) => [paragraph([{ strong: t.caption }]), cellTable(t.table)]),
+    paragraph(unmatched.length === 0 ? "Every row is in every run." : `Rows not in every run (${c.unmatched.length}):`),
+    ...list(unmatched),
+    paragraph(`${c.rules.delta}; ${c.rules.relative}.`, c.rules.ciOverlap)
+  ]
 }

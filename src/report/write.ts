@@ -1,15 +1,20 @@
 /**
  * The report of a run: Markdown with a summary, every step's tables, the branch decisions with
- * the values that decided them, and plots (SVG for reading, PNG for pasting) beside it.
+ * the values that decided them, and plots (SVG for reading, PNG for pasting) beside it; on request
+ * also the same document as one self-contained HTML file (html.ts).
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { describeBranch, formatDuration, formatHours } from "../ui/format.js"
-import { table } from "./markdown.js"
-import { comparisonPlot, stepSection } from "./sections.js"
-import type { PlotFile, PlotRenderer, PlotSpec, ReportInput } from "./types.js"
+import { renderMarkdown } from "./markdown.js"
+import { comparedSection, comparisonPlot, stepSection, table } from "./sections.js"
+import type { Block, PlotFile, PlotRenderer, PlotSpec, ReportInput } from "./types.js"
 
 export interface BuiltReport {
+  /** the report's title: "<workflow>: run <id>" */
+  readonly title: string
+  /** the document, which the Markdown and the HTML are rendered from */
+  readonly blocks: ReadonlyArray<Block>
   /** the Markdown, plots referenced by file name (`<name>.svg`, `<name>.png`) */
   readonly markdown: string
   readonly plots: ReadonlyArray<PlotSpec>
@@ -17,90 +22,83 @@ export interface BuiltReport {
 
 const iso = (t: number | undefined): string => (t === undefined ? "–" : new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"))
 
-const plotLines = (specs: ReadonlyArray<PlotSpec>): string[] =>
-  specs.flatMap((p) => ["", `![${p.title}](${p.name}.svg)`, "", `*${p.title}* — [SVG](${p.name}.svg) · [PNG](${p.name}.png)`])
+const heading = (level: 1 | 2 | 3, text: string): Block => ({ kind: "heading", level, text })
 
-/** Build the Markdown and the plot specs; pure (no files, no Python). */
+/** Plot names are file names: keep them unique (a `-2` suffix in order of appearance). */
+const uniquePlotNames = (blocks: ReadonlyArray<Block>): Block[] => {
+  const seen = new Map<string, number>()
+  return blocks.map((b) => {
+    if (b.kind !== "plot") return b
+    const n = seen.get(b.spec.name) ?? 0
+    seen.set(b.spec.name, n + 1)
+    return n === 0 ? b : { kind: "plot", spec: { ...b.spec, name: `${b.spec.name}-${n + 1}` } }
+  })
+}
+
+/** Build the document, its Markdown and the plot specs; pure (no files, no Python). */
 export const buildReport = (input: ReportInput): BuiltReport => {
   const { run, workflow } = input
-  const plots: PlotSpec[] = []
-  const md: string[] = []
-  md.push(`# ${workflow.name}: run ${run.id}`, "")
+  const title = `${workflow.name}: run ${run.id}`
+  const doc: Block[] = [heading(1, title)]
   const counts = new Map<string, number>()
   for (const s of input.steps) counts.set(s.status, (counts.get(s.status) ?? 0) + 1)
-  md.push(
-    `- Workflow: ${workflow.name} (\`${workflow.file}\`)`,
-    `- Status: **${run.status}**${run.platform ? ` on ${run.platform}` : ""}`,
-    `- Started: ${iso(run.startedAt)}; finished: ${iso(run.finishedAt)}${run.finishedAt !== undefined ? ` (${formatDuration(run.finishedAt - run.startedAt)})` : ""}`,
-    `- Steps: ${[...counts].map(([k, n]) => `${n} ${k}`).join(", ") || "none"}`,
-    ""
-  )
-  md.push("## Steps", "")
-  md.push(
-    ...table(
+  doc.push({
+    kind: "list",
+    items: [
+      [`Workflow: ${workflow.name} (`, { code: workflow.file }, ")"],
+      ["Status: ", { strong: run.status }, run.platform ? ` on ${run.platform}` : ""],
+      `Started: ${iso(run.startedAt)}; finished: ${iso(run.finishedAt)}${run.finishedAt !== undefined ? ` (${formatDuration(run.finishedAt - run.startedAt)})` : ""}`,
+      `Steps: ${[...counts].map(([k, n]) => `${n} ${k}`).join(", ") || "none"}`
+    ]
+  })
+  doc.push(heading(2, "Steps"))
+  doc.push(
+    table(
       ["step", "kernel", "status", "duration", "note"],
       input.steps.map((s) => [
         s.id,
         s.uses,
         s.status,
-        s.durationMs !== undefined ? formatDuration(s.durationMs) : "–",
+        s.durationMs !== undefined ? { text: formatDuration(s.durationMs), sort: s.durationMs } : "–",
         s.status === "cached" ? "cache hit" : s.error ? `${s.error.type}: ${s.error.message.split("\n")[0]}` : (s.reason ?? "")
       ]),
       [3]
-    ),
-    ""
+    )
   )
   if (input.branches.length) {
     const outputsOf = (id: string) => input.steps.find((s) => s.id === id)?.outputs
-    md.push("## Branch decisions", "")
-    for (const b of input.branches) md.push(`- ${describeBranch(b, outputsOf)} (\`${b.expression}\` was ${b.result})`)
-    md.push("")
+    doc.push(heading(2, "Branch decisions"))
+    doc.push({ kind: "list", items: input.branches.map((b) => [`${describeBranch(b, outputsOf)} (`, { code: b.expression }, ` was ${b.result})`]) })
   }
   if (input.budgets?.length) {
-    md.push("## Budgets", "")
-    md.push(
-      ...table(
+    doc.push(heading(2, "Budgets"))
+    doc.push(
+      table(
         ["platform", "window", "used", "left", "limit"],
         input.budgets.map((b) => [b.platform, b.window, formatHours(b.usedHours), formatHours(Math.max(0, b.limitHours - b.usedHours)), formatHours(b.limitHours)]),
         [2, 3, 4]
-      ),
-      ""
+      )
     )
   }
-  md.push("## Results", "")
+  doc.push(heading(2, "Results"))
   for (const step of input.steps) {
     const section = stepSection(step)
-    md.push(`### ${step.id}`, "", ...section.lines, ...plotLines(section.plots), "")
-    plots.push(...section.plots)
+    doc.push(heading(3, step.id), ...section.blocks, ...section.plots.map((spec): Block => ({ kind: "plot", spec })))
   }
   const comparison = comparisonPlot(input.steps)
-  if (comparison) {
-    md.push(`## ${comparison.spec.title.split(":")[0]}`, "", ...comparison.lines, ...plotLines([comparison.spec]), "")
-    plots.push(comparison.spec)
-  }
-  // plot names are file names: keep them unique
-  const seen = new Map<string, number>()
-  const unique = plots.map((p) => {
-    const n = seen.get(p.name) ?? 0
-    seen.set(p.name, n + 1)
-    return n === 0 ? p : { ...p, name: `${p.name}-${n + 1}` }
-  })
-  let markdown = md.join("\n").replace(/\n{3,}/g, "\n\n")
-  if (unique.some((p, i) => p.name !== plots[i]!.name)) {
-    // rare (two steps whose ids slug alike): rename in the Markdown in order of appearance
-    let i = 0
-    markdown = markdown.replace(/\]\(([^)]+)\.svg\)[\s\S]*?\[PNG\]\(\1\.png\)/g, (m, name: string) => {
-      const p = unique[i++]
-      return p ? m.split(`${name}.`).join(`${p.name}.`) : m
-    })
-  }
-  return { markdown: markdown.trimEnd() + "\n", plots: unique }
+  if (comparison) doc.push(heading(2, comparison.spec.title.split(":")[0]!), ...comparison.blocks, { kind: "plot", spec: comparison.spec })
+  if (input.compared) doc.push(...comparedSection(input.compared))
+  const blocks = uniquePlotNames(doc)
+  const plots = blocks.flatMap((b) => (b.kind === "plot" ? [b.spec] : []))
+  return { title, blocks, markdown: renderMarkdown(blocks), plots }
 }
 
 export interface WrittenReport {
   readonly dir: string
   /** the Markdown file, `<dir>/report.md` */
   readonly path: string
+  /** the self-contained HTML file, `<dir>/report.html`, when asked for */
+  readonly html?: string
   readonly plots: ReadonlyArray<PlotFile>
   /** why plots are missing, when drawing failed (the Markdown is written anyway) */
   readonly plotError?: string
@@ -109,8 +107,17 @@ export interface WrittenReport {
 /** The default report folder of a run: `.polyquant/reports/<run>/` (beside the store). */
 export const defaultReportDir = (runId: string, storeRoot = ".polyquant"): string => join(storeRoot, "reports", runId)
 
-/** Write `report.md` and its plots into `outDir` (atomically for the Markdown). */
-export const writeReport = async (input: ReportInput, options: { readonly outDir: string; readonly plots?: PlotRenderer }): Promise<WrittenReport> => {
+const writeAtomically = (path: string, text: string): void => {
+  const tmp = `${path}.tmp-${process.pid}`
+  writeFileSync(tmp, text)
+  renameSync(tmp, path)
+}
+
+/**
+ * Write `report.md` and its plots into `outDir`, and with `html` also `report.html` with the plots
+ * inline (atomically for both).
+ */
+export const writeReport = async (input: ReportInput, options: { readonly outDir: string; readonly plots?: PlotRenderer; readonly html?: boolean }): Promise<WrittenReport> => {
   const dir = resolve(options.outDir)
   mkdirSync(dir, { recursive: true })
   const built = buildReport(input)
@@ -127,10 +134,21 @@ export const writeReport = async (input: ReportInput, options: { readonly outDir
   }
   const markdown = plotError ? built.markdown + `\n> Plots could not be drawn: ${plotError}\n` : built.markdown
   const path = join(dir, "report.md")
-  const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, markdown)
-  renameSync(tmp, path)
-  return { dir, path, plots: files, ...(plotError !== undefined ? { plotError } : {}) }
+  writeAtomically(path, markdown)
+  let html: string | undefined
+  if (options.html) {
+    const { readPlotFiles, readWorkflowSource, renderHtml } = await import("./html.js")
+    html = join(dir, "report.html")
+    const page = renderHtml({
+      title: built.title,
+      blocks: built.blocks,
+      plots: readPlotFiles(files),
+      workflow: readWorkflowSource(input.workflow.file, input.run.startedAt),
+      ...(plotError !== undefined ? { plotError } : {})
+    })
+    writeAtomically(html, page)
+  }
+  return { dir, path, ...(html !== undefined ? { html } : {}), plots: files, ...(plotError !== undefined ? { plotError } : {}) }
 }
 
 /**

@@ -107,7 +107,8 @@ const unknownOption: ReadonlyArray<Case> = [
   { args: ["show", "r-1", "--foo"], stderr: "polyquant show: unknown option '--foo' (options: --json, --store)" },
   { args: ["explain", "r-1", "one", "--foo"], stderr: "polyquant explain: unknown option '--foo' (options: --json, --store)" },
   { args: ["export", "r-1", "--foo"], stderr: "polyquant export: unknown option '--foo' (options: --format, --out, --store)" },
-  { args: ["report", "r-1", "--foo"], stderr: "polyquant report: unknown option '--foo' (options: --out, --store, --no-plots)" },
+  { args: ["compare", "r-1", "r-2", "--foo"], stderr: "polyquant compare: unknown option '--foo' (options: --by, --step, --metric, --json, --store)" },
+  { args: ["report", "r-1", "--foo"], stderr: "polyquant report: unknown option '--foo' (options: --out, --store, --no-plots, --html, --compare, --compare-by)" },
   { args: ["fixture", "--foo"], stderr: "polyquant fixture: unknown option '--foo' (options: --force, --name)" },
   { args: ["doctor", "--foo"], stderr: "polyquant doctor: unknown option '--foo' (options: --store)" },
   // the value of an unknown option is not echoed; one-dash options are unknown too
@@ -157,6 +158,7 @@ const runIds: ReadonlyArray<Case> = [
   { args: ["explain", "r-20261126-aa", "one", "--store", store], stderr: `polyquant explain: ${ambiguous}` },
   { args: ["report", "r-20261126-aa", "--store", store, "--no-plots"], stderr: `polyquant report: ${ambiguous}` },
   { args: ["export", "r-20261126-aa", "--store", store], stderr: `polyquant export: ${ambiguous}` },
+  { args: ["compare", "r-20261126-aa", "r-20261127-cccc", "--store", store], stderr: `polyquant compare: ${ambiguous}` },
   { args: ["resume", "r-20261126-aa", "--store", store], stderr: `polyquant resume: ${ambiguous}` },
   {
     args: ["show", "r-2026", "--store", store],

@@ -1,7 +1,9 @@
 /** A ReportInput with one step of each kind the report draws, built from the recorded week-1 stream. */
 import { readFileSync } from "node:fs"
 import { RunEvent } from "../../src/engine/events.js"
+import type { Plan, PlannedStep } from "../../src/plan/types.js"
 import type { ReportInput, ReportStep } from "../../src/report/types.js"
+import { RunStore } from "../../src/store/RunStore.js"
 
 export const eventsPath = new URL("../fixtures/events/week1.jsonl", import.meta.url).pathname
 
@@ -102,4 +104,35 @@ export const calibrationInput = (): ReportInput => {
     return { id, uses: "disparity", status: "succeeded", durationMs: 4000, outputs: { ...out, quant: { method: "gptq", bits: 4, group_size: 128, sym: false }, languages: langs }, with: { quant: { method: "gptq", calibration: { languages } } } }
   }
   return { ...base, steps: [mk("calib[set=en]", ["en"], 1.5), mk("calib[set=multi]", ["en", "he", "ar", "zh"], 1.0)], branches: [] }
+}
+
+/** Store the fixture run the way the engine would: plan, step results, branches, events. */
+export const storeFixture = (dbPath: string): RunStore => {
+  const input = reportInput()
+  const planned = (id: string, uses: string): PlannedStep => ({
+    id, baseId: id, uses, kernelVersion: "1", with: id === "colab_001" ? { quant: { method: "rtn", bits: 4 } } : {}, needs: [], platform: id.startsWith("kaggle") ? "kaggle" : "local",
+    retry: { max: 0, on: [] }, continueOnError: false, gpu: true, checkpoints: false, source: { file: "wf.yaml", line: 1, column: 1 }
+  })
+  const plan: Plan = {
+    workflow: { name: input.workflow.name, file: input.workflow.file, digest: "d" },
+    steps: input.steps.map((s) => planned(s.id, s.uses)),
+    stages: [input.steps.map((s) => s.id)],
+    budgets: [{ platform: "colab-free", gpuHours: 4, per: "day" }]
+  }
+  const store = RunStore.open(dbPath)
+  store.createRun({ id: input.run.id, plan, options: { sets: [], force: false }, platform: "local", now: input.run.startedAt })
+  for (const e of week1Events()) store.appendEvent(e)
+  for (const s of input.steps) {
+    store.stepFinished(input.run.id, s.id, {
+      status: s.status,
+      now: input.run.startedAt + 1000,
+      durationMs: s.durationMs ?? 0,
+      ...(s.outputs !== undefined ? { outputs: s.outputs } : {}),
+      ...(s.error ? { error: s.error } : {}),
+      ...(s.reason ? { reason: s.reason } : {})
+    })
+  }
+  for (const b of input.branches) store.recordBranch(input.run.id, { ...b, values: { ...b.values }, t: input.run.startedAt })
+  store.setRunStatus(input.run.id, "succeeded", input.run.finishedAt!)
+  return store
 }

@@ -3,46 +3,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import type { Plan, PlannedStep } from "../../src/plan/types.js"
 import { buildReport, reportInputFromStore } from "../../src/report/index.js"
-import { RunStore } from "../../src/store/RunStore.js"
-import { reportInput, week1Events } from "./fixtures.js"
+import { reportInput, storeFixture } from "./fixtures.js"
 import { parseSvg, pngSize } from "./svg.js"
 
 const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "pq-report-store-"))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-
-/** Store the fixture run the way the engine would: plan, step results, branches, events. */
-const storeFixture = (dbPath: string): RunStore => {
-  const input = reportInput()
-  const planned = (id: string, uses: string): PlannedStep => ({
-    id, baseId: id, uses, kernelVersion: "1", with: id === "colab_001" ? { quant: { method: "rtn", bits: 4 } } : {}, needs: [], platform: id.startsWith("kaggle") ? "kaggle" : "local",
-    retry: { max: 0, on: [] }, continueOnError: false, gpu: true, checkpoints: false, source: { file: "wf.yaml", line: 1, column: 1 }
-  })
-  const plan: Plan = {
-    workflow: { name: input.workflow.name, file: input.workflow.file, digest: "d" },
-    steps: input.steps.map((s) => planned(s.id, s.uses)),
-    stages: [input.steps.map((s) => s.id)],
-    budgets: [{ platform: "colab-free", gpuHours: 4, per: "day" }]
-  }
-  const store = RunStore.open(dbPath)
-  store.createRun({ id: input.run.id, plan, options: { sets: [], force: false }, platform: "local", now: input.run.startedAt })
-  for (const e of week1Events()) store.appendEvent(e)
-  for (const s of input.steps) {
-    store.stepFinished(input.run.id, s.id, {
-      status: s.status,
-      now: input.run.startedAt + 1000,
-      durationMs: s.durationMs ?? 0,
-      ...(s.outputs !== undefined ? { outputs: s.outputs } : {}),
-      ...(s.error ? { error: s.error } : {}),
-      ...(s.reason ? { reason: s.reason } : {})
-    })
-  }
-  for (const b of input.branches) store.recordBranch(input.run.id, { ...b, values: { ...b.values }, t: input.run.startedAt })
-  store.setRunStatus(input.run.id, "succeeded", input.run.finishedAt!)
-  return store
-}
 
 describe("reportInputFromStore", () => {
   it("reads the run, its steps with outputs and plan parameters, its branches and last budgets", () => {

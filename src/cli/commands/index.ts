@@ -130,15 +130,33 @@ export const table = {
     },
     load: (): Promise<CommandModule> => import("./export.js")
   },
+  compare: {
+    name: "compare",
+    summary: "runs side by side: per-language values, deltas against the first run, whether CIs overlap",
+    usage: "polyquant compare RUN RUN... [--by step|kernel] [--step ID]... [--metric NAME]... [--json] [--store PATH]",
+    positionals: ["RUN", "RUN"],
+    variadic: true,
+    options: {
+      by: { type: "string", value: "step|kernel", default: "step", description: "match steps by id (default), or by kernel and order when the ids differ" },
+      step: { type: "string", value: "ID", multiple: true, description: "only this step (an id of any of the runs, or a matrix step's base id)" },
+      metric: { type: "string", value: "NAME", multiple: true, description: "only this metric (as `export` names it: degradation, ppl_base, disparity, ...)" },
+      json: { type: "boolean", description: "the comparison as one JSON document (shape in src/results/compare.ts)" },
+      store
+    },
+    load: (): Promise<CommandModule> => import("./compare.js")
+  },
   report: {
     name: "report",
-    summary: "write a run's report: Markdown tables and SVG/PNG plots",
-    usage: "polyquant report RUN [--out DIR] [--store PATH] [--no-plots]",
+    summary: "write a run's report: Markdown tables and SVG/PNG plots, with --html also one self-contained HTML file",
+    usage: "polyquant report RUN [--out DIR] [--store PATH] [--no-plots] [--html] [--compare RUN]... [--compare-by step|kernel]",
     positionals: ["RUN"],
     options: {
       out: { type: "string", value: "DIR", description: "the folder to write into (default: reports/RUN beside the store)" },
       store,
-      "no-plots": { type: "boolean", description: "the Markdown only, without starting Python for the plots" }
+      "no-plots": { type: "boolean", description: "the Markdown only, without starting Python for the plots" },
+      html: { type: "boolean", description: "also write report.html: one self-contained file, plots inline, tables sortable by a click" },
+      compare: { type: "string", value: "RUN", multiple: true, description: "add a \"Compared with\" section: this run against RUN (as `polyquant compare`)" },
+      "compare-by": { type: "string", value: "step|kernel", default: "step", description: "how --compare matches steps: by id (default), or by kernel and order" }
     },
     load: (): Promise<CommandModule> => import("./report.js")
   },
