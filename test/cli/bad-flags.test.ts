@@ -109,6 +109,7 @@ const unknownOption: ReadonlyArray<Case> = [
   { args: ["export", "r-1", "--foo"], stderr: "polyquant export: unknown option '--foo' (options: --format, --out, --store)" },
   { args: ["compare", "r-1", "r-2", "--foo"], stderr: "polyquant compare: unknown option '--foo' (options: --by, --step, --metric, --json, --store)" },
   { args: ["report", "r-1", "--foo"], stderr: "polyquant report: unknown option '--foo' (options: --out, --store, --no-plots, --html, --compare, --compare-by)" },
+  { args: ["notebook", "workflows/quickstart.yaml", "--foo"], stderr: "polyquant notebook: unknown option '--foo' (options: --platform, --out, --set, --source, --root)" },
   { args: ["fixture", "--foo"], stderr: "polyquant fixture: unknown option '--foo' (options: --force, --name)" },
   { args: ["doctor", "--foo"], stderr: "polyquant doctor: unknown option '--foo' (options: --store)" },
   // the value of an unknown option is not echoed; one-dash options are unknown too

@@ -160,6 +160,20 @@ export const table = {
     },
     load: (): Promise<CommandModule> => import("./report.js")
   },
+  notebook: {
+    name: "notebook",
+    summary: "write a Jupyter notebook that runs a workflow on Colab, Kaggle or locally, and resumes it after a dead session",
+    usage: "polyquant notebook FILE --platform colab|kaggle|local [--out X.ipynb] [--set path=value]... [--source PATH|GIT_URL] [--root DIR]",
+    positionals: ["FILE"],
+    options: {
+      platform: { type: "string", value: "colab|kaggle|local", description: "where it runs: the store on Google Drive (colab), /kaggle/working (kaggle) or a local folder" },
+      out: { type: "string", value: "X.ipynb", description: "the notebook to write (default: <workflow>.<platform>.ipynb)" },
+      set,
+      source: { type: "string", value: "PATH|GIT_URL", description: "polyquant's code for the notebook: a git URL to clone or a folder (default: this checkout's origin; local: this checkout)" },
+      root: { type: "string", value: "DIR", description: "where the store, artifacts and caches live instead of the platform's default" }
+    },
+    load: (): Promise<CommandModule> => import("./notebook.js")
+  },
   fixture: {
     name: "fixture",
     summary: "train the fixture models (tiny Llama, tiny GPT-2) on the UDHR if missing",
