@@ -5,7 +5,9 @@ import { prepareStep } from "../../src/engine/prepare.js"
 import { taskEval } from "../../src/kernels/task-eval.js"
 import { perplexity } from "../../src/kernels/perplexity.js"
 import { step, tmp } from "./helpers.js"
-import { resolvedDevice, resolvedDtype, type WorkerFacts } from "../../src/engine/workerFacts.js"
+import { resolvedDevice, resolvedDtype, workerFactsFromFiles, type WorkerFacts } from "../../src/engine/workerFacts.js"
+import { resolveInterpreter } from "../../src/python/interpreter.js"
+import { spawnSync } from "node:child_process"
 
 describe("prepareStep: paths named relative to the workflow", () => {
   it("makes data files absolute and keys them by content, so editing a file invalidates the cache", () => {
@@ -71,5 +73,36 @@ describe("prepareStep: the worker's facts in the key", () => {
     expect(resolvedDevice("cuda:1", cpu)).toBe("cuda:1")
     expect(resolvedDtype("auto", "cuda:1")).toBe("float16")
     expect(resolvedDtype("bfloat16", "cpu")).toBe("bfloat16")
+  })
+})
+
+describe("the worker's facts read from its site-packages, without starting Python", () => {
+  const venv = (packages: string[]) => {
+    const dir = tmp()
+    const site = join(dir, "lib", "python3.11", "site-packages")
+    mkdirSync(join(dir, "bin"), { recursive: true })
+    for (const p of packages) mkdirSync(join(site, p), { recursive: true })
+    return join(dir, "bin", "python")
+  }
+
+  it("reads the versions importlib.metadata reports, and a +cpu torch sees no CUDA", () => {
+    const facts = workerFactsFromFiles(venv(["torch-2.13.0+cpu.dist-info", "transformers-5.18.0.dist-info", "tokenizers-0.22.dist-info"]), {})
+    expect(facts).toEqual({ libraries: { torch: "2.13.0+cpu", transformers: "5.18.0" }, cuda: false })
+  })
+
+  it("gives up (the worker is asked) when a package is missing or found twice, or PYTHONPATH is set", () => {
+    expect(workerFactsFromFiles(venv(["torch-2.13.0+cpu.dist-info"]), {})).toBeUndefined()
+    expect(workerFactsFromFiles(venv(["torch-2.13.0.dist-info", "torch-2.12.0.dist-info", "transformers-5.18.0.dist-info"]), {})).toBeUndefined()
+    expect(workerFactsFromFiles(venv(["torch-2.13.0+cpu.dist-info", "transformers-5.18.0.dist-info"]), { PYTHONPATH: "/x" })).toBeUndefined()
+  })
+
+  it("agrees with the environment kernel on this machine's interpreter", async () => {
+    const python = resolveInterpreter()
+    if (!python.exists) return
+    const fromFiles = workerFactsFromFiles(python.path)
+    if (fromFiles === undefined) return // a layout the reader does not know: the worker is asked instead
+    const probe = spawnSync(python.path, ["-c", "import importlib.metadata as m, torch, json; print(json.dumps({'torch': m.version('torch'), 'transformers': m.version('transformers'), 'cuda': torch.cuda.is_available()}))"], { encoding: "utf8" })
+    const real = JSON.parse(probe.stdout) as { torch: string; transformers: string; cuda: boolean }
+    expect(fromFiles).toEqual({ libraries: { torch: real.torch, transformers: real.transformers }, cuda: real.cuda })
   })
 })

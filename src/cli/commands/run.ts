@@ -7,7 +7,8 @@
  */
 import { join } from "node:path"
 import { Effect, Either, Layer } from "effect"
-import { workerFactsFrom } from "../../engine/workerFacts.js"
+import { workerFactsFor } from "../../engine/workerFacts.js"
+import { resolveInterpreter } from "../../python/interpreter.js"
 import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../engine/Engine.js"
 import type { ModelSpec } from "../../kernels/common.js"
 import type { Plan } from "../../plan/types.js"
@@ -97,7 +98,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
         renderer.handle(e)
       },
       ensureModel,
-      workerFacts: workerFactsFrom,
+      workerFacts: workerFactsFor(resolveInterpreter().path),
       ...(input.report
         ? {
             report: async (runId: string) => {
