@@ -42,12 +42,25 @@ def test_levels_are_restored(tmp_path):
     assert not any(type(h).__name__ == "_EventHandler" for h in logging.getLogger().handlers)
 
 
-def test_transformers_warnings_are_forwarded_though_its_logger_does_not_propagate(tmp_path):
+def test_transformers_warnings_are_forwarded_once_whether_or_not_its_logger_propagates(tmp_path):
     from transformers.utils import logging as hf_logging
 
     hf_logging.get_logger("transformers.modeling_utils")  # configures the library's root logger
-    assert logging.getLogger("transformers").propagate is False
+    # transformers sets propagate = False on its root logger (another test may have set it back): one event either way
     events = tmp_path / "events.jsonl"
     with forwarded_logs(KernelContext(events_path=str(events))):
         hf_logging.get_logger("transformers.modeling_utils").warning("some weights were not used")
     assert [(e["level"], e["message"]) for e in _events(events)] == [("warn", "some weights were not used")]
+
+
+def test_forwarded_once_when_transformers_does_not_propagate(tmp_path):
+    hf = logging.getLogger("transformers")
+    before = hf.propagate
+    hf.propagate = False
+    try:
+        events = tmp_path / "events.jsonl"
+        with forwarded_logs(KernelContext(events_path=str(events))):
+            logging.getLogger("transformers.x").warning("kept")
+        assert [e["message"] for e in _events(events)] == ["kept"]
+    finally:
+        hf.propagate = before
