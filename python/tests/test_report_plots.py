@@ -180,3 +180,44 @@ def test_scatter_points_whiskers_and_labels(tmp_path):
     assert tag == f"{SVG_NS}svg"
     for text in ("accuracy drop against perplexity degradation", "en", "he", "zh", "Pearson r = 0.99"):
         assert text in texts
+
+
+LINES = {
+    "kind": "lines",
+    "name": "pareto",
+    "title": "size against the worst language",
+    "xlabel": "bits per weight",
+    "ylabel": "worst-language d (%)",
+    "series": [
+        {"label": "uniform", "points": [{"x": 4.6, "y": 1.0, "y_lo": 0.5, "y_hi": 1.6}, {"x": 3.6, "y": 2.0}]},
+        {"label": "worst-language optimal", "points": [{"x": 4.1, "y": 0.9, "y_lo": 0.2, "y_hi": 1.4}]},
+    ],
+    "reference_line": 0.92,
+}
+
+
+def test_lines_sorted_by_x_with_whiskers_legend_and_the_bound(tmp_path):
+    """Each series through its points in x order, CI whiskers where given, the bound dashed, all labelled."""
+    import matplotlib.pyplot as plt
+
+    from polyquant.report import plots
+
+    captured = {}
+    real = plots.plt.close
+    plots.plt.close = lambda fig: captured.setdefault("fig", fig)
+    try:
+        out = render(LINES, str(tmp_path))
+    finally:
+        plots.plt.close = real
+    ax = captured["fig"].axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("uniform", "worst-language optimal")] or [c.lines[0] for c in ax.containers]
+    xs = [list(map(float, ln.get_xdata())) for ln in lines]
+    assert [3.6, 4.6] in xs and [4.1] in xs
+    bound = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert bound and float(bound[0].get_ydata()[0]) == pytest.approx(0.92)
+    whiskers = sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for c in ax.containers if hasattr(c, "lines") for coll in c.lines[2] for s in coll.get_segments())
+    assert (0.5, 1.6) in whiskers and (0.2, 1.4) in whiskers
+    plt.close(captured["fig"])
+    _, texts = svg_texts(out["svg"])
+    for text in ("size against the worst language", "bits per weight", "uniform", "worst-language optimal", "bound"):
+        assert text in texts

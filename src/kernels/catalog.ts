@@ -22,6 +22,7 @@ import { correlation } from "./correlation.js"
 import { perplexity } from "./perplexity.js"
 import { tokenizerStats } from "./tokenizer-stats.js"
 import { fixture } from "./fixture.js"
+import { allocate } from "./allocate.js"
 
 // `as const satisfies`: keeps each kernel's literal name and zod types for the typed DSL (src/workflow/dsl.ts).
 export const kernels = [
@@ -35,6 +36,7 @@ export const kernels = [
   correlation,
   perplexity,
   tokenizerStats,
+  allocate,
   fixture
 ] as const satisfies ReadonlyArray<KernelDefinition>
 

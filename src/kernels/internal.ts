@@ -72,6 +72,17 @@ export const PlotSpec = z.discriminatedUnion("kind", [
     note: z.string().optional().describe("a line of text in the corner, e.g. r = 0.8 [0.1, 0.97]")
   }),
   z.strictObject({
+    kind: z.literal("lines"),
+    ...Axes,
+    series: z.array(
+      z.strictObject({
+        label: z.string(),
+        points: z.array(z.strictObject({ x: z.number(), y: z.number(), y_lo: z.number().nullable().optional(), y_hi: z.number().nullable().optional() }))
+      })
+    ),
+    reference_line: z.number().optional().describe("a dashed horizontal line at this value (a bound)")
+  }),
+  z.strictObject({
     kind: z.enum(["heatmap", "correlation"]),
     ...Axes,
     colorbar_label: z.string(),

@@ -9,6 +9,7 @@ import { asEstimate, languageRows } from "../ui/languages.js"
 import { est, fixed, pct, slug } from "./markdown.js"
 import { comparisonTables, matchingSentence, runsTable, stepsTable, unmatchedLines, type CellTable, type Comparison } from "../results/compare.js"
 import type { Block, Cell, Inline, PlotSpec, ReportStep } from "./types.js"
+import { allocateSection } from "./allocateSection.js"
 
 export interface Section {
   readonly stepId: string
@@ -309,7 +310,7 @@ const genericSection = (step: ReportStep, out: unknown): Section => {
 }
 
 /** The section of one step: a status line, then its kernel's tables and plots. */
-export const stepSection = (step: ReportStep): Section => {
+export const stepSection = (step: ReportStep, runId = "RUN"): Section => {
   const head: Inline = ["Kernel ", { code: step.uses }, `, ${step.status}${step.durationMs !== undefined ? ` in ${formatDuration(step.durationMs)}` : ""}${step.status === "cached" ? " (cache hit)" : ""}${step.platform ? ` on ${step.platform}` : ""}.`]
   const why: Inline[] = []
   if (step.reason) why.push(`Reason: ${step.reason}.`)
@@ -325,6 +326,7 @@ export const stepSection = (step: ReportStep): Section => {
     else if (step.uses === "quantize" && isObj(out)) body = quantizeSection(step, out)
     else if (step.uses === "task-eval" && isObj(out)) body = taskEvalSection(step, out)
     else if (step.uses === "correlation" && isObj(out)) body = correlationScatter(step, out) ?? genericSection(step, out)
+    else if (step.uses === "allocate" && isObj(out)) body = allocateSection(step, out, runId)
     else body = genericSection(step, out)
   }
   return { stepId: step.id, blocks: [paragraph(head, ...why), ...body.blocks], plots: body.plots }

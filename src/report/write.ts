@@ -82,7 +82,7 @@ export const buildReport = (input: ReportInput): BuiltReport => {
   }
   doc.push(heading(2, "Results"))
   for (const step of input.steps) {
-    const section = stepSection(step)
+    const section = stepSection(step, input.run.id)
     doc.push(heading(3, step.id), ...section.blocks, ...section.plots.map((spec): Block => ({ kind: "plot", spec })))
   }
   const comparison = comparisonPlot(input.steps)

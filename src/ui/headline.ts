@@ -1,7 +1,8 @@
 /**
  * The one-line gist of a finished step's outputs, for the step list and the plain lines:
  * disparity → "disparity 1.42 [1.10, 1.81]" (or why it is undefined), layer-sweep → the most
- * critical layer, layer-importance → the criteria, anything per-language → the worst language.
+ * critical layer, allocate → the size and whether the bound held, anything per-language → the
+ * worst language.
  */
 import { formatEstimate, formatPercent } from "./format.js"
 import { asEstimate, languageRows } from "./languages.js"
@@ -11,6 +12,14 @@ const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !
 
 export const headline = (uses: string, outputs: unknown): string | undefined => {
   if (!isObj(outputs)) return undefined
+  if (uses === "allocate" && isObj(outputs["allocation"])) {
+    const a = outputs["allocation"]
+    const worst = typeof a["worst_language"] === "string" ? a["worst_language"] : "?"
+    const d = isObj(a["measured"]) ? asEstimate(a["measured"][worst]) : undefined
+    const bpw = typeof a["bpw"] === "number" ? `${a["bpw"].toFixed(2)} bpw` : "? bpw"
+    const verdict = outputs["goal"] === "min-worst" ? "within the budget" : a["met"] === true ? "bound met" : "bound NOT met"
+    return `${bpw}, ${verdict}, worst ${worst} d=${formatPercent(d?.value ?? null)}`
+  }
   if (uses === "disparity" || isObj(outputs["disparity"])) {
     const d = outputs["disparity"]
     const e = asEstimate(d)

@@ -308,8 +308,19 @@ const expressionStrings = (value: unknown, path: PathKey[] = []): { path: PathKe
   return []
 }
 
+/**
+ * Whether an expression's CEL type may fill a field of type `expected`. An object from a step's
+ * outputs (a message type, `$steps.…`) may fill an object field and an untyped list a list field:
+ * their fields are checked against the kernel's parameters when the step runs, with the path named.
+ */
 const numericCompatible = (actual: string, expected: string): boolean =>
-  actual === expected || actual === "dyn" || expected === "dyn" || (actual === "int" && expected === "double") || (actual.startsWith("list<") && expected === "list<dyn>") || (actual.startsWith("map") && expected.startsWith("map"))
+  actual === expected ||
+  actual === "dyn" ||
+  expected === "dyn" ||
+  (actual === "int" && expected === "double") ||
+  (actual.startsWith("list<") && expected === "list<dyn>") ||
+  (actual === "list" && expected.startsWith("list")) ||
+  ((actual.startsWith("map") || actual.startsWith("$")) && expected.startsWith("map"))
 
 /**
  * Check a parsed (YAML or DSL) workflow value. `custom`: the DSL's custom steps by id.

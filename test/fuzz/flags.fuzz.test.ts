@@ -35,7 +35,8 @@ describe("fuzzing the CLI option parser", () => {
             expect(result.error).not.toContain("\n")
             expect(result.error.length).toBeLessThan(600)
           } else {
-            expect(result.positionals.length).toBeLessThanOrEqual(spec.positionals.length)
+            // a variadic command (compare RUN RUN...) takes any number of positionals
+            if (spec.variadic !== true) expect(result.positionals.length).toBeLessThanOrEqual(spec.positionals.length)
             for (const [name, option] of Object.entries(spec.options)) {
               const v = (result.values as Record<string, unknown>)[name]
               if (option.type === "boolean") expect(typeof v).toBe("boolean")

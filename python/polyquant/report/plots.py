@@ -7,6 +7,8 @@ draws them. Three kinds cover the report:
   d = PPL_q/PPL_b − 1; several series compare configurations, e.g. calibration sets);
 - `heatmap`: a matrix with labelled rows and columns (layer × language degradation of a sweep);
 - `correlation`: a symmetric matrix in [-1, 1], annotated (Spearman ρ between layer-importance criteria);
+- `lines`: one marked line per series through (x, y) points sorted by x, with 95% CI whiskers
+  and an optional dashed bound (the allocation's Pareto curves: bits per weight vs worst-language d);
 - `scatter`: labelled points with 95% CI whiskers and a least-squares line (perplexity degradation
   against the accuracy drop across languages, KAGGLE-003).
 
@@ -33,7 +35,7 @@ from ..errors import ParameterError  # noqa: E402
 
 log = logging.getLogger("polyquant.report")
 
-KINDS = ("bars", "heatmap", "correlation", "scatter")
+KINDS = ("bars", "heatmap", "correlation", "scatter", "lines")
 
 
 @dataclass
@@ -132,6 +134,27 @@ def _scatter(spec: dict, style: FigureStyle):
     return fig, ax
 
 
+def _lines(spec: dict, style: FigureStyle):
+    series = list(_require(spec, "series", "lines"))
+    fig, ax = plt.subplots(figsize=(max(style.width_in, _title_width(spec)), style.height_in))
+    markers = "osD^vP*X"
+    for k, s in enumerate(series):
+        pts = sorted(s["points"], key=lambda p: _finite(p["x"]))
+        xs = [_finite(p["x"]) for p in pts]
+        ys = [_finite(p["y"]) for p in pts]
+        lo = [_finite(p.get("y_lo")) for p in pts]
+        hi = [_finite(p.get("y_hi")) for p in pts]
+        err = None
+        if any(not math.isnan(v) for v in lo + hi):
+            err = [[max(0.0, y - v) if not math.isnan(v) else 0.0 for y, v in zip(ys, lo)], [max(0.0, v - y) if not math.isnan(v) else 0.0 for y, v in zip(ys, hi)]]
+        ax.errorbar(xs, ys, yerr=err, marker=markers[k % len(markers)], capsize=3, linewidth=1.2, markersize=5, label=str(s["label"]))
+    if spec.get("reference_line") is not None:
+        ax.axhline(_finite(spec["reference_line"]), color="gray", linestyle="--", linewidth=1, label="bound")
+    ax.legend(fontsize="small", loc="upper right")
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
 def _heatmap(spec: dict, style: FigureStyle, correlation: bool):
     name = spec["name"]
     rows = [str(r) for r in _require(spec, "rows", "heatmap")]
@@ -181,9 +204,11 @@ def render(spec: dict, out_dir: str, style: Optional[FigureStyle] = None) -> dic
         fig, ax = _bars(spec, style)
     elif kind == "scatter":
         fig, ax = _scatter(spec, style)
+    elif kind == "lines":
+        fig, ax = _lines(spec, style)
     else:
         fig, ax = _heatmap(spec, style, correlation=kind == "correlation")
-    if kind in ("bars", "scatter"):
+    if kind in ("bars", "scatter", "lines"):
         ax.set_title(title)
     else:
         fig.suptitle(title)  # centred on the figure: a square matrix's axes are narrower than the title

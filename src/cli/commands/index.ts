@@ -130,6 +130,18 @@ export const table = {
     },
     load: (): Promise<CommandModule> => import("./export.js")
   },
+  compile: {
+    name: "compile",
+    summary: "write an allocate step's plan in a quantizer's own syntax (GPTQModel, llm-compressor, AutoAWQ, llama.cpp)",
+    usage: "polyquant compile RUN STEP --to gptqmodel|llm-compressor|autoawq|llama.cpp [--out FILE] [--store PATH]",
+    positionals: ["RUN", "STEP"],
+    options: {
+      to: { type: "string", value: "gptqmodel|llm-compressor|autoawq|llama.cpp", description: "the quantizer whose syntax to write" },
+      out: { type: "string", value: "FILE", description: "write the file here (a folder: the tool's own file name in it) instead of printing it" },
+      store
+    },
+    load: (): Promise<CommandModule> => import("./compile.js")
+  },
   compare: {
     name: "compare",
     summary: "runs side by side: per-language values, deltas against the first run, whether CIs overlap",
