@@ -207,3 +207,18 @@ def test_gptq_allocation_is_measured_on_the_plan_quantized_afresh(model_dir, tra
                            "quant": requant, "protect": plan["protect"], "overrides": plan["overrides"]}, KernelContext())  # fmt: skip
     for lang, row in again["languages"].items():
         assert out["allocation"]["measured"][lang]["value"] == pytest.approx(row["degradation"]["value"], rel=1e-9, abs=1e-12)
+
+
+def test_a_delta_bpb_bound_is_met_in_bits_per_byte(model_dir):
+    out = allocate.run(_params(model_dir, bound={"delta_bpb": 0.004}, baselines=False), KernelContext())
+    assert out["bound"]["delta_bpb"] == {"value": 0.004, "from": "given"}
+    assert out["allocation"]["met"] is True
+    assert all(e["value"] <= 0.004 for e in out["allocation"]["delta_bpb"].values())
+
+
+def test_a_bound_no_candidate_can_meet_is_reported_with_its_shortfall(model_dir):
+    out = allocate.run(_params(model_dir, bound={"degradation": 0.0}, full_precision=False, candidates=[{"bits": 2}, {"bits": 3}], baselines=False), KernelContext())
+    a = out["allocation"]
+    assert a["met"] is False and "least-degrading allocation is reported" in a["reason"]
+    worst = max(e["value"] for e in a["measured"].values())
+    assert max(a["shortfall"].values()) == pytest.approx(worst, rel=1e-12)

@@ -159,23 +159,31 @@ SCATTER = {
 }
 
 
-def test_scatter_points_whiskers_and_labels(tmp_path):
-    """The points, the CI whiskers (read back from the figure) and every label are drawn."""
-    import matplotlib.pyplot as plt
-
+def _drawn(spec: dict, out_dir: str):
+    """Render `spec`, keeping the figure open: (its axes, the files written); close the figure after."""
     from polyquant.report import plots
 
     captured = {}
     real = plots.plt.close
     plots.plt.close = lambda fig: captured.setdefault("fig", fig)
     try:
-        out = render(SCATTER, str(tmp_path))
+        out = render(spec, out_dir)
     finally:
         plots.plt.close = real
-    ax = captured["fig"].axes[0]
-    whiskers = sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for c in ax.containers if hasattr(c, "lines") for coll in c.lines[2] for s in coll.get_segments())
-    assert whiskers == [(-0.01, 0.05), (0.03, 0.12)]
-    plt.close(captured["fig"])
+    return captured["fig"], out
+
+
+def _whiskers(ax) -> list[tuple[float, float]]:
+    return sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for c in ax.containers if hasattr(c, "lines") for coll in c.lines[2] for s in coll.get_segments())
+
+
+def test_scatter_points_whiskers_and_labels(tmp_path):
+    """The points, the CI whiskers (read back from the figure) and every label are drawn."""
+    import matplotlib.pyplot as plt
+
+    fig, out = _drawn(SCATTER, str(tmp_path))
+    assert _whiskers(fig.axes[0]) == [(-0.01, 0.05), (0.03, 0.12)]
+    plt.close(fig)
     tag, texts = svg_texts(out["svg"])
     assert tag == f"{SVG_NS}svg"
     for text in ("accuracy drop against perplexity degradation", "en", "he", "zh", "Pearson r = 0.99"):
@@ -200,24 +208,16 @@ def test_lines_sorted_by_x_with_whiskers_legend_and_the_bound(tmp_path):
     """Each series through its points in x order, CI whiskers where given, the bound dashed, all labelled."""
     import matplotlib.pyplot as plt
 
-    from polyquant.report import plots
-
-    captured = {}
-    real = plots.plt.close
-    plots.plt.close = lambda fig: captured.setdefault("fig", fig)
-    try:
-        out = render(LINES, str(tmp_path))
-    finally:
-        plots.plt.close = real
-    ax = captured["fig"].axes[0]
+    fig, out = _drawn(LINES, str(tmp_path))
+    ax = fig.axes[0]
     lines = [ln for ln in ax.get_lines() if ln.get_label() in ("uniform", "worst-language optimal")] or [c.lines[0] for c in ax.containers]
     xs = [list(map(float, ln.get_xdata())) for ln in lines]
     assert [3.6, 4.6] in xs and [4.1] in xs
     bound = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert bound and float(bound[0].get_ydata()[0]) == pytest.approx(0.92)
-    whiskers = sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for c in ax.containers if hasattr(c, "lines") for coll in c.lines[2] for s in coll.get_segments())
+    whiskers = _whiskers(ax)
     assert (0.5, 1.6) in whiskers and (0.2, 1.4) in whiskers
-    plt.close(captured["fig"])
+    plt.close(fig)
     _, texts = svg_texts(out["svg"])
     for text in ("size against the worst language", "bits per weight", "uniform", "worst-language optimal", "bound"):
         assert text in texts

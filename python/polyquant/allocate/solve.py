@@ -106,7 +106,7 @@ def min_worst(problem: Problem, budget_bits: float, cuts: Sequence[Sequence[int]
     """The allocation within `budget_bits` whose worst language's ΔNLL/T is smallest."""
     U, C, L = problem.shape
     objective = np.concatenate([TIE_BREAK * _dnll_row(problem, 1.0 / (problem.tokens * L)), [1.0]])
-    rows, hi = [_size_row(problem, 1)], [budget_bits]
+    rows, hi = [_size_row(problem, 1)], [budget_bits if np.isfinite(budget_bits) else float(problem.bits.max(axis=1).sum()) * 2 + 1]
     for lang in range(L):  # ΔNLL_ℓ / T_ℓ − t ≤ 0
         w = np.zeros(L)
         w[lang] = 1.0 / problem.tokens[lang]

@@ -423,8 +423,13 @@ def _allocate(params, ctx, loaded, m: Measurer, modules, units: list[Unit], choi
             over = float(r.w @ meas_dnll - bounds.rows[k].b)
             rows[k] = solve.Row(r.w, r.b - max(miss, over, 1e-12 * abs(r.b) + 1e-12), r.name)
         cuts.append(picks)
-    if chosen is None:
-        raise ParameterError(f"allocate: {unmet_reason}; loosen the bound or add candidates (full precision is {'allowed' if params['full_precision'] else 'not allowed'})")
+    if chosen is None:  # not even the prediction admits an allocation: report the least-degrading one, and by how much it misses
+        picks = solve.min_worst(problem, math.inf)
+        a = assignment_of(picks)
+        iterations.append({"bpw": bpw_of_picks(picks), "predicted": _pred_d(problem.predicted(picks), m.tokens, languages), "measured": {}, "violated": []})
+        chosen = (picks, m.measured_plan(a, polyquant_plan(modules, a, quant, protect), quant["method"]))
+        iterations[-1]["measured"] = {lang: chosen[1]["degradation"][lang]["value"] for lang in languages}
+        unmet_reason = f"{unmet_reason} (full precision {'allowed' if params['full_precision'] else 'not allowed'}); the least-degrading allocation is reported"
     picks, meas = chosen
     assignment = assignment_of(picks)
     shortfall = bounds.shortfall(meas) if goal == "min-size" else {lang: 0.0 for lang in languages}
