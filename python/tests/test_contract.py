@@ -118,4 +118,4 @@ def test_library_config_defaults_equal_the_contracts(cls, kernel_name, path):
 
 def test_contract_versions_are_the_typescript_ones():
     with open(os.path.join(CONTRACTS_DIR, "quantize.json"), encoding="utf-8") as f:
-        assert json.load(f)["version"] == "3"
+        assert json.load(f)["version"] == "4"

@@ -107,7 +107,11 @@ export const GptqOptions = z.strictObject({
   damp_percent: z.number().positive().max(1).default(0.01).describe("dampening as a fraction of the mean Hessian diagonal"),
   block_size: z.number().int().positive().default(128),
   act_order: z.boolean().default(false).describe("desc_act: quantize columns by decreasing Hessian diagonal"),
-  static_groups: z.boolean().default(false).describe("with act_order: fix group grids before reordering")
+  static_groups: z.boolean().default(false).describe("with act_order: fix group grids before reordering"),
+  group_grid: z
+    .enum(["reference", "updated"])
+    .default("reference")
+    .describe("a group starting inside a block: its grid from the weights at the block's start, as IST-DASLab/gptq and GPTQModel (reference), or from the error-updated ones (updated)")
 })
 
 export const AwqOptions = z.strictObject({

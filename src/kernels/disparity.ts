@@ -59,7 +59,7 @@ export const DisparityIndex = z.strictObject({
 
 export const disparity = defineKernel({
   name: "disparity",
-  version: "2",
+  version: "3",
   description: "baseline vs quantized: per-language degradation with paired bootstrap CIs, KL, Δp, top-1 agreement, and the disparity index",
   with: z.strictObject({
     model: ModelSpec,

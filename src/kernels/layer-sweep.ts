@@ -14,7 +14,7 @@ const PerLanguage = z.record(z.string(), z.number()).describe("language → d = 
 
 export const layerSweep = defineKernel({
   name: "layer-sweep",
-  version: "2",
+  version: "3",
   description: "protect-one, quantize-one or greedy protect-cumulative over layers (or layer groups): degradation per language, critical layers ranked",
   with: z.strictObject({
     model: ModelSpec,

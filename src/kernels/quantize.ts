@@ -29,7 +29,7 @@ export const QuantSummary = z.strictObject({
 
 export const quantize = defineKernel({
   name: "quantize",
-  version: "3",
+  version: "4",
   description: "quantize the model's block linears (RTN, GPTQ or AWQ) with protection and overrides; saves the quantized weights",
   with: z.strictObject({
     model: ModelSpec,

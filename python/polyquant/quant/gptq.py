@@ -9,10 +9,14 @@ where Hinv is the upper Cholesky factor of H⁻¹ (after dampening H by `damp` �
 Updates are applied lazily in blocks of `block_size` columns (the paper's §4 "lazy batch updates").
 
 The structure follows IST-DASLab/gptq `gptq.py` (`GPTQ.add_batch`, `fasterquant`) and AutoGPTQ's
-`quantization/gptq.py` (groups, act-order = `desc_act`, `static_groups`). One deliberate difference:
-when a group starts inside a block, its grid is computed from the *error-updated* columns (the
-pending block update is applied to the columns past the block first); the reference computes it
-from columns that have not yet received the current block's updates.
+`quantization/gptq.py` (groups, act-order = `desc_act`, `static_groups`). When a group starts
+inside a block, the reference (and GPTQModel's `gptq.py`, which keeps its `find_params(W[:, j:j+g])`)
+computes the group's grid from W as it stood at the start of the block: the block's own error
+updates live in the working copy W1 and reach W only when the block ends. That is the default
+here (`group_grid="reference"`), so codes equal the reference's given the same Hessian.
+`group_grid="updated"` computes it from the error-updated columns instead (W1, and the columns
+past the block with the block's pending update applied): polyquant's earlier behaviour, kept as an
+explicit option; it agrees with the reference wherever groups start at block boundaries.
 
 This file is the algorithm on one weight matrix; `gptq_model.py` drives it over a whole model.
 """
@@ -97,12 +101,15 @@ def gptq_codes(
     act_order: bool = False,
     static_groups: bool = False,
     module: str = "",
+    group_grid: str = "reference",
 ) -> GptqCodes:
     """GPTQ on one weight, returning codes, scales, zeros and g_idx (what an exporter packs).
 
     The math runs in float64 when W is float64, else in float32, on W's device.
     """
     g = _check_inputs(W, H, bits, group_size, damp, block_size, module)
+    if group_grid not in ("reference", "updated"):
+        raise ParameterError(f"GPTQ group_grid {group_grid!r} is not reference or updated")
     work = torch.float64 if W.dtype == torch.float64 else torch.float32
     dev = W.device
     W = W.detach().to(work).clone()  # (out, in), error-updated in place
@@ -172,11 +179,14 @@ def gptq_codes(
                     s, z = (t.to(work) for t in static[k])
                 elif j % g == 0:
                     k = j // g
-                    cols = W1[:, i : min(count, i + g)]
                     end = min(j + g, columns)
-                    if end > i2:  # the group runs past this block: apply the block's pending update first
-                        rest = W[:, i2:end] - Err1[:, :i] @ Hinv[i1 : i1 + i, i2:end]
-                        cols = torch.cat([cols, rest], dim=1)
+                    if group_grid == "reference":  # W at the block's start (the reference's find_params(W[:, j:j+g]))
+                        cols = W[:, j:end]
+                    else:  # the error-updated columns, the block's pending update applied past the block
+                        cols = W1[:, i : min(count, i + g)]
+                        if end > i2:
+                            rest = W[:, i2:end] - Err1[:, :i] @ Hinv[i1 : i1 + i, i2:end]
+                            cols = torch.cat([cols, rest], dim=1)
                     s, z = (t.to(work) for t in group_params(cols, bits, sym))
                     scales[:, k], zeros[:, k] = s.float(), z.to(torch.int32)
             w = W1[:, i]
@@ -221,6 +231,7 @@ def gptq_quantize(
     block_size: int = 128,
     act_order: bool = False,
     static_groups: bool = False,
+    group_grid: str = "reference",
 ) -> torch.Tensor:
     """Quantize and dequantize W (out × in, an nn.Linear weight) with GPTQ.
 
@@ -234,6 +245,8 @@ def gptq_quantize(
         block_size: columns per lazy batch update.
         act_order: quantize columns in order of decreasing diag(H) (desc_act).
         static_groups: with act_order and groups, fix each group's grid from W before reordering.
+        group_grid: "reference" (a group's grid from W at its block's start, as IST-DASLab/gptq and
+            GPTQModel) or "updated" (from the error-updated columns).
     Returns:
         Ŵ, the dequantized weight: same shape, dtype and device as W; every group of every row
         lies on the same kind of grid as `rtn_quantize` uses (polyquant.quant.grid).
@@ -241,7 +254,7 @@ def gptq_quantize(
         ParameterError: bad bits, group size, damp, block size or Hessian shape; a Hessian that is
         not positive definite after dampening.
     """
-    res = gptq_codes(W, H, bits, group_size, sym, damp, block_size, act_order, static_groups)
+    res = gptq_codes(W, H, bits, group_size, sym, damp, block_size, act_order, static_groups, group_grid=group_grid)
     return res.dequantize(W.dtype).to(W.device)
 
 

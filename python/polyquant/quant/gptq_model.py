@@ -31,9 +31,10 @@ class GptqConfig:
     """The `quant.gptq` options of a workflow (src/kernels/common.ts GptqOptions)."""
 
     damp_percent: float = 0.01  # dampening λ = damp_percent × mean(diag H), added to diag H
-    block_size: int = 128  # columns per lazy batch update (speed only: the result is the same)
+    block_size: int = 128  # columns per lazy batch update (a group starting inside a block takes its grid from the block start)
     act_order: bool = False  # desc_act: quantize columns in order of decreasing diag H
     static_groups: bool = False  # with act_order: group grids fixed from W before reordering
+    group_grid: str = "reference"  # a group starting inside a block: its grid from W at the block's start (gptq.py)
     batch_size: int = 8  # calibration sequences per forward pass (memory only)
 
     @classmethod
@@ -71,7 +72,7 @@ def _quantize_targets(targets: list[Any], hessians: dict[str, Hessian], cfg: Gpt
     for t in targets:
         W = t.weight().detach()
         res = gptq_codes(
-            W, hessians[t.name].H, t.bits, t.group_size, t.sym, cfg.damp_percent, cfg.block_size, cfg.act_order, cfg.static_groups, t.name
+            W, hessians[t.name].H, t.bits, t.group_size, t.sym, cfg.damp_percent, cfg.block_size, cfg.act_order, cfg.static_groups, t.name, group_grid=cfg.group_grid
         )
         Q = res.dequantize(W.dtype)
         out["errors"][t.name] = relative_error(W, Q)
@@ -174,7 +175,7 @@ def quantize_model_gptq(loaded: Any, quant: dict, targets: list[Any], ctx: Optio
             snap.restore()
     meta = {
         "method": "gptq",
-        "gptq": {k: getattr(cfg, k) for k in ("damp_percent", "block_size", "act_order", "static_groups")},
+        "gptq": {k: getattr(cfg, k) for k in ("damp_percent", "block_size", "act_order", "static_groups", "group_grid")},
         "calibration": cal_meta,
         "modules": out["modules"],
         "rtn_fallback": [t.name for t in embeddings],
