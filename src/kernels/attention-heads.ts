@@ -21,7 +21,7 @@ const Num = z.number().nullable()
 
 export const attentionHeads = defineKernel({
   name: "attention-heads",
-  version: "1",
+  version: "2",
   description: "per-head ablation per language: language-specific heads (share overall, per layer, in critical layers) and an activation statistic",
   with: z.strictObject({
     model: ModelSpec,

@@ -12,6 +12,7 @@ const Values = z.union([z.array(z.number()), z.record(z.string(), z.unknown())])
 
 export const Correlation = z.strictObject({
   n: z.number().int(),
+  p_method: z.string().nullable().describe("how both p-values were computed: exact permutation over all n! pairings (n ≤ 8), or seeded random pairings"),
   pearson: z.strictObject({ r: Num, p: Num, ci: z.tuple([Num, Num]) }),
   spearman: z.strictObject({ rho: Num, p: Num }),
   fit: z.strictObject({ intercept: Num, slope: Num }).describe("least squares y = intercept + slope·x"),
@@ -22,7 +23,7 @@ export const Correlation = z.strictObject({
 
 export const correlation = defineKernel({
   name: "correlation",
-  version: "1",
+  version: "2",
   description: "Pearson and Spearman (with p-values) between two measures, e.g. perplexity degradation vs accuracy drop",
   with: z
     .strictObject({

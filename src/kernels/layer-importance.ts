@@ -23,7 +23,7 @@ const Correlation = z.strictObject({ a: Criterion, b: Criterion, rho: Num, p: Nu
 
 export const layerImportance = defineKernel({
   name: "layer-importance",
-  version: "2",
+  version: "4",
   description: "Fisher, Hutchinson Hessian trace, activation variance, block influence and RTN sensitivity per layer and language; Spearman correlations",
   with: z.strictObject({
     model: ModelSpec,

@@ -3,11 +3,13 @@
 Given paired observations (x_i, y_i), one per language and configuration (e.g. x = perplexity
 degradation d = PPL_q/PPL_b − 1, y = accuracy drop acc_b − acc_q), this module reports:
 
-- Pearson r = Σ (x−x̄)(y−ȳ) / sqrt(Σ (x−x̄)² Σ (y−ȳ)²), its two-sided p-value (t-test with n−2
-  degrees of freedom, scipy.stats.pearsonr) and a 95% CI by Fisher's z: tanh(atanh(r) ± 1.96/sqrt(n−3))
-  (n ≥ 4; null otherwise);
-- Spearman ρ = Pearson r of the ranks (average ranks for ties) and its two-sided p-value
-  (scipy.stats.spearmanr);
+- Pearson r = Σ (x−x̄)(y−ȳ) / sqrt(Σ (x−x̄)² Σ (y−ȳ)²), its two-sided permutation p-value
+  (`analysis/permutation.py`: exact over all n! pairings up to n = 8, the usual case of one point
+  per language; 20,000 seeded random pairings above) and a 95% CI by Fisher's z:
+  tanh(atanh(r) ± 1.96/sqrt(n−3)) (n ≥ 4; null otherwise);
+- Spearman ρ = Pearson r of the ranks (average ranks for ties) and its permutation p-value;
+  `p_method` says which (an asymptotic t-test would print p = 0 for ρ = 1 at n = 4, where the
+  exact p is 2/24);
 - the least-squares line y = a + b·x, for the report's scatter plot.
 
 Undefined quantities (n < 3, or a constant x or y) are null, never NaN.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import ParameterError
+from .permutation import permutation_p, spearman_p
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -108,21 +111,23 @@ def correlate(pairs: list[Pair]) -> dict:
     spearman: dict[str, Optional[float]] = {"rho": None, "p": None}
     fit: dict[str, Optional[float]] = {"intercept": None, "slope": None}
     if not constant:
-        r, p = stats.pearsonr(xs, ys)
-        r = float(r)
+        r = float(stats.pearsonr(xs, ys)[0])
+        p, method = permutation_p(xs, ys)
         ci: list[Optional[float]] = [None, None]
         if n >= 4 and abs(r) < 1:
             z, half = math.atanh(r), Z_95 / math.sqrt(n - 3)
             ci = [math.tanh(z - half), math.tanh(z + half)]
-        pearson = {"r": r, "p": float(p), "ci": ci}
-        rho, ps = stats.spearmanr(xs, ys)
-        spearman = {"rho": float(rho), "p": float(ps)}
+        pearson = {"r": r, "p": p, "ci": ci}
+        rho = float(stats.spearmanr(xs, ys)[0])
+        ps, _ = spearman_p(xs, ys)
+        spearman = {"rho": rho, "p": ps}
     if len(set(xs)) >= 2:
         mx, my = sum(xs) / n, sum(ys) / n
         slope = sum((a - mx) * (b - my) for a, b in zip(xs, ys)) / sum((a - mx) ** 2 for a in xs)
         fit = {"intercept": my - slope * mx, "slope": slope}
     return {
         "n": n,
+        "p_method": method if not constant else None,
         "pearson": pearson,
         "spearman": spearman,
         "fit": fit,

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, ParameterError
+from .permutation import spearman_p
 from ..models import structure
 from .windows import equal_length_batches, model_device
 
@@ -277,8 +278,8 @@ def summarise(geo: HeadGeometry, langs: list[str], state: dict, rule: HeadRule, 
     n_heads = geo.layers * geo.heads
     n_specific = sum(p["specific"] for p in per_layer)
     if len(set(s_abl)) > 1 and len(set(s_act)) > 1:
-        rho, p = stats.spearmanr(s_abl, s_act)
-        spearman = {"rho": float(rho), "p": float(p)}
+        rho = float(stats.spearmanr(s_abl, s_act)[0])
+        spearman = {"rho": rho, "p": spearman_p(s_abl, s_act)[0]}  # permutation p (analysis/permutation.py)
     else:  # a constant score has no rank correlation
         spearman = {"rho": None, "p": None}
 

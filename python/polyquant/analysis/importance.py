@@ -18,7 +18,7 @@ next-token NLL of window n (nats per scored token); N windows per language.
   are quantized (the quant config's method, e.g. RTN, through polyquant.quant; one quantization
   pass, then apply → measure → restore per layer).
 
-Correlations: Spearman ρ (scipy.stats.spearmanr, two-sided p) between every pair of criteria
+Correlations: Spearman ρ (scipy.stats.spearmanr; two-sided permutation p, `analysis/permutation.py`) between every pair of criteria
 across layers, per language; a constant criterion has no rank correlation and gives null.
 """
 
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ParameterError
+from .permutation import spearman_p
 from ..models import structure
 from .windows import equal_length_batches, model_device, windows_digest
 from .degradation import degradation
@@ -212,8 +213,9 @@ def spearman_matrix(scores: dict[str, list[float]]) -> list[dict]:
         ok = [i for i in range(len(x)) if x[i] is not None and y[i] is not None and math.isfinite(x[i]) and math.isfinite(y[i])]
         xs, ys = [x[i] for i in ok], [y[i] for i in ok]
         if len(ok) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
-            rho, p = stats.spearmanr(xs, ys)
-            out.append({"a": a, "b": b, "rho": float(rho), "p": float(p), "n": len(ok)})
+            rho = float(stats.spearmanr(xs, ys)[0])
+            p, _ = spearman_p(xs, ys)  # exact over the n! pairings of few layers, where the t-test reads 0 at ρ = 1
+            out.append({"a": a, "b": b, "rho": rho, "p": p, "n": len(ok)})
         else:
             out.append({"a": a, "b": b, "rho": None, "p": None, "n": len(ok)})
     return out

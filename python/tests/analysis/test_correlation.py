@@ -20,12 +20,21 @@ def test_matches_scipy_and_a_hand_computation():
     syy = sum((b - my) ** 2 for b in Y)
     r = sxy / math.sqrt(sxx * syy)
     assert out["pearson"]["r"] == pytest.approx(r, rel=1e-12)
-    # p from the t distribution with n − 2 degrees of freedom
-    t = r * math.sqrt((n - 2) / (1 - r * r))
-    assert out["pearson"]["p"] == pytest.approx(2 * stats.t.sf(abs(t), n - 2), rel=1e-9)
+    # p: the share of the 120 pairings of the ys whose |r| is at least as large (exact permutation test)
+    import itertools
+
+    def r_of(ys):
+        m = sum(ys) / n
+        return sum((a - mx) * (b - m) for a, b in zip(X, ys)) / math.sqrt(sxx * sum((b - m) ** 2 for b in ys))
+
+    perms = list(itertools.permutations(Y))
+    assert out["pearson"]["p"] == pytest.approx(sum(abs(r_of(p)) >= abs(r) - 1e-12 for p in perms) / len(perms))
+    assert out["p_method"] == "exact permutation (120 pairings)"
     # Spearman by hand: ranks of X are 1..5, ranks of Y are [1, 2, 4, 3, 5] → ρ = 1 − 6Σd²/(n(n²−1)) = 0.9
     assert out["spearman"]["rho"] == pytest.approx(0.9)
-    assert out["spearman"]["p"] == pytest.approx(stats.spearmanr(X, Y)[1])
+    ranks_y = stats.rankdata(Y)
+    rho_of = lambda ys: stats.spearmanr(range(n), ys)[0]  # noqa: E731  (X is increasing: its ranks are 1..n)
+    assert out["spearman"]["p"] == pytest.approx(sum(abs(rho_of(p)) >= 0.9 - 1e-12 for p in itertools.permutations(ranks_y)) / 120)
     lo, hi = out["pearson"]["ci"]
     assert lo == pytest.approx(math.tanh(math.atanh(r) - 1.959963984540054 / math.sqrt(2)))
     assert lo < r < hi
