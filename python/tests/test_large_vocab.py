@@ -77,3 +77,22 @@ def test_exact_kl_at_a_262k_vocabulary(tmp_path, one_thread):
     want = float((lp_b.exp() * (lp_b - lp_q)).sum(-1).mean())
     assert want > 1e-4
     assert got.kl == pytest.approx(want, rel=1e-3)
+
+
+def test_token_nll_at_128k_agrees_with_float64_to_1e_6_nats():
+    """Llama-3's vocabulary: the per-token NLL equals a float64 log-softmax to 1e-6 nats per token
+    (float32 F.cross_entropy on the (B, V, T) layout is off by ~1e-4 here), IGNORE positions are 0."""
+    from polyquant.eval.perplexity import IGNORE, token_nll
+
+    g = torch.Generator().manual_seed(0)
+    B, T, V = 2, 48, 128_256
+    logits = (torch.randn(B, T, V, generator=g) * 4).float()
+    labels = torch.randint(0, V, (B, T), generator=g)
+    labels[0, :5] = IGNORE
+    want = -torch.log_softmax(logits.double(), dim=-1).gather(2, labels.clamp(min=0).unsqueeze(2)).squeeze(2)
+    want[labels == IGNORE] = 0
+    got = token_nll(logits, labels)
+    assert got.dtype == torch.float64
+    assert float((got - want).abs().max()) < 1e-6
+    assert float((got - want).mean().abs()) < 1e-7
+    assert torch.all(got[0, :5] == 0)
