@@ -106,7 +106,7 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_result(model_dir, tmp_
     with pytest.raises(KernelStopped, match=f"after {stop_after} of {full['configurations']} configurations"):
         layer_sweep.run(_params(model_dir, mode=mode, checkpoint_every=3), ctx)
     resumed_ctx = KernelContext.from_json({"checkpoint_path": ck})
-    assert len(resumed_ctx.resume_state["evaluated"]) == stop_after
+    assert len(resumed_ctx.resume_state["evaluated"]) == stop_after + 1  # and the all-quantized model
     resumed = layer_sweep.run(_params(model_dir, mode=mode, checkpoint_every=3), resumed_ctx)
     assert resumed == full
     if mode == "protect-cumulative":
@@ -146,3 +146,26 @@ def test_without_a_temporary_file_the_sweep_swaps_per_call_with_the_same_numbers
             m.setattr(layer_sweep, "SpilledOriginals", unwritable)
             swapped = layer_sweep.run(_params(model_dir, mode=mode), KernelContext())
         assert swapped == spilled, mode
+
+
+def test_rows_carry_the_disparity_kernels_paired_bootstrap_and_the_ranking_its_probabilities(model_dir):
+    """A row's CIs are what `disparity` reports for that configuration alone (same draws: one index
+    set per language, in sorted order); P(top k) sums to k over the groups; `separated` is the
+    score CI excluding 0."""
+    from polyquant.kernels import disparity
+
+    boot = {"samples": 300, "seed": 7}
+    out = layer_sweep.run(_params(model_dir, mode="protect-one", bootstrap=boot, reference="en", top_k=2), KernelContext())
+    d = disparity.run({"model": {"id": model_dir}, "corpus": CORPUS, "quant": QUANT, "protocol": PROTOCOL, "bootstrap": boot, "protect": {"layers": [1]}}, KernelContext())
+    row = out["rows"][1]
+    for lang, r in d["languages"].items():
+        assert row["degradation"][lang] == pytest.approx(r["degradation"]["value"], rel=1e-9)
+        assert row["degradation_ci"][lang] == pytest.approx(r["degradation"]["ci"], rel=1e-9)
+    assert row["disparity"]["value"] == pytest.approx(d["disparity"]["value"], rel=1e-9)
+    assert row["disparity"]["ci"] == pytest.approx(d["disparity"]["ci"], rel=1e-9)
+    assert sum(c["p_top_k"] for c in out["critical_layers"]) == pytest.approx(2)
+    for c in out["critical_layers"]:
+        lo, hi = c["score_ci"]
+        assert c["separated"] == (lo > 0 or hi < 0)
+    assert out["uncertainty"]["top_k"] == 2 and set(out["uncertainty"]["mde"]) == set(CORPUS["languages"])
+    assert (out["uncertainty"]["note"] is None) == bool(out["uncertainty"]["separated"])

@@ -110,17 +110,43 @@ const layerSweepSection = (step: ReportStep, out: Obj): Section => {
   const blocks: Block[] = [paragraph(`Mode: ${mode}; quantization: ${quantLabel(out["quant"]) ?? "?"}; ${rows.length} configurations.`)]
   const all = isObj(out["all_quantized"]) ? out["all_quantized"] : undefined
   const allD = all && isObj(all["degradation"]) ? (all["degradation"] as Obj) : undefined
+  const ci = (r: Obj, l?: string): [number | null, number | null] | null => {
+    const raw = l === undefined ? r["mean_ci"] : isObj(r["degradation_ci"]) ? r["degradation_ci"][l] : undefined
+    return Array.isArray(raw) && raw.length === 2 ? [num(raw[0]), num(raw[1])] : null
+  }
+  const cell = (r: Obj, value: unknown, l?: string): string => est({ value: num(value), ci: ci(r, l) }, (x) => pct(x))
+  const disp = (r: Obj): string => {
+    const d = isObj(r["disparity"]) ? r["disparity"] : undefined
+    if (!d) return "–"
+    return d["defined"] === false ? `undefined (${fixed(d["value"], 2)})` : est(asEstimate(d), (x) => fixed(x, 2))
+  }
   const body = rows.map((r) => {
     const d = isObj(r["degradation"]) ? (r["degradation"] as Obj) : {}
-    return [String(r["label"] ?? r["layers"]), ...languages.map((l) => pct(d[l])), pct(r["mean"])]
+    return [String(r["label"] ?? r["layers"]), ...languages.map((l) => cell(r, d[l], l)), cell(r, r["mean"]), disp(r)]
   })
-  if (allD) body.unshift(["all layers quantized", ...languages.map((l) => pct(allD[l])), pct(all?.["mean"])])
-  blocks.push(table(["configuration", ...languages.map((l) => `d ${l}`), "mean d"], body, languages.map((_, i) => i + 1).concat(languages.length + 1)))
+  if (all && allD) body.unshift(["all layers quantized", ...languages.map((l) => cell(all, allD[l], l)), cell(all, all["mean"]), disp(all)])
+  blocks.push(table(["configuration", ...languages.map((l) => `d ${l} [95% CI]`), "mean d [95% CI]", "disparity [95% CI]"], body, languages.map((_, i) => i + 1).concat(languages.length + 1, languages.length + 2)))
   const critical = Array.isArray(out["critical_layers"]) ? (out["critical_layers"] as Obj[]).filter(isObj) : []
+  const unc = isObj(out["uncertainty"]) ? out["uncertainty"] : undefined
   if (critical.length) {
-    blocks.push(paragraph(`Critical layers, most critical first (score: ${mode === "quantize-one" ? "mean d when only this layer is quantized" : "drop in mean d from protecting it"}):`))
-    blocks.push(table(["rank", "layers", "score"], critical.map((c, i) => [String(i + 1), String(c["label"] ?? c["layers"]), pct(c["score"])]), [0, 2]))
+    const k = num(unc?.["top_k"])
+    blocks.push(paragraph(`Critical layers, most critical first (score: ${mode === "quantize-one" ? "mean d when only this layer is quantized" : "drop in mean d from protecting it"}; 95% CI, and P(top ${k ?? "k"}) over the bootstrap replicates):`))
+    const ranked = critical.some((c) => Array.isArray(c["score_ci"]))
+    blocks.push(
+      table(
+        ranked ? ["rank", "layers", "score [95% CI]", `P(top ${k ?? "k"})`, "separated"] : ["rank", "layers", "score"],
+        critical.map((c, i) => {
+          const sc = Array.isArray(c["score_ci"]) ? ([num(c["score_ci"][0]), num(c["score_ci"][1])] as const) : null
+          const base = [String(i + 1), String(c["label"] ?? c["layers"])]
+          return ranked ? [...base, est({ value: num(c["score"]), ci: sc }, (x) => pct(x)), fixed(c["p_top_k"], 2), c["separated"] === true ? "yes" : "no"] : [...base, pct(c["score"])]
+        }),
+        ranked ? [0, 2, 3] : [0, 2]
+      )
+    )
   }
+  const mde = unc && isObj(unc["mde"]) ? Object.entries(unc["mde"]).filter(([, v]) => num(v) !== null) : []
+  if (mde.length) blocks.push(paragraph(`Smallest difference in d between two configurations this corpus resolves (1.96 × bootstrap SD): ${mde.map(([l, v]) => `${l} ${pct(v)}`).join(", ")}.`))
+  if (unc && typeof unc["note"] === "string") blocks.push(paragraph([{ strong: "Not resolved" }, `: ${unc["note"]}.`]))
   const plots: PlotSpec[] = []
   if (rows.length && languages.length) {
     plots.push({

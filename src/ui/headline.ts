@@ -29,7 +29,10 @@ export const headline = (uses: string, outputs: unknown): string | undefined => 
   }
   if (Array.isArray(outputs["critical_layers"])) {
     const top = (outputs["critical_layers"] as unknown[]).find(isObj)
-    if (top) return `most critical: ${String(top["label"] ?? top["layers"])}`
+    if (top) {
+      const sure = typeof top["p_top_k"] === "number" ? ` (P(top ${String(isObj(outputs["uncertainty"]) ? outputs["uncertainty"]["top_k"] : "k")}) ${top["p_top_k"].toFixed(2)}${top["separated"] === false ? ", not separated" : ""})` : ""
+      return `most critical: ${String(top["label"] ?? top["layers"])}${sure}`
+    }
   }
   const rows = languageRows(outputs).filter((r) => r.degradation?.value != null)
   if (rows.length) {

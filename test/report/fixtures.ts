@@ -23,13 +23,16 @@ const sweep = {
   all_quantized: { degradation: { ar: 0.2, en: 0.15, he: 0.22, zh: 0.25 }, mean: 0.205 },
   rows: [0, 1, 2, 3].map((i) => {
     const d = { ar: 0.2 - 0.03 * (i === 0 ? 2 : 1), en: 0.15 - 0.01 * i, he: 0.22 - 0.02 * i, zh: 0.25 - 0.04 * (i === 3 ? 2 : 0) }
-    return { layers: [i], label: `layer ${i}`, degradation: d, mean: (d.ar + d.en + d.he + d.zh) / 4 }
+    const mean = (d.ar + d.en + d.he + d.zh) / 4
+    const ci = Object.fromEntries(Object.entries(d).map(([l, v]) => [l, [v - 0.01, v + 0.02]]))
+    return { layers: [i], label: `layer ${i}`, degradation: d, mean, degradation_ci: ci, mean_ci: [mean - 0.005, mean + 0.005] }
   }),
   critical_layers: [
-    { layers: [3], label: "layer 3", score: 0.035 },
-    { layers: [0], label: "layer 0", score: 0.0225 }
+    { layers: [3], label: "layer 3", score: 0.035, score_ci: [0.01, 0.06], p_top_k: 0.9, separated: true },
+    { layers: [0], label: "layer 0", score: 0.0225, score_ci: [-0.002, 0.05], p_top_k: 0.6, separated: false }
   ],
-  configurations: 4
+  configurations: 4,
+  uncertainty: { bootstrap: { samples: 1000, seed: 0, unit: "segment" }, top_k: 2, mde: { ar: 0.012, en: 0.008, he: 0.015, zh: 0.02 }, separated: ["layer 3"], note: null }
 }
 
 const importance = {

@@ -68,12 +68,15 @@ describe("buildReport", () => {
 
   it("tabulates a layer sweep as configuration × language with the mean, and ranks critical layers", () => {
     const sweep = input.steps.find((s) => s.id === "sweep")!.outputs as { rows: Array<{ label: string; degradation: Record<string, number>; mean: number }> }
+    const p = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(2)}%`
     for (const r of sweep.rows) {
-      const cells = ["ar", "en", "he", "zh"].map((l) => `+${(r.degradation[l]! * 100).toFixed(2)}%`)
-      expect(markdown).toContain(`| ${r.label} | ${cells.join(" | ")} | +${(r.mean * 100).toFixed(2)}% |`)
+      const cells = ["ar", "en", "he", "zh"].map((l) => `${p(r.degradation[l]!)} [${p(r.degradation[l]! - 0.01)}, ${p(r.degradation[l]! + 0.02)}]`)
+      expect(markdown).toContain(`| ${r.label} | ${cells.join(" | ")} | ${p(r.mean)} [${p(r.mean - 0.005)}, ${p(r.mean + 0.005)}] | – |`)
     }
-    expect(markdown).toContain("| all layers quantized | +20.00% | +15.00% | +22.00% | +25.00% | +20.50% |")
-    expect(markdown).toContain("| 1 | layer 3 | +3.50% |")
+    expect(markdown).toContain("| all layers quantized | +20.00% | +15.00% | +22.00% | +25.00% | +20.50% | – |")
+    expect(markdown).toContain("| 1 | layer 3 | +3.50% [+1.00%, +6.00%] | 0.90 | yes |")
+    expect(markdown).toContain("| 2 | layer 0 | +2.25% [-0.20%, +5.00%] | 0.60 | no |")
+    expect(markdown).toContain("Smallest difference in d between two configurations this corpus resolves (1.96 × bootstrap SD): ar +1.20%, en +0.80%, he +1.50%, zh +2.00%.")
   })
 
   it("tabulates importance criteria and their Spearman correlations", () => {

@@ -25,6 +25,12 @@ Critical layers: protect-one ranks groups by how much protecting them lowers the
 mean (all.mean − row.mean); quantize-one by the row's own mean; protect-cumulative by greedy order
 with the improvement each step brought.
 
+Uncertainty (`analysis/sweep_uncertainty.py`): each row (and the all-quantized model) gets paired
+bootstrap 95% CIs on its per-language d and mean, and the disparity index against `reference`;
+each critical group its score's CI, whether that excludes 0, and P(top k) over the replicates;
+`uncertainty` gives the minimum detectable effect per language and a note when no layer is
+separated (the five-article default corpus rarely separates them).
+
 Checkpoints: every `checkpoint_every` configurations, and before stopping, the state holds the
 finished rows (and the greedy search's position), never weights. On resume the quantized weights
 are recomputed (deterministic) and the sweep continues; the result equals an uninterrupted run.
@@ -52,7 +58,9 @@ from ..quant.methods import quant_summary, quantize_model
 from ..quant.spill import SpilledOriginals
 from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
+from ..analysis.bootstrap import BootstrapConfig
 from ..analysis.degradation import degradation
+from ..analysis.sweep_uncertainty import sweep_uncertainty
 from .contract import kernel
 
 log = logging.getLogger(__name__)
@@ -84,6 +92,10 @@ def _degradation(base: dict[str, np.ndarray], quant: dict[str, np.ndarray], toke
     return {lang: degradation(math.fsum(base[lang]), math.fsum(quant[lang]), tokens[lang]) for lang in base}
 
 
+def _arrays(stored: dict[str, list]) -> dict[str, np.ndarray]:
+    return {lang: np.asarray(v, dtype=np.float64) for lang, v in stored.items()}
+
+
 def _mean(d: dict[str, float]) -> float:
     return math.fsum(d.values()) / len(d)
 
@@ -91,7 +103,7 @@ def _mean(d: dict[str, float]) -> float:
 def _key(params: dict, groups: list[list[int]], fingerprint: str) -> str:
     """What a checkpoint must match to be resumed: everything that changes the rows."""
     relevant = {k: params.get(k) for k in ("quant", "protect", "overrides", "mode", "protocol", "max_steps")}
-    relevant.update(groups=groups, fingerprint=fingerprint, corpus=(params.get("corpus") or {}).get("digest"))
+    relevant.update(groups=groups, fingerprint=fingerprint, corpus=(params.get("corpus") or {}).get("digest"), format=2)  # 2: per-window NLLs
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -144,7 +156,8 @@ class Sweep:
                 param.copy_(self.coded[n].dequantize(param.device))
             self.applied.add(n)
 
-    def evaluate(self, names: list[str]) -> dict[str, float]:
+    def evaluate(self, names: list[str]) -> dict[str, np.ndarray]:
+        """Per-window NLLs with `names` quantized."""
         model = self.loaded.model
         copied = {n: self.coded[n].dequantize(model.get_parameter(n).device) for n in names if n not in self.swappable}
         linears = [n for n in names if n in self.swappable]
@@ -155,6 +168,9 @@ class Sweep:
         else:
             with apply_weights(model, copied), swapped_in(model, self.coded, linears):
                 nll = window_nll(self.loaded, self.windows, self.batch_size)
+        return nll
+
+    def degradation(self, nll: dict[str, np.ndarray]) -> dict[str, float]:
         return _degradation(self.base, nll, self.tokens)
 
     def close(self) -> None:
@@ -190,7 +206,9 @@ def run(params: dict, ctx: KernelContext) -> dict:
     protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params["protocol"]))
     sweep = Sweep(loaded, targets, result.coded, windows, protocol.batch_size, ctx)
     try:
-        all_d = sweep.evaluate(sweep.params_for(None, set()))
+        if "all" not in state["evaluated"]:
+            state["evaluated"]["all"] = {lang: v.tolist() for lang, v in sweep.evaluate(sweep.params_for(None, set())).items()}
+        all_d = sweep.degradation(_arrays(state["evaluated"]["all"]))
 
         if mode == "protect-cumulative":
             total = sum(len(groups) - k for k in range(steps))
@@ -201,13 +219,14 @@ def run(params: dict, ctx: KernelContext) -> dict:
         def config(cfg_id: str, names: list[str]) -> dict[str, float]:
             """Evaluate one configuration, or reuse it from the checkpoint."""
             if cfg_id in state["evaluated"]:
-                return state["evaluated"][cfg_id]
+                return sweep.degradation(_arrays(state["evaluated"][cfg_id]))
             if ctx.should_stop():
                 ctx.checkpoint(state)
-                raise KernelStopped(f"layer-sweep stopped after {len(state['evaluated'])} of {total} configurations")
-            d = sweep.evaluate(names)
-            state["evaluated"][cfg_id] = d
-            ctx.progress(len(state["evaluated"]), total, "configurations", cfg_id)
+                raise KernelStopped(f"layer-sweep stopped after {len(state['evaluated']) - 1} of {total} configurations")
+            nll = sweep.evaluate(names)
+            state["evaluated"][cfg_id] = {lang: v.tolist() for lang, v in nll.items()}
+            d = sweep.degradation(nll)
+            ctx.progress(len(state["evaluated"]) - 1, total, "configurations", cfg_id)
             since[0] += 1
             if since[0] >= every:
                 ctx.checkpoint(state)
@@ -215,14 +234,17 @@ def run(params: dict, ctx: KernelContext) -> dict:
             return d
 
         rows: list[dict] = []
+        row_ids: list[str] = []  # each row's configuration in state["evaluated"]
         if mode in ("protect-one", "quantize-one"):
             for g in groups:
                 if mode == "protect-one":
                     names = sweep.params_for(None, set(g))
                 else:
                     names = sweep.params_for(set(g), set())
-                d = config(f"{mode}:{','.join(map(str, g))}", names)
+                cid = f"{mode}:{','.join(map(str, g))}"
+                d = config(cid, names)
                 rows.append({"layers": g, "label": label(g), "degradation": d, "mean": _mean(d)})
+                row_ids.append(cid)
             if mode == "protect-one":
                 scores = [_mean(all_d) - r["mean"] for r in rows]
             else:
@@ -245,23 +267,46 @@ def run(params: dict, ctx: KernelContext) -> dict:
                 gi, d = best
                 chosen.append(gi)
                 prot = sorted({i for c in chosen for i in groups[c]})
+                row_ids.append("protect:" + ",".join(map(str, prot)))
                 rows.append({"layers": prot, "label": "protect " + label(prot).removeprefix("layer ").removeprefix("layers "), "degradation": d, "mean": _mean(d), "added": groups[gi]})
                 critical.append({"layers": groups[gi], "label": label(groups[gi]), "score": prev - _mean(d)})
                 prev = _mean(d)
         if since[0]:
             ctx.checkpoint(state)
 
+        boot = BootstrapConfig.from_params(params["bootstrap"])
+        unc = sweep_uncertainty(
+            {lang: np.asarray(v) for lang, v in sweep.base.items()},
+            {lang: np.array([w.scored for w in ws], dtype=np.float64) for lang, ws in windows.items()},
+            {cid: _arrays(state["evaluated"][cid]) for cid in ["all", *row_ids]},
+            "all", list(zip(row_ids, [r["layers"] for r in rows])), mode, params["reference"], boot, params["top_k"],
+        )  # fmt: skip
+        for row, extra in zip(rows, unc["rows"]):
+            row.update(extra)
+        if mode in ("protect-one", "quantize-one"):
+            by_layers = {tuple(r["layers"]): k for k, r in enumerate(rows)}
+            for c in critical:
+                c.update(unc["ranking"][by_layers[tuple(c["layers"])]])
+        separated = [c["label"] for c in critical if c.get("separated")]
+        note = None
+        if mode in ("protect-one", "quantize-one") and not separated:
+            mde = ", ".join(f"{lang} {100 * v:.2f}%" for lang, v in unc["mde"].items() if v is not None)
+            note = (f"no layer's score has a 95% CI that excludes 0: this corpus cannot separate the layers from each other or from the "
+                    f"{'all-quantized model' if mode == 'protect-one' else 'baseline'} (it resolves differences in d of about {mde}); "
+                    "use a larger corpus, e.g. FLORES+ devtest (README, Corpora)")  # fmt: skip
+
         return {
             "mode": mode,
             "quant": quant_summary(quant),
             "protected": protected,
             "groups": groups,
-            "languages": sorted(windows),
-            "baseline": {lang: math.exp(math.fsum(sweep.base[lang]) / sweep.tokens[lang]) for lang in sorted(windows)},
-            "all_quantized": {"degradation": all_d, "mean": _mean(all_d)},
+            "languages": list(windows),  # the workflow's order
+            "baseline": {lang: math.exp(math.fsum(sweep.base[lang]) / sweep.tokens[lang]) for lang in windows},
+            "all_quantized": {"degradation": all_d, "mean": _mean(all_d), **unc["all"]},
             "rows": rows,
             "critical_layers": critical,
             "configurations": total,
+            "uncertainty": {"bootstrap": boot.record(), "top_k": unc["top_k"], "mde": unc["mde"], "separated": separated, "note": note},
             "protocol": protocol.record(),
         }
     finally:
