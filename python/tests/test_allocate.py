@@ -116,6 +116,12 @@ def test_a_quantize_step_with_the_plan_writes_exactly_the_planned_grids(model_di
     written = {t["name"]: (t["bits"], t["group_size"]) for t in json.loads(header["__metadata__"]["targets"])}
     planned = {m["name"]: (m["bits"], m["group_size"]) for m in plan["modules"] if m["bits"] is not None}
     assert written == planned
+    # the step's storage summary counts the same bits per weight as the allocation, from the targets
+    assert out["storage"]["bpw"] == pytest.approx(result["allocation"]["bpw"], rel=1e-12)
+    layers = {(g["bits"], g["group_size"]): set(g["layers"]) for g in out["storage"]["grids"]}
+    for m in plan["modules"]:
+        if m["bits"] is not None:
+            assert m["layer"] in layers[(m["bits"], m["group_size"])]
 
 
 def test_the_model_comes_back_bit_exact(model_dir, result):

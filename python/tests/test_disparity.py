@@ -230,8 +230,10 @@ def test_identical_models_give_zero_kl_full_agreement_and_no_degradation(llama_d
         assert row["kl"] == 0.0
         assert row["top1_agreement"] == 1.0
         assert row["delta_p"] == 0.0
-        assert row["degradation"] == {"value": 0.0, "ci": [0.0, 0.0]}
-        assert row["ppl_quant"] == row["ppl_base"]
+        # two forward passes agree to float rounding, which the float64 NLL sum no longer hides
+        assert row["degradation"]["value"] == pytest.approx(0.0, abs=1e-9)
+        assert row["degradation"]["ci"] == pytest.approx([0.0, 0.0], abs=1e-9)
+        assert row["ppl_quant"] == pytest.approx(row["ppl_base"], rel=1e-9)
     assert out["disparity"]["value"] is None and out["disparity"]["defined"] is False
     assert out["quant"] is None and out["variant"]["id"] == llama_dir
 

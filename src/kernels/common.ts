@@ -178,6 +178,23 @@ export const Override = z
   .refine((o) => o.layers !== undefined || o.modules !== undefined, "an override names `layers` or `modules`")
 export type Override = z.infer<typeof Override>
 
+/** What a quantization stores (python/polyquant/quant/plan.py `grid_summary`): overrides made visible. */
+export const StorageSummary = z.strictObject({
+  bpw: z.number().nullable().describe("bits per weight over every quantizable module, scales and zeros included, protected ones at 16"),
+  grids: z
+    .array(
+      z.strictObject({
+        bits: z.number().int(),
+        group_size: z.number().int(),
+        sym: z.boolean(),
+        type: z.string().optional().describe("method gguf: the llama.cpp block type"),
+        modules: z.number().int(),
+        layers: z.array(z.number().int())
+      })
+    )
+    .describe("the quantized modules grouped by grid, most modules first: more than one when overrides apply")
+})
+
 /** A point estimate with its 95% confidence interval. */
 export const Estimate = z.strictObject({
   value: z.number().nullable(),

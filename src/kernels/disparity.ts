@@ -6,7 +6,7 @@
  * reference's CI contains 0; the additive gap; the worst language.
  */
 import { z } from "zod"
-import { Estimate, Language, ModelSpec, Override, Protect, QuantConfig, CorpusSpec, ArchitectureRecord, AwqSearchRecord } from "./common.js"
+import { Estimate, Language, ModelSpec, Override, Protect, QuantConfig, CorpusSpec, ArchitectureRecord, AwqSearchRecord, StorageSummary } from "./common.js"
 import { defineKernel } from "./define.js"
 
 /** How perplexity windows are cut (python/polyquant/eval/perplexity.py `Protocol`). */
@@ -83,7 +83,8 @@ export const disparity = defineKernel({
         sym: z.boolean(),
         gguf_type: z.string().optional().describe("method gguf: the file type or block type, e.g. Q4_K_M"),
         modules: z.number().int(),
-        mean_rel_error: z.number().nullable()
+        mean_rel_error: z.number().nullable(),
+        storage: StorageSummary.optional()
       })
       .nullable(),
     architecture: ArchitectureRecord.nullable().optional().describe("the structure found in the model, when the step quantized it"),

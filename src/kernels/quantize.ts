@@ -4,7 +4,7 @@
  * per-module relative Frobenius error ‖W − Ŵ‖ / ‖W‖; the resident model is restored bit-exactly.
  */
 import { z } from "zod"
-import { GroupSize, Bits, ModelSpec, Override, Protect, QuantConfig, ArchitectureRecord, AwqSearchRecord } from "./common.js"
+import { GroupSize, Bits, ModelSpec, Override, Protect, QuantConfig, ArchitectureRecord, AwqSearchRecord, StorageSummary } from "./common.js"
 import { defineKernel } from "./define.js"
 
 /** One quantized module in an output: where it is, how it was quantized, how much it moved. */
@@ -46,6 +46,16 @@ export const quantize = defineKernel({
     const needs = w.export === undefined || w.export === "compressed-tensors" ? undefined : w.export === "awq" ? "awq" : "gptq"
     if (needs !== undefined && w.quant.method !== needs)
       ctx.addIssue({ code: "custom", path: ["export"], message: `export ${w.export} needs quant.method ${needs}, got ${w.quant.method}` })
+    if (w.export === "awq") {
+      // AutoAWQ's GEMM layout has one bit width, group size and zero point for every module (python/polyquant/quant/export.py):
+      // say so before the whole quantization runs, not at export after it
+      const why = "AutoAWQ's GEMM checkpoints hold one asymmetric 4-bit grid for every module; use export compressed-tensors for mixed grids"
+      if (w.quant.bits !== 4 || w.quant.sym) ctx.addIssue({ code: "custom", path: ["export"], message: `export awq: quant is ${w.quant.bits}-bit ${w.quant.sym ? "sym" : "asym"}; ${why}` })
+      w.overrides.forEach((o, k) => {
+        const changed = [o.bits !== undefined && o.bits !== w.quant.bits ? `bits ${o.bits}` : "", o.group_size !== undefined && o.group_size !== w.quant.group_size ? `group_size ${o.group_size}` : "", o.sym !== undefined && o.sym !== w.quant.sym ? `sym ${o.sym}` : ""].filter(Boolean)
+        if (changed.length) ctx.addIssue({ code: "custom", path: ["overrides", k], message: `export awq: this override sets ${changed.join(", ")}; ${why}` })
+      })
+    }
   }),
   outputs: z.strictObject({
     ...QuantSummary.shape,
@@ -58,6 +68,7 @@ export const quantize = defineKernel({
     architecture: ArchitectureRecord.nullable().optional().describe("the structure found in the model, when the step quantized it"),
     awq: AwqSearchRecord.nullable().optional().describe("AWQ only: the scale groups found and verified"),
     mean_rel_error: z.number().nullable(),
+    storage: StorageSummary,
     checkpoint: z
       .strictObject({ format: z.enum(["gptq", "gptq_v2", "awq", "compressed-tensors"]), path: z.string().describe("a folder: `model: {id: <path>, format: …}` loads it") })
       .nullable()

@@ -38,13 +38,28 @@ export const quantLabel = (q: unknown): string | undefined => {
     .join(" ")
 }
 
+/** "; int8 g32 on layers 0, 3 (14 modules); 4.71 bits per weight": the grids besides the step's own, and the size. */
+export const storageText = (storage: Obj | undefined, quant: Obj): string => {
+  if (!storage) return ""
+  const grids = Array.isArray(storage["grids"]) ? (storage["grids"] as unknown[]).filter(isObj) : []
+  const isBase = (g: Obj) => g["bits"] === quant["bits"] && g["group_size"] === quant["group_size"] && g["sym"] === quant["sym"] && g["type"] === undefined
+  const others = grids.filter((g) => !isBase(g)).map((g) => {
+    const layers = Array.isArray(g["layers"]) ? (g["layers"] as unknown[]).map(String).join(", ") : ""
+    const grid = typeof g["type"] === "string" ? g["type"] : `int${String(g["bits"])} ${g["group_size"] === -1 ? "per-channel" : `g${String(g["group_size"])}`}${g["sym"] === true ? " sym" : ""}`
+    return `${grid} on layer${layers.includes(",") ? "s" : ""} ${layers} (${String(g["modules"])} modules)`
+  })
+  const bpw = num(storage["bpw"])
+  return `${others.length ? `; ${others.join("; ")}` : ""}${bpw !== null ? `; ${bpw.toFixed(2)} bits per weight` : ""}`
+}
+
 const disparitySection = (step: ReportStep, out: Obj): Section => {
   const langs = isObj(out["languages"]) ? (out["languages"] as Record<string, Obj>) : {}
   const names = Object.keys(langs)
   const reference = typeof out["reference"] === "string" ? out["reference"] : "en"
   const q = quantLabel(out["quant"])
   const variant = isObj(out["variant"]) ? String(out["variant"]["id"]) : undefined
-  const config = q ?? (variant ? `variant ${variant}` : "quantized")
+  const storage = isObj(out["quant"]) && isObj(out["quant"]["storage"]) ? out["quant"]["storage"] : undefined
+  const config = (q ? q + storageText(storage, out["quant"] as Obj) : undefined) ?? (variant ? `variant ${variant}` : "quantized")
   const blocks: Block[] = []
   blocks.push(paragraph(`Quantized variant: ${config}${Array.isArray(out["protected"]) && out["protected"].length ? `; protected: ${(out["protected"] as unknown[]).map(String).join(", ")}` : ""}. Reference language: ${reference}.`))
   blocks.push(

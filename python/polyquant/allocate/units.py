@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..errors import ParameterError
 from ..quant.ggml_mix import role_of
-from ..quant.grid import effective_group_size
+from ..quant.grid import effective_group_size, stored_bpw
 
 FULL_PRECISION_BPW = 16.0
 
@@ -44,8 +44,7 @@ class Choice:
     def bpw(self, in_features: int) -> float:
         if self.bits is None:
             return FULL_PRECISION_BPW
-        g = in_features if self.group_size == -1 else self.group_size
-        return self.bits + (16 + (0 if self.sym else self.bits)) / g
+        return stored_bpw(self.bits, self.group_size, self.sym, in_features)
 
     def record(self) -> dict:
         return {"label": self.label, "bits": self.bits, "group_size": None if self.bits is None else self.group_size, "sym": None if self.bits is None else self.sym}

@@ -137,7 +137,7 @@ def record_baseline(loaded: Any, corpus: dict, protocol: Protocol, cfg: CompareC
             seg_nll[idx] = nll.sum(dim=1).double().cpu().numpy()
             mask = labels != IGNORE
             lp = torch.log_softmax(logits[mask].float(), dim=-1)  # (n, V), window-major order
-            label_lp.append((-nll[mask]).float().cpu())
+            label_lp.append((-nll[mask]).double().cpu())  # float64, as the quantized pass computes it (Δp)
             argmax.append(lp.argmax(dim=-1).to(torch.int32).cpu())
             if mode == "top-k":
                 v, i = lp.topk(min(cfg.top_k, lp.shape[-1]), dim=-1)

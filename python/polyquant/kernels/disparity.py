@@ -34,6 +34,7 @@ from ..eval.perplexity import Protocol
 from ..models import resident
 from ..quant.apply import apply_weights
 from ..quant.methods import quant_summary, quantize_model
+from ..quant.plan import grid_summary
 from . import quantize as quantize_kernel
 from ..analysis.degradation import degradation
 from .contract import defaults_at, kernel
@@ -137,6 +138,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
                 **quant_summary(quant),
                 "modules": len(targets),
                 "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
+                "storage": grid_summary(loaded.model, quant, targets),
             },
             variant=None,
             protected=protected,

@@ -32,7 +32,7 @@ from ..models import resident
 from ..quant.apply import apply_weights
 from ..quant.methods import quant_summary, quantize_model
 from ..quant.result import QuantResult
-from ..quant.plan import QuantTarget, protected_names, resolve_targets
+from ..quant.plan import QuantTarget, grid_summary, protected_names, resolve_targets
 from .contract import kernel
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
         "modules": rows,
         "protected": protected,
         "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
+        "storage": grid_summary(loaded.model, quant, targets),
         "checkpoint": checkpoint,
         **structure_outputs(loaded, result),
     }

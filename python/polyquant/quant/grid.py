@@ -139,3 +139,10 @@ def quantize_weight(W: torch.Tensor, bits: int, group_size: int = -1, sym: bool 
         group_size=g,
         sym=sym,
     )
+
+
+def stored_bpw(bits: int, group_size: int, sym: bool, in_features: int) -> float:
+    """Bits per weight a packed checkpoint stores: the codes, plus per group a float16 scale and,
+    for an asymmetric grid, a `bits`-wide zero point (GPTQ/AWQ packing); group −1 is one group per row."""
+    g = in_features if group_size == -1 else group_size
+    return bits + (16 + (0 if sym else bits)) / g

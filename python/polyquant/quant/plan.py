@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import ParameterError
 from ..models import structure
-from .grid import check_bits, effective_group_size
+from .grid import check_bits, effective_group_size, stored_bpw
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +192,35 @@ def protected_names(model: nn.Module, quant: Optional[dict], targets: list[Quant
     """Candidate modules that the plan leaves in full precision."""
     chosen = {t.name for t in targets}
     return [t.name for t in all_candidates(model, quant or {}) if t.name not in chosen]
+
+
+FULL_PRECISION_BPW = 16.0
+
+
+def grid_summary(model: nn.Module, quant: dict, targets: list[QuantTarget]) -> dict:
+    """What a quantization stores: bits per weight over every candidate module (protected ones at
+    16, a gguf type at its llama.cpp size, `quant/grid.stored_bpw` otherwise), and the targets
+    grouped by grid with their layers, so that overrides show in outputs and reports."""
+    by_name = {t.name: t for t in targets}
+    total = weighted = 0.0
+    grids: dict[tuple, dict] = {}
+    for c in all_candidates(model, quant):
+        w = c.weight()
+        n = float(w.numel())
+        t = by_name.get(c.name)
+        if t is None:
+            bpw = FULL_PRECISION_BPW
+        elif t.ggml_type is not None:
+            bpw = float(t.describe()["bpw"])
+        else:
+            bpw = stored_bpw(t.bits, t.group_size, t.sym, int(w.shape[1]))
+        total += n
+        weighted += n * bpw
+        if t is not None:
+            key = (t.ggml_type,) if t.ggml_type is not None else (t.bits, t.group_size, t.sym)
+            g = grids.setdefault(key, {"bits": t.bits, "group_size": t.group_size, "sym": t.sym, **({"type": t.ggml_type} if t.ggml_type else {}), "modules": 0, "layers": set()})
+            g["modules"] += 1
+            if t.layer is not None:
+                g["layers"].add(t.layer)
+    out = [{**g, "layers": sorted(g["layers"])} for g in sorted(grids.values(), key=lambda g: -g["modules"])]
+    return {"bpw": weighted / total if total else None, "grids": out}
