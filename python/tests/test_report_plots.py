@@ -221,3 +221,15 @@ def test_lines_sorted_by_x_with_whiskers_legend_and_the_bound(tmp_path):
     _, texts = svg_texts(out["svg"])
     for text in ("size against the worst language", "bits per weight", "uniform", "worst-language optimal", "bound"):
         assert text in texts
+
+
+def test_heatmap_text_is_white_on_dark_cells_and_black_on_light_ones_at_both_ends_of_a_diverging_map(tmp_path):
+    """Legible by shade, not by sign: the dark red and dark blue ends both carry white text."""
+    import matplotlib.pyplot as plt
+
+    spec = {"kind": "heatmap", "name": "div", "title": "t", "xlabel": "x", "ylabel": "y", "colorbar_label": "d (%)",
+            "rows": ["a"], "cols": ["neg", "mid", "pos"], "values": [[-10.0, 0.0, 10.0]], "annotate": True}  # fmt: skip
+    fig, _ = _drawn(spec, str(tmp_path))
+    colours = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    plt.close(fig)
+    assert colours == {"-10.0": "white", "0.0": "black", "10.0": "white"}

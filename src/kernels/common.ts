@@ -116,6 +116,11 @@ export const GptqOptions = z.strictObject({
 
 export const AwqOptions = z.strictObject({
   grid: z.number().int().min(2).default(20).describe("number of α values tried in [0, 1]"),
+  alpha_grid: z.enum(["llm-awq", "linspace"]).default("llm-awq").describe("llm-awq: α = k / grid for k < grid, as mit-han-lab/llm-awq; linspace: both ends included"),
+  loss: z
+    .enum(["module", "block"])
+    .default("module")
+    .describe("module: score a scale group on the output of the module it feeds (self_attn, o_proj, mlp, down_proj), as llm-awq; block: on the whole block's output"),
   clip: z.boolean().default(true).describe("search a per-group clipping ratio after scaling"),
   clip_grid: z.number().int().min(2).default(20)
 })

@@ -171,10 +171,11 @@ const layerSweepSection = (step: ReportStep, out: Obj): Section => {
       xlabel: "language",
       ylabel: sweepAxis[mode] ?? "configuration",
       colorbar_label: "degradation d = PPL_q/PPL_b − 1 (%)",
-      rows: rows.map((r) => String(r["label"] ?? r["layers"])),
+      // the all-quantized model first: the reference every row is read against
+      rows: [...(allD ? ["all layers quantized"] : []), ...rows.map((r) => String(r["label"] ?? r["layers"]))],
       cols: languages,
-      values: rows.map((r) => languages.map((l) => times100(num(isObj(r["degradation"]) ? r["degradation"][l] : null)))),
-      annotate: rows.length * languages.length <= 120
+      values: [...(allD ? [languages.map((l) => times100(num(allD[l])))] : []), ...rows.map((r) => languages.map((l) => times100(num(isObj(r["degradation"]) ? r["degradation"][l] : null))))],
+      annotate: (rows.length + 1) * languages.length <= 120
     })
   }
   return { stepId: step.id, blocks, plots }

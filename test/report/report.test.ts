@@ -106,8 +106,9 @@ describe("buildReport", () => {
     expect(bars.series[0]!.lo![0]).toBeCloseTo(8, 10)
     expect(bars.series[0]!.hi![0]).toBeCloseTo(17, 10)
     const heat = byName("sweep-sweep") as Extract<PlotSpec, { kind: "heatmap" }>
-    expect(heat.rows).toEqual(["layer 0", "layer 1", "layer 2", "layer 3"])
-    expect(heat.values[3]![3]).toBeCloseTo(17, 10) // zh with layer 3 protected: 0.25 − 0.08
+    expect(heat.rows).toEqual(["all layers quantized", "layer 0", "layer 1", "layer 2", "layer 3"])
+    expect(heat.values[0]).toEqual([20, 15, 22, 25]) // the reference row: every layer quantized
+    expect(heat.values[4]![3]).toBeCloseTo(17, 10) // zh with layer 3 protected: 0.25 − 0.08
   })
 
   it("tabulates any other kernel's per-language fields, one column each", () => {

@@ -14,9 +14,13 @@ minimising the group's output error on sampled calibration tokens.
 
 Follows mit-han-lab/llm-awq `awq/quantize/auto_scale.py` (`_search_module_scale`, `apply_scale`,
 `scale_ln_fcs`, `scale_fc_fc`) and `auto_clip.py` (`auto_clip_layer`, max_shrink 0.5, 512 tokens,
-q/k projections not clipped), with two changes: every group is scored on the whole block's output
-(one generic rule instead of per-architecture `module2inspect`), and the scale groups are derived
-from the model and verified (awq_groups.py) instead of listed per architecture. Every fold is
+q/k projections not clipped). As there, α runs over {k / grid : k = 0 … grid − 1} (`alpha_grid:
+llm-awq`; `linspace` is linspace(0, 1, grid), both ends included) and each group is scored on the
+output of the module it feeds (`loss: module`): llm-awq's `module2inspect`, here derived for any
+architecture as the innermost module holding all of the group's linears (self_attn for q/k/v, mlp
+for gate/up, the linear itself for o_proj and down_proj), run on the inputs it received in the
+full-precision block; `loss: block` scores the whole block's output instead. The scale groups are
+derived from the model and verified (awq_groups.py) instead of listed per architecture. Every fold is
 checked again after the search, on the block and on the logits. Search returns data
 (`AwqResults`); `apply_awq(model, results)` applies it.
 """
@@ -53,7 +57,9 @@ OUT_CHUNK = 256  # output rows per step of the clip search (memory only)
 class AwqConfig:
     """`quant.awq` of a workflow (src/kernels/common.ts AwqOptions)."""
 
-    grid: int = 20  # α values tried, evenly spaced in [0, 1] (both ends included)
+    grid: int = 20  # α values tried: k / grid for k < grid (llm-awq), or linspace(0, 1, grid)
+    alpha_grid: str = "llm-awq"  # "llm-awq": {k / grid}; "linspace": both ends included
+    loss: str = "module"  # "module": the output of the module the group feeds (llm-awq); "block": the block's
     clip: bool = True  # search a clipping ratio per output row and group after scaling
     clip_grid: int = 20  # shrink steps of 1 / clip_grid; steps up to CLIP_MAX_SHRINK are tried
     batch_size: int = 8  # calibration sequences per forward pass (memory only)
@@ -67,6 +73,8 @@ class AwqConfig:
         cfg = cls(**opts)
         if cfg.grid < 2 or cfg.clip_grid < 2:
             raise ParameterError(f"quant.awq grid {cfg.grid} and clip_grid {cfg.clip_grid} must be at least 2")
+        if cfg.alpha_grid not in ("llm-awq", "linspace") or cfg.loss not in ("module", "block"):
+            raise ParameterError(f"quant.awq alpha_grid {cfg.alpha_grid!r} (llm-awq or linspace) or loss {cfg.loss!r} (module or block) is unknown")
         return cfg
 
 
@@ -122,12 +130,17 @@ def scales_for(x_mean: torch.Tensor, alpha: float) -> torch.Tensor:
     return s / (s.max() * s.min()).sqrt()
 
 
-def alpha_search(x_mean: torch.Tensor, grid: int, loss_of) -> tuple[float, torch.Tensor, float, float]:
-    """The one α search (production and tests): s = scales_for(x_mean, α) for α on linspace(0, 1, grid),
+def alphas(grid: int, kind: str = "llm-awq") -> list[float]:
+    """llm-awq's `ratio * 1 / n_grid` for ratio in range(n_grid), or linspace(0, 1, grid)."""
+    return [k / grid for k in range(grid)] if kind == "llm-awq" else torch.linspace(0, 1, grid).tolist()
+
+
+def alpha_search(x_mean: torch.Tensor, grid: int, loss_of, kind: str = "llm-awq") -> tuple[float, torch.Tensor, float, float]:
+    """The one α search (production and tests): s = scales_for(x_mean, α) for α in `alphas(grid, kind)`,
     scored by `loss_of(s)`; returns (α, s, loss, loss at α = 0, i.e. plain RTN). The first minimum wins."""
     best: Optional[tuple[float, torch.Tensor, float]] = None
     loss_rtn = float("nan")
-    for alpha in torch.linspace(0, 1, grid).tolist():
+    for alpha in alphas(grid, kind):
         s = scales_for(x_mean, alpha)
         loss = float(loss_of(s))
         if alpha == 0.0:
@@ -140,7 +153,7 @@ def alpha_search(x_mean: torch.Tensor, grid: int, loss_of) -> tuple[float, torch
 
 @torch.no_grad()
 def awq_search_layer(
-    W: torch.Tensor, X: torch.Tensor, bits: int, group_size: int = -1, sym: bool = False, grid: int = 20
+    W: torch.Tensor, X: torch.Tensor, bits: int, group_size: int = -1, sym: bool = False, grid: int = 20, alpha_grid: str = "llm-awq"
 ) -> tuple[torch.Tensor, float]:
     """The scale search for one linear with inputs X (tokens × in): (s, α) minimising ‖XWᵀ − X Q(W s)/s ᵀ‖²."""
     ref = X @ W.t()
@@ -149,7 +162,7 @@ def awq_search_layer(
         s = s.to(W.dtype)
         return float((X @ (_fake_quant(W * s, bits, group_size, sym) / s).t() - ref).pow(2).mean())
 
-    alpha, s, _, _ = alpha_search(X.abs().mean(0), grid, loss_of)
+    alpha, s, _, _ = alpha_search(X.abs().mean(0), grid, loss_of, alpha_grid)
     return s.to(W.dtype), alpha
 
 
@@ -266,9 +279,65 @@ def _block_loss(block: nn.Module, inputs: list, ref: list[torch.Tensor]) -> floa
     return num / den
 
 
+def inspected_module(group: ScaleGroup) -> str:
+    """llm-awq's `module2inspect`, for any architecture: the innermost module holding every linear of
+    the group (model.layers.3.self_attn for q/k/v, …mlp for gate/up), the linear itself when alone."""
+    if len(group.linears) == 1:
+        return group.linears[0]
+    parts = [n.split(".") for n in group.linears]
+    common = []
+    for segs in zip(*parts):
+        if len(set(segs)) != 1:
+            break
+        common.append(segs[0])
+    return ".".join(common)
+
+
+def _first(out: Any) -> torch.Tensor:
+    return out[0] if isinstance(out, tuple) else out
+
+
+class _Calls:
+    """A module's calls during a block run: (args, kwargs, output), for re-running it on its own."""
+
+    def __init__(self, module: nn.Module):
+        self.module, self.calls, self._pending = module, [], None
+
+    def pre(self, _mod, args, kwargs):
+        self._pending = (tuple(a.detach() if torch.is_tensor(a) else a for a in args), dict(kwargs))
+
+    def post(self, _mod, _args, _kwargs, out):
+        args, kwargs = self._pending
+        self.calls.append((args, kwargs, _first(out).detach()))
+
+    def loss(self) -> float:
+        """MSE of the module's output now against what it gave in full precision (llm-awq's loss)."""
+        num, den = 0.0, 0
+        for args, kwargs, ref in self.calls:
+            out = _first(self.module(*args, **kwargs))
+            num += float((out.float() - ref.float()).pow(2).sum())
+            den += ref.numel()
+        return num / den
+
+
+def _record_calls(model: nn.Module, block: nn.Module, inputs: list, names: list[str]) -> dict[str, _Calls]:
+    recorders = {n: _Calls(structure.module(model, n) if n else block) for n in names}
+    hooks = []
+    for r in recorders.values():
+        hooks.append(r.module.register_forward_pre_hook(r.pre, with_kwargs=True))
+        hooks.append(r.module.register_forward_hook(r.post, with_kwargs=True))
+    try:
+        run_block(block, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return recorders
+
+
 @torch.no_grad()
-def _search_group(model, block, inputs, ref, group: ScaleGroup, targets_by_name, x_mean, cfg) -> AwqScale:
-    """Try every α for one scale group: fake-quantize the group's target linears as Q(W s)/s, score the block."""
+def _search_group(model, block, inputs, ref, group: ScaleGroup, targets_by_name, x_mean, cfg, inspect: Optional[_Calls] = None) -> AwqScale:
+    """Try every α for one scale group: fake-quantize the group's target linears as Q(W s)/s, score the
+    inspected module's output (`inspect`, llm-awq) or the block's."""
     mods = {n: structure.module(model, n) for n in group.linears}
     originals = {n: structure.weight_of(model, m).detach().clone() for n, m in mods.items()}
 
@@ -280,10 +349,10 @@ def _search_group(model, block, inputs, ref, group: ScaleGroup, targets_by_name,
             W = originals[n].float()
             sd = s.to(W.device)
             structure.set_weight_of(model, m, _fake_quant(W * sd, t.bits, t.group_size, t.sym, n) / sd)
-        return _block_loss(block, inputs, ref)
+        return inspect.loss() if inspect is not None else _block_loss(block, inputs, ref)
 
     try:
-        alpha, s, loss, loss_rtn = alpha_search(x_mean, cfg.grid, loss_of)
+        alpha, s, loss, loss_rtn = alpha_search(x_mean, cfg.grid, loss_of, cfg.alpha_grid)
     finally:
         for n, m in mods.items():
             structure.set_weight_of(model, m, originals[n])
@@ -321,7 +390,16 @@ def search_awq(model: nn.Module, calls: BlockCalls, targets: list[Any], cfg: Awq
             finally:
                 for h in hooks:
                     h.remove()
-            found = [_search_group(model, block, inputs, ref, g, by_name, stats[g.linears[0]].mean(), cfg) for g in groups]
+            inspect: dict[str, _Calls] = {}
+            if cfg.loss == "module":  # what each group's inspected module received in the full-precision block
+                block_name = structure.block_prefix(model, layer)
+                names = sorted({inspected_module(g) for g in groups})
+                inspect = _record_calls(model, block, inputs, [n if n != block_name else "" for n in names])
+                inspect = {n: inspect[n if n != block_name else ""] for n in names}
+            found = [
+                _search_group(model, block, inputs, ref, g, by_name, stats[g.linears[0]].mean(), cfg, inspect.get(inspected_module(g)))
+                for g in groups
+            ]
             found = _verified(model, block, inputs[0], ref[0], found, results.skipped)
             results.scales.extend(found)
             if cfg.clip:
@@ -418,7 +496,7 @@ def quantize_model_awq(loaded: Any, quant: dict, targets: list[Any], ctx: Option
         weights[name] = value.detach().to("cpu")
     meta = {
         "method": "awq",
-        "awq": {"grid": cfg.grid, "clip": cfg.clip, "clip_grid": cfg.clip_grid},
+        "awq": {"grid": cfg.grid, "alpha_grid": cfg.alpha_grid, "loss": cfg.loss, "clip": cfg.clip, "clip_grid": cfg.clip_grid},
         "calibration": cal_meta,
         "search": {**results.describe(), "fold_logit_change": fold_change},
         "modules": {t.name: {"bits": t.bits, "group_size": t.group_size, "sym": t.sym} for t in targets},

@@ -155,6 +155,13 @@ def _lines(spec: dict, style: FigureStyle):
     return fig, ax
 
 
+def _text_colour(im, value: float) -> str:
+    """White on a dark cell, black on a light one, by the cell's own colour (relative luminance),
+    so a diverging map's dark red and dark blue ends both get white text and its pale middle black."""
+    r, g, b, _ = im.cmap(im.norm(value))
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5 else "black"
+
+
 def _heatmap(spec: dict, style: FigureStyle, correlation: bool):
     name = spec["name"]
     rows = [str(r) for r in _require(spec, "rows", "heatmap")]
@@ -181,8 +188,7 @@ def _heatmap(spec: dict, style: FigureStyle, correlation: bool):
                 if not np.isfinite(m[i, j]):
                     ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="gray")
                 else:
-                    dark = abs(m[i, j]) > 0.6 if correlation else bool(im.norm(m[i, j]) < 0.45)
-                    ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+                    ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8, color=_text_colour(im, m[i, j]))
     return fig, ax
 
 
