@@ -208,8 +208,8 @@ def test_top_k_approximation_is_a_lower_bound_and_exact_with_the_whole_vocabular
     vocab = loaded.model.get_output_embeddings().weight.shape[0]
     bases = {
         "full": record_baseline(loaded, CORPUS, protocol, CompareConfig()),
-        "top8": record_baseline(loaded, CORPUS, protocol, CompareConfig(kl_memory_mb=0, top_k=8)),
-        "topV": record_baseline(loaded, CORPUS, protocol, CompareConfig(kl_memory_mb=0, top_k=vocab)),
+        "top8": record_baseline(loaded, CORPUS, protocol, CompareConfig(kl_memory_mb=0, top_k=8, approximate=True)),
+        "topV": record_baseline(loaded, CORPUS, protocol, CompareConfig(kl_memory_mb=0, top_k=vocab, approximate=True)),
     }
     assert bases["top8"].mode == "top-k"
     with apply_weights(loaded.model, result.weights):
@@ -308,3 +308,22 @@ def test_partial_results_carry_each_language_as_it_finishes(llama_dir, tmp_path)
         row = out["languages"][p["language"]]
         assert p["degradation"]["value"] == pytest.approx(row["degradation"]["value"], rel=1e-9, abs=1e-15)
         assert p["kl"] == row["kl"] and p["ppl_quant"] == pytest.approx(row["ppl_quant"], rel=1e-12)
+
+
+def test_above_the_memory_cap_kl_is_recomputed_exactly_not_approximated(llama_dir):
+    """No memory for the baseline's distributions: the quantized pass recomputes them per batch from
+    the original weights, and KL equals the kept-in-float32 one; the model comes back bit-exact."""
+    base_params = {"model": {"id": llama_dir}, "corpus": CORPUS, "quant": {"bits": 2, "group_size": 32}, "protocol": PROTOCOL, "bootstrap": {"samples": 50}}
+    kept = disparity.run(base_params, KernelContext())
+    loaded = resident.get({"id": llama_dir})
+    before = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
+    recomputed = disparity.run({**base_params, "kl": {"kl_memory_mb": 0}}, KernelContext())
+    approx = disparity.run({**base_params, "kl": {"kl_memory_mb": 0, "top_k": 4, "approximate": True}}, KernelContext())
+    assert kept["kl_mode"] == "float32" and recomputed["kl_mode"] == "recompute" and approx["kl_mode"] == "top-4 lower bound"
+    for lang in CORPUS["languages"]:
+        assert recomputed["languages"][lang]["kl"] == pytest.approx(kept["languages"][lang]["kl"], rel=1e-6)
+        assert recomputed["languages"][lang]["delta_p"] == pytest.approx(kept["languages"][lang]["delta_p"], rel=1e-6, abs=1e-12)
+        assert recomputed["languages"][lang]["top1_agreement"] == kept["languages"][lang]["top1_agreement"]
+        assert approx["languages"][lang]["kl"] <= kept["languages"][lang]["kl"] + 1e-12
+    for n, p in loaded.model.named_parameters():
+        assert torch.equal(p, before[n]), n

@@ -34,8 +34,13 @@ export const BootstrapOptions = z.strictObject({
 })
 
 export const KlOptions = z.strictObject({
-  kl_memory_mb: z.number().nonnegative().default(2048).describe("memory for the baseline's per-token distributions; above it a top-k approximation"),
-  top_k: z.number().int().positive().default(64)
+  kl_memory_mb: z
+    .number()
+    .nonnegative()
+    .default(2048)
+    .describe("memory for the baseline's per-token distributions; above it they are recomputed batch by batch (exact, a second forward pass per batch)"),
+  top_k: z.number().int().positive().default(64).describe("with approximate: tokens per position kept"),
+  approximate: z.boolean().default(false).describe("above kl_memory_mb, a top-k approximation instead of recomputing: a lower bound on KL, labelled so in kl_mode")
 })
 
 export const LanguageDisparity = z.strictObject({
@@ -97,7 +102,7 @@ export const disparity = defineKernel({
     worst_language: z.string(),
     bootstrap: z.strictObject({ samples: z.number().int(), seed: z.number().int(), unit: z.enum(["segment", "document"]) }),
     protocol: EvalProtocolRecord,
-    kl_mode: z.string().describe("float32 | float16 | top-<k>: how the baseline distributions were kept")
+    kl_mode: z.string().describe("float32 | float16 | recompute (all exact) | top-<k> lower bound: how the baseline distributions were kept")
   }),
   models: ["model", "variant.model"],
   corpora: ["corpus", "quant.calibration.corpus"],

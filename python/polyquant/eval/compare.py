@@ -6,7 +6,11 @@ the baseline pass keeps, per scored token, on the CPU:
 - log p_b(y) of the correct token and argmax p_b (always; 12 bytes a token);
 - the whole log-distribution log p_b(·) in float32 when tokens × vocab × 4 bytes fits
   `kl_memory_mb`, else in float16 when × 2 bytes fits, else
-- the top-k approximation: the k most likely tokens' log-probs and ids, and the rest's mass
+- nothing more (mode `recompute`, exact at any corpus size): the quantized pass then computes the
+  baseline's distributions again batch by batch, from the original weights (`paired`, which the
+  caller provides: the base model, or the originals swapped back in for the batch), so KL is
+  computed on both full distributions with no memory for them; or, only with `approximate: true`,
+- the top-k approximation (a lower bound, and labelled so): the k most likely tokens' log-probs and ids, and the rest's mass
   r_b = 1 − Σ_k p_b. Then KL ≈ Σ_k p_b (log p_b − log p_q) + r_b (log r_b − log r_q), with p_q
   read at the same k ids: the KL of the two distributions coarsened to k + 1 outcomes, which is a
   lower bound on the true KL (data-processing inequality) and tight when the tail is small
@@ -33,21 +37,22 @@ from .perplexity import IGNORE, Protocol, Window, _check_corpus, iterate_batches
 
 log = logging.getLogger("polyquant.eval")
 
-MODES = ("float32", "float16", "top-k")
+MODES = ("float32", "float16", "recompute", "top-k")
 TAIL_EPS = 1e-6  # top-k: a tail mass this small is rounding error of float32 log-softmax
 
 
 @dataclass(frozen=True)
 class CompareConfig:
-    kl_memory_mb: float = 2048.0  # cap on the baseline distributions kept on the CPU; above it: float16, then top-k
+    kl_memory_mb: float = 2048.0  # cap on the baseline distributions kept on the CPU; above it: float16, then recompute
     top_k: int = 64  # tokens per position kept by the top-k approximation
+    approximate: bool = False  # above the cap: the top-k lower bound instead of recomputing (exact)
 
     @classmethod
     def from_params(cls, raw: Optional[dict]) -> "CompareConfig":
         raw = dict(raw or {})
-        unknown = sorted(set(raw) - {"kl_memory_mb", "top_k"})
+        unknown = sorted(set(raw) - {"kl_memory_mb", "top_k", "approximate"})
         if unknown:
-            raise ParameterError(f"unknown kl key(s) {', '.join(unknown)}; known: kl_memory_mb, top_k")
+            raise ParameterError(f"unknown kl key(s) {', '.join(unknown)}; known: kl_memory_mb, top_k, approximate")
         cfg = cls(**raw)
         if not isinstance(cfg.kl_memory_mb, (int, float)) or cfg.kl_memory_mb < 0:
             raise ParameterError(f"kl.kl_memory_mb {cfg.kl_memory_mb!r} must be a non-negative number")
@@ -111,7 +116,7 @@ def _choose_mode(n_tokens: int, vocab: int, cfg: CompareConfig) -> str:
         return "float32"
     if n_tokens * vocab * 2 <= cap:
         return "float16"
-    return "top-k"
+    return "top-k" if cfg.approximate else "recompute"
 
 
 def _vocab_size(loaded: Any) -> int:
@@ -143,8 +148,9 @@ def record_baseline(loaded: Any, corpus: dict, protocol: Protocol, cfg: CompareC
                 v, i = lp.topk(min(cfg.top_k, lp.shape[-1]), dim=-1)
                 tk_lp.append(v.cpu())
                 tk_idx.append(i.cpu())
-            else:
+            elif mode in ("float32", "float16"):
                 full.append(lp.to(torch.float32 if mode == "float32" else torch.float16).cpu())
+            # recompute: nothing more is kept; the quantized pass recomputes the distributions
             done += len(idx)
             if ctx is not None:
                 ctx.progress(done, total, "windows", f"baseline {lang}")
@@ -187,10 +193,25 @@ class LanguageComparison:
     tokens: int
 
 
+def kl_mode_label(baseline: Baseline) -> str:
+    """How KL was computed, for the outputs: float32 | float16 | recompute (all exact) | top-<k> lower bound."""
+    return f"top-{baseline.top_k} lower bound" if baseline.mode == "top-k" else baseline.mode
+
+
 @torch.no_grad()
-def compare(loaded: Any, baseline: Baseline, ctx: Any = None, on_language: Optional[Callable[[str, "LanguageComparison"], None]] = None) -> dict[str, LanguageComparison]:
+def compare(
+    loaded: Any,
+    baseline: Baseline,
+    ctx: Any = None,
+    on_language: Optional[Callable[[str, "LanguageComparison"], None]] = None,
+    paired: Optional[Callable[[list[Window]], torch.Tensor]] = None,
+) -> dict[str, LanguageComparison]:
     """Run `loaded` (the quantized model, or a pre-quantized variant) over the baseline's windows.
-    `on_language(lang, comparison)` is called as each language finishes (live partial results)."""
+    `on_language(lang, comparison)` is called as each language finishes (live partial results).
+    `paired(windows)`: the baseline's logits (B, T, V) for one batch of windows, needed when the
+    baseline kept no distributions (mode `recompute`); it is called before each quantized batch."""
+    if baseline.mode == "recompute" and paired is None:
+        raise ParameterError("the baseline kept no distributions (mode recompute): compare needs `paired` to recompute them")
     vocab = _vocab_size(loaded)
     total = sum(len(lb.windows) for lb in baseline.languages.values())
     done = 0
@@ -202,14 +223,23 @@ def compare(loaded: Any, baseline: Baseline, ctx: Any = None, on_language: Optio
         kl_sum = dp_sum = 0.0
         agree = 0
         pos = 0
-        for idx, logits, labels in iterate_batches(loaded.model, lb.windows, baseline.protocol.batch_size, loaded.device, _pad_id(loaded)):
+        batches = _paired_batches(loaded, lb.windows, baseline.protocol.batch_size, paired) if paired is not None and baseline.mode == "recompute" else (
+            (idx, logits, labels, None) for idx, logits, labels in iterate_batches(loaded.model, lb.windows, baseline.protocol.batch_size, loaded.device, _pad_id(loaded))
+        )
+        for idx, logits, labels, base_logits in batches:
             nll = token_nll(logits, labels)
             seg_nll[idx] = nll.sum(dim=1).double().cpu().numpy()
             mask = labels != IGNORE
             lq = torch.log_softmax(logits[mask].float(), dim=-1)  # (n, V)
             n = lq.shape[0]
             sl = slice(pos, pos + n)
-            kl_sum += float(_kl_rows(lb, sl, lq).sum())
+            if base_logits is not None:  # recompute: both full distributions, exact
+                if base_logits.shape[-1] != lq.shape[-1]:
+                    raise ParameterError(f"the variant's vocabulary ({lq.shape[-1]}) differs from the baseline's ({base_logits.shape[-1]}): KL needs one vocabulary")
+                lb_full = torch.log_softmax(base_logits[mask.to(base_logits.device)].float(), dim=-1).to(lq.device, torch.float64)
+                kl_sum += float((lb_full.exp() * (lb_full - lq.double())).sum())
+            else:
+                kl_sum += float(_kl_rows(lb, sl, lq).sum())
             pq_y = torch.exp(-nll[mask].double())
             pb_y = torch.exp(lb.label_logp[sl].to(pq_y.device, torch.float64))
             dp_sum += float((pq_y - pb_y).sum())
@@ -226,6 +256,23 @@ def compare(loaded: Any, baseline: Baseline, ctx: Any = None, on_language: Optio
         if on_language is not None:
             on_language(lang, out[lang])
     return out
+
+
+def _paired_batches(loaded: Any, windows: list[Window], batch_size: int, paired: Callable[[list[Window]], torch.Tensor]):
+    """(indices, quantized logits, labels, baseline logits) per batch: the baseline's first (it may
+    swap the original weights in and back), then the quantized model's, on the same padded batch."""
+    for b in range(0, len(windows), batch_size):
+        batch = windows[b : b + batch_size]
+        base_logits = paired(batch)
+        for _, logits, labels in iterate_batches(loaded.model, batch, len(batch), loaded.device, _pad_id(loaded)):
+            yield list(range(b, b + len(batch))), logits, labels, base_logits
+
+
+def batch_logits(loaded: Any, windows: list[Window]) -> torch.Tensor:
+    """The logits of one padded batch of windows (as `iterate_batches` pads it)."""
+    for _, logits, _ in iterate_batches(loaded.model, windows, len(windows), loaded.device, _pad_id(loaded)):
+        return logits
+    raise ParameterError("batch_logits got no windows")
 
 
 @torch.no_grad()

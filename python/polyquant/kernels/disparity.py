@@ -24,12 +24,13 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..analysis.bootstrap import BootstrapConfig
 from ..analysis.disparity import LanguageUnits, analyse
 from ..context import KernelContext
 from ..errors import ParameterError
-from ..eval.compare import Baseline, CompareConfig, compare, language_windows, record_baseline, same_windows
+from ..eval.compare import Baseline, CompareConfig, batch_logits, compare, kl_mode_label, language_windows, record_baseline, same_windows
 from ..eval.perplexity import Protocol
 from ..models import resident
 from ..quant.apply import apply_weights
@@ -76,6 +77,25 @@ def report(baseline: Baseline, quantized: dict, reference: str, boot: BootstrapC
     for lang, row in rows.items():
         row.update(stats["languages"][lang])
     return {"languages": rows, "disparity": stats["disparity"], "gap": stats["gap"], "worst_language": stats["worst_language"]}
+
+
+def _originals_for(loaded: Any, snap: Any, weights: dict):
+    """`paired` for an in-place quantization: the batch's baseline logits with the original weights
+    copied back for it, then the quantized ones again (exact KL with no distributions kept)."""
+
+    params = dict(loaded.model.named_parameters(remove_duplicate=False))
+
+    @torch.no_grad()
+    def logits(windows):
+        for name, original in snap.originals.items():
+            params[name].copy_(original.to(params[name].device))
+        try:
+            return batch_logits(loaded, windows)
+        finally:
+            for name in snap.originals:
+                params[name].copy_(weights[name].to(params[name].device, params[name].dtype))
+
+    return logits
 
 
 def _partial(ctx: KernelContext, baseline: Baseline):
@@ -126,12 +146,12 @@ def run(params: dict, ctx: KernelContext) -> dict:
         bad = same_windows({k: v.windows for k, v in baseline.languages.items()}, other_windows)
         if bad is not None:
             raise ParameterError(f"variant {other.id!r} tokenizes {bad!r} differently from {loaded.id!r}: compare models with one tokenizer")
-        quantized = compare(other, baseline, ctx, _partial(ctx, baseline))
+        quantized = compare(other, baseline, ctx, _partial(ctx, baseline), paired=lambda ws: batch_logits(loaded, ws))
         out.update(quant=None, variant={"id": other.id, "fingerprint": other.fingerprint}, protected=[])
     else:
         result = quantize_model(loaded, quant, targets, ctx)
-        with apply_weights(loaded.model, result.weights):
-            quantized = compare(loaded, baseline, ctx, _partial(ctx, baseline))
+        with apply_weights(loaded.model, result.weights) as snap:
+            quantized = compare(loaded, baseline, ctx, _partial(ctx, baseline), paired=_originals_for(loaded, snap, result.weights))
         errors = list(result.module_errors.values())
         out.update(
             quant={
@@ -147,5 +167,5 @@ def run(params: dict, ctx: KernelContext) -> dict:
     out.update(report(baseline, quantized, reference, boot))
     out["bootstrap"] = boot.record()
     out["protocol"] = baseline.protocol.record()
-    out["kl_mode"] = baseline.mode if baseline.mode != "top-k" else f"top-{baseline.top_k}"
+    out["kl_mode"] = kl_mode_label(baseline)
     return out
