@@ -327,3 +327,15 @@ def test_above_the_memory_cap_kl_is_recomputed_exactly_not_approximated(llama_di
         assert approx["languages"][lang]["kl"] <= kept["languages"][lang]["kl"] + 1e-12
     for n, p in loaded.model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_a_calibrated_step_reports_what_its_calibration_set_held_per_language(llama_dir):
+    quant = {"method": "gptq", "bits": 4, "group_size": 32, "calibration": {"corpus": CORPUS, "languages": ["en", "he"], "samples": 4, "seq_len": 16}}
+    out = disparity.run({"model": {"id": llama_dir}, "corpus": CORPUS, "quant": quant, "protocol": PROTOCOL, "bootstrap": {"samples": 50}}, KernelContext())
+    cal = out["quant"]["calibration"]
+    assert cal["languages"] == ["en", "he"] and cal["samples"] == 4 and cal["seq_len"] == 16
+    assert set(cal["per_language"]) == {"en", "he"}
+    assert sum(v["samples"] for v in cal["per_language"].values()) == 4
+    assert all(v["tokens"] == v["samples"] * 16 and v["bytes"] > 0 for v in cal["per_language"].values())
+    rtn = disparity.run({"model": {"id": llama_dir}, "corpus": CORPUS, "quant": {"bits": 4, "group_size": 32}, "protocol": PROTOCOL, "bootstrap": {"samples": 50}}, KernelContext())
+    assert rtn["quant"]["calibration"] is None

@@ -89,7 +89,18 @@ export const disparity = defineKernel({
         gguf_type: z.string().optional().describe("method gguf: the file type or block type, e.g. Q4_K_M"),
         modules: z.number().int(),
         mean_rel_error: z.number().nullable(),
-        storage: StorageSummary.optional()
+        storage: StorageSummary.optional(),
+        calibration: z
+          .strictObject({
+            languages: z.array(z.string()),
+            mix: z.string().nullable(),
+            samples: z.number().int().nullable(),
+            seq_len: z.number().int().nullable(),
+            per_language: z.record(z.string(), z.strictObject({ samples: z.number().int(), tokens: z.number().int(), bytes: z.number().int() }))
+          })
+          .nullable()
+          .optional()
+          .describe("GPTQ / AWQ: what the calibration set held per language (samples, tokens, UTF-8 bytes)")
       })
       .nullable(),
     architecture: ArchitectureRecord.nullable().optional().describe("the structure found in the model, when the step quantized it"),

@@ -389,6 +389,27 @@ const calibrationLabel = (step: ReportStep): string | undefined => {
  * Compare disparity steps side by side: calibration sets when the steps differ in their
  * calibration (PRO-002), otherwise every configuration. Only languages common to all steps.
  */
+/** PRO-002: each calibration set's balance (samples and UTF-8 bytes per language) beside its disparity index. */
+const calibrationSets = (steps: ReadonlyArray<ReportStep>, labels: ReadonlyArray<string>): Block[] => {
+  const sets = steps.map((s) => {
+    const q = (s.outputs as Obj)["quant"]
+    return isObj(q) && isObj(q["calibration"]) ? q["calibration"] : undefined
+  })
+  if (sets.every((c) => c === undefined)) return []
+  const langs = [...new Set(sets.flatMap((c) => (c && isObj(c["per_language"]) ? Object.keys(c["per_language"]) : [])))]
+  const rows = steps.map((s, i) => {
+    const per = sets[i] && isObj(sets[i]!["per_language"]) ? (sets[i]!["per_language"] as Record<string, Obj>) : {}
+    const d = (s.outputs as Obj)["disparity"]
+    const index = isObj(d) && d["defined"] === false ? `undefined (${fixed(d["value"], 2)})` : est(asEstimate(d), (x) => fixed(x, 2))
+    const worst = typeof (s.outputs as Obj)["worst_language"] === "string" ? String((s.outputs as Obj)["worst_language"]) : "–"
+    return [labels[i]!, ...langs.map((l) => (per[l] ? `${String(per[l]!["samples"])} / ${String(per[l]!["bytes"])}` : "–")), index, worst]
+  })
+  return [
+    paragraph("What each calibration set held (samples / UTF-8 bytes per language), and the disparity index [95% CI] it led to:"),
+    table(["calibration set", ...langs, "disparity index", "worst"], rows, langs.map((_, i) => i + 1).concat(langs.length + 1))
+  ]
+}
+
 export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSpec; blocks: Block[] } | undefined => {
   const done = steps.filter((s) => s.uses === "disparity" && (s.status === "succeeded" || s.status === "cached") && isObj(s.outputs) && isObj((s.outputs as Obj)["languages"]))
   if (done.length < 2) return undefined
@@ -397,7 +418,8 @@ export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSp
   const langSets = done.map((s) => Object.keys((s.outputs as Obj)["languages"] as Obj))
   const common = langSets[0]!.filter((l) => langSets.every((set) => set.includes(l)))
   if (common.length === 0) return undefined
-  const legend = (s: ReportStep, i: number) => (byCalibration ? `${s.id} (calibration ${labels[i]})` : `${s.id} (${quantLabel((s.outputs as Obj)["quant"]) ?? "variant"})`)
+  // a matrix instance's id already carries its value (calibration[calibration=["en"]]): the set alone reads better
+  const legend = (s: ReportStep, i: number) => (byCalibration ? `calibration ${labels[i]}` : `${s.id} (${quantLabel((s.outputs as Obj)["quant"]) ?? "variant"})`)
   const series = done.map((s, i) => {
     const langs = (s.outputs as Obj)["languages"] as Record<string, Obj>
     const e = common.map((l) => asEstimate(langs[l]!["degradation"]))
@@ -419,7 +441,9 @@ export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSp
     common.map((l) => [l, ...done.map((s) => est(asEstimate(((s.outputs as Obj)["languages"] as Record<string, Obj>)[l]!["degradation"]), (x) => pct(x)))]),
     series.map((_, i) => i + 1)
   )
-  return { spec, blocks: [paragraph(byCalibration ? "Degradation d [95% CI] per language, by calibration set:" : "Degradation d [95% CI] per language, by step:"), cmp] }
+  const blocks: Block[] = [paragraph(byCalibration ? "Degradation d [95% CI] per language, by calibration set:" : "Degradation d [95% CI] per language, by step:"), cmp]
+  if (byCalibration) blocks.push(...calibrationSets(done, series.map((s) => s.label)))
+  return { spec, blocks }
 }
 
 const cellTable = (t: CellTable): Block => table(t.header, t.rows, t.right)

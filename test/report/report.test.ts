@@ -135,7 +135,7 @@ describe("buildReport", () => {
     const { markdown: md, plots: ps } = buildReport(calibrationInput())
     const cmp = ps.find((p) => p.name === "calibration-comparison") as Extract<PlotSpec, { kind: "bars" }>
     expect(cmp.title).toBe("Calibration comparison: degradation per language by calibration set")
-    expect(cmp.series.map((s) => s.label)).toEqual(["calib[set=en] (calibration en)", "calib[set=multi] (calibration en+he+ar+zh)"])
+    expect(cmp.series.map((s) => s.label)).toEqual(["calibration en", "calibration en+he+ar+zh"])
     // en: colab_002's d 0.075, ×1.5 for the English-only calibration
     expect(cmp.series[0]!.values[0]).toBeCloseTo(11.25, 10)
     expect(md).toContain("## Calibration comparison")

@@ -79,6 +79,20 @@ def report(baseline: Baseline, quantized: dict, reference: str, boot: BootstrapC
     return {"languages": rows, "disparity": stats["disparity"], "gap": stats["gap"], "worst_language": stats["worst_language"]}
 
 
+def calibration_record(meta: Any) -> Any:
+    """What a GPTQ/AWQ calibration set held, per language (PRO-002's balance), or None (RTN)."""
+    if not isinstance(meta, dict):
+        return None
+    per = meta.get("per_language") or {}
+    return {
+        "languages": list(meta.get("languages") or per),
+        "mix": meta.get("mix"),
+        "samples": meta.get("samples"),
+        "seq_len": meta.get("seq_len"),
+        "per_language": {lang: {k: int(v[k]) for k in ("samples", "tokens", "bytes")} for lang, v in per.items()},
+    }
+
+
 def _originals_for(loaded: Any, snap: Any, weights: dict):
     """`paired` for an in-place quantization: the batch's baseline logits with the original weights
     copied back for it, then the quantized ones again (exact KL with no distributions kept)."""
@@ -159,6 +173,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
                 "modules": len(targets),
                 "mean_rel_error": math.fsum(errors) / len(errors) if errors else None,
                 "storage": grid_summary(loaded.model, quant, targets),
+                "calibration": calibration_record(result.meta.get("calibration")),
             },
             variant=None,
             protected=protected,
