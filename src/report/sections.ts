@@ -10,6 +10,7 @@ import { est, fixed, pct, slug } from "./markdown.js"
 import { comparisonTables, matchingSentence, runsTable, stepsTable, unmatchedLines, type CellTable, type Comparison } from "../results/compare.js"
 import type { Block, Cell, Inline, PlotSpec, ReportStep } from "./types.js"
 import { allocateSection } from "./allocateSection.js"
+import { attentionHeadsSection, tokenizerStatsSection } from "./headsTokenizerSections.js"
 
 export interface Section {
   readonly stepId: string
@@ -369,6 +370,8 @@ export const stepSection = (step: ReportStep, runId = "RUN"): Section => {
     else if (step.uses === "task-eval" && isObj(out)) body = taskEvalSection(step, out)
     else if (step.uses === "correlation" && isObj(out)) body = correlationScatter(step, out) ?? genericSection(step, out)
     else if (step.uses === "allocate" && isObj(out)) body = allocateSection(step, out, runId)
+    else if (step.uses === "attention-heads" && isObj(out)) body = attentionHeadsSection(step, out)
+    else if (step.uses === "tokenizer-stats" && isObj(out)) body = tokenizerStatsSection(step, out)
     else body = genericSection(step, out)
   }
   return { stepId: step.id, blocks: [paragraph(head, ...why), ...body.blocks], plots: body.plots }

@@ -113,7 +113,7 @@ describe("buildReport", () => {
 
   it("tabulates any other kernel's per-language fields, one column each", () => {
     const stats = { reference: "en", languages: { en: { tokens: 1000, bytes: 4000, tokens_per_byte: 0.25, premium: 1 }, he: { tokens: 1500, bytes: 4500, tokens_per_byte: 1 / 3, premium: 1.5 } } }
-    const md = buildReport({ ...input, steps: [{ id: "tok", uses: "tokenizer-stats", status: "succeeded", durationMs: 10, outputs: stats }], branches: [] }).markdown
+    const md = buildReport({ ...input, steps: [{ id: "tok", uses: "some-custom-kernel", status: "succeeded", durationMs: 10, outputs: stats }], branches: [] }).markdown
     expect(md).toContain("| language | tokens | bytes | tokens_per_byte | premium |")
     expect(md).toContain("| he | 1500 | 4500 | 0.3333 | 1.500 |")
   })
