@@ -159,6 +159,8 @@ def test_llama_cpp_file_types_every_block_tensor_once(compiled):
 def test_autoawq_keeps_what_it_can_and_names_every_module_it_cannot(compiled):
     model, table, out, prefix = compiled
     cfg = json.loads(out["autoawq"]["text"])
+    planned_bits = [r["bits"] for r in table if r["bits"] is not None]
+    assert cfg["w_bit"] == max(planned_bits)  # the finest grid: no module gets fewer bits than planned
     differ = []
     for row in table:
         rel = row["name"][len(f"{prefix}.{row['layer']}."):]

@@ -3,8 +3,10 @@
 
 AutoAWQ quantizes every block linear with one `w_bit` / `q_group_size` / `zero_point`; its only
 per-module control is `modules_to_not_convert`, a substring test against names relative to one
-decoder block (`self_attn.q_proj`), so it cannot single out a layer. The config takes the base
-grid; a block-relative name goes to `modules_to_not_convert` when the plan keeps that module in
+decoder block (`self_attn.q_proj`), so it cannot single out a layer. The config takes the finest
+grid the plan uses (most bits, then smallest groups), so that no module gets fewer bits than
+planned and the plan's per-language bound is not broken by the translation (the size grows
+instead); a block-relative name goes to `modules_to_not_convert` when the plan keeps that module in
 full precision in every layer (and the name is a substring of no other module's). Every module
 whose planned grid AutoAWQ cannot give is listed in `notes`.
 """
@@ -25,8 +27,15 @@ def relative(name: str, block_prefix: str, layer: int) -> str:
     return name[len(head):] if name.startswith(head) else name
 
 
+def _finest(table: list[dict], base: dict) -> tuple[int, int, bool]:
+    grids = {grid_of(r) for r in table} - {None}
+    if not grids:
+        return base_grid(base)
+    return max(grids, key=lambda g: (g[0], -(g[1] if g[1] != -1 else 1 << 30)))
+
+
 def autoawq(table: list[dict], base: dict, block_prefix: str) -> dict:
-    bits, group_size, sym = base_grid(base)
+    bits, group_size, sym = _finest(table, base)
     rel = {r["name"]: relative(r["name"], block_prefix, r["layer"]) for r in table}
     by_rel: dict[str, list[dict]] = {}
     for r in table:
