@@ -449,6 +449,35 @@ export const comparisonPlot = (steps: ReadonlyArray<ReportStep>): { spec: PlotSp
   return { spec, blocks }
 }
 
+/**
+ * A bit sweep: disparity steps that differ only in bits (same method and group size) as a line
+ * plot, degradation against bits with one line per language and 95% CI whiskers.
+ */
+export const bitsPlot = (steps: ReadonlyArray<ReportStep>): PlotSpec | undefined => {
+  const done = steps.filter((s) => s.uses === "disparity" && (s.status === "succeeded" || s.status === "cached") && isObj(s.outputs) && isObj((s.outputs as Obj)["quant"]) && isObj((s.outputs as Obj)["languages"]))
+  const quant = (s: ReportStep) => (s.outputs as Obj)["quant"] as Obj
+  if (done.length < 2) return undefined
+  const same = (k: string) => new Set(done.map((s) => String(quant(s)[k]))).size === 1
+  const bits = new Set(done.map((s) => num(quant(s)["bits"])))
+  if (!same("method") || !same("group_size") || bits.size !== done.length || bits.has(null)) return undefined
+  const languages = Object.keys((done[0]!.outputs as Obj)["languages"] as Obj)
+  return {
+    kind: "lines",
+    name: "degradation-by-bits",
+    title: `Degradation by bits per language (${String(quant(done[0]!)["method"])}, group ${String(quant(done[0]!)["group_size"])})`,
+    xlabel: "bits",
+    ylabel: D_LABEL,
+    series: languages.map((l) => ({
+      label: l,
+      points: done.flatMap((s) => {
+        const e = asEstimate((((s.outputs as Obj)["languages"] as Record<string, Obj>)[l] ?? {})["degradation"])
+        if (!e || e.value === null) return []
+        return [{ x: num(quant(s)["bits"]) as number, y: 100 * e.value, y_lo: times100(e.ci?.[0]), y_hi: times100(e.ci?.[1]) }]
+      })
+    }))
+  }
+}
+
 const cellTable = (t: CellTable): Block => table(t.header, t.rows, t.right)
 
 /**

@@ -7,7 +7,7 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { describeBranch, formatDuration, formatHours } from "../ui/format.js"
 import { renderMarkdown } from "./markdown.js"
-import { comparedSection, comparisonPlot, stepSection, table } from "./sections.js"
+import { bitsPlot, comparedSection, comparisonPlot, stepSection, table } from "./sections.js"
 import type { Block, PlotFile, PlotRenderer, PlotSpec, ReportInput } from "./types.js"
 
 export interface BuiltReport {
@@ -87,6 +87,8 @@ export const buildReport = (input: ReportInput): BuiltReport => {
   }
   const comparison = comparisonPlot(input.steps)
   if (comparison) doc.push(heading(2, comparison.spec.title.split(":")[0]!), ...comparison.blocks, { kind: "plot", spec: comparison.spec })
+  const byBits = bitsPlot(input.steps)
+  if (byBits) doc.push({ kind: "plot", spec: byBits })
   if (input.compared) doc.push(...comparedSection(input.compared))
   const blocks = uniquePlotNames(doc)
   const plots = blocks.flatMap((b) => (b.kind === "plot" ? [b.spec] : []))
