@@ -113,6 +113,19 @@ export const disparity = defineKernel({
     worst_language: z.string(),
     bootstrap: z.strictObject({ samples: z.number().int(), seed: z.number().int(), unit: z.enum(["segment", "document"]) }),
     protocol: EvalProtocolRecord,
+    windows: z
+      .record(
+        z.string(),
+        z.strictObject({
+          doc: z.array(z.number().int()),
+          nll_base: z.array(z.number()),
+          nll_quant: z.array(z.number()),
+          tokens: z.array(z.number().int()),
+          bytes: z.array(z.number())
+        })
+      )
+      .optional()
+      .describe("language → per evaluation window: its document, baseline and quantized NLL sums (nats), scored tokens, UTF-8 bytes; `polyquant export RUN --windows` writes them as rows"),
     kl_mode: z.string().describe("float32 | float16 | recompute (all exact) | top-<k> lower bound: how the baseline distributions were kept")
   }),
   models: ["model", "variant.model"],

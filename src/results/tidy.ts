@@ -91,3 +91,36 @@ const csvCell = (v: unknown): string => {
 export const toCsv = (rows: ReadonlyArray<TidyRow>): string => [COLUMNS.join(","), ...rows.map((r) => COLUMNS.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n"
 
 export const toJsonl = (rows: ReadonlyArray<TidyRow>): string => rows.map((r) => JSON.stringify(r)).join("\n") + (rows.length ? "\n" : "")
+
+/** One evaluation window of a disparity step: what its bootstrap resampled. */
+export interface WindowRow {
+  readonly run: string
+  readonly step: string
+  readonly language: string
+  readonly window: number
+  readonly doc: number
+  readonly nll_base: number
+  readonly nll_quant: number
+  readonly tokens: number
+  readonly bytes: number
+}
+
+export const WINDOW_COLUMNS = ["run", "step", "language", "window", "doc", "nll_base", "nll_quant", "tokens", "bytes"] as const
+
+/** The per-window NLLs a step stored (disparity's `windows`), one row per window. */
+export const windowRows = (runId: string, step: StepRecord): WindowRow[] => {
+  const out = step.outputs
+  if (!isObj(out) || !isObj(out["windows"])) return []
+  const rows: WindowRow[] = []
+  for (const [language, w] of Object.entries(out["windows"])) {
+    if (!isObj(w) || !Array.isArray(w["nll_base"])) continue
+    const col = (k: string): unknown[] => (Array.isArray(w[k]) ? (w[k] as unknown[]) : [])
+    col("nll_base").forEach((_, i) =>
+      rows.push({ run: runId, step: step.stepId, language, window: i, doc: Number(col("doc")[i]), nll_base: Number(col("nll_base")[i]), nll_quant: Number(col("nll_quant")[i]), tokens: Number(col("tokens")[i]), bytes: Number(col("bytes")[i]) })
+    )
+  }
+  return rows
+}
+
+export const windowsCsv = (rows: ReadonlyArray<WindowRow>): string =>
+  [WINDOW_COLUMNS.join(","), ...rows.map((r) => WINDOW_COLUMNS.map((c) => csvCell(r[c])).join(","))].join("\n") + "\n"

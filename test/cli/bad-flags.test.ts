@@ -106,7 +106,7 @@ const unknownOption: ReadonlyArray<Case> = [
   { args: ["runs", "--foo"], stderr: "polyquant runs: unknown option '--foo' (options: --limit, --json, --store)" },
   { args: ["show", "r-1", "--foo"], stderr: "polyquant show: unknown option '--foo' (options: --json, --store)" },
   { args: ["explain", "r-1", "one", "--foo"], stderr: "polyquant explain: unknown option '--foo' (options: --json, --store)" },
-  { args: ["export", "r-1", "--foo"], stderr: "polyquant export: unknown option '--foo' (options: --format, --out, --store)" },
+  { args: ["export", "r-1", "--foo"], stderr: "polyquant export: unknown option '--foo' (options: --format, --windows, --out, --store)" },
   { args: ["compile", "r-1", "allocate", "--foo"], stderr: "polyquant compile: unknown option '--foo' (options: --to, --out, --store)" },
   { args: ["compare", "r-1", "r-2", "--foo"], stderr: "polyquant compare: unknown option '--foo' (options: --by, --step, --metric, --json, --store)" },
   { args: ["report", "r-1", "--foo"], stderr: "polyquant report: unknown option '--foo' (options: --out, --store, --no-plots, --html, --compare, --compare-by)" },

@@ -78,4 +78,35 @@ describe("polyquant export", () => {
     const n = lines.length - 1
     expect(r2.stdout.trim()).toBe(`${n} ${n} ${n} ${n} ['colab_001'] True True`)
   })
+
+  it("--windows writes each disparity window's NLLs, from which pandas recomputes the stored perplexities", () => {
+    const out = join(tmpdir(), `export-windows-${process.pid}.csv`)
+    const r = cli(["export", runId, "--windows", "--store", store, "--out", out])
+    expect(r.status, r.stderr).toBe(0)
+    expect(readFileSync(out, "utf8").split("\n")[0]).toBe("run,step,language,window,doc,nll_base,nll_quant,tokens,bytes")
+    const script = [
+      "import json, math, sys",
+      "import pandas as pd",
+      "w = pd.read_csv(sys.argv[1])",
+      "g = w[w.step == 'colab_001'].groupby('language')[['nll_base', 'nll_quant', 'tokens']].sum()",
+      "print(json.dumps({l: [math.exp(r.nll_base / r.tokens), math.exp(r.nll_quant / r.tokens)] for l, r in g.iterrows()}))"
+    ].join("\n")
+    const py = spawnSync(resolveInterpreter().path, ["-c", script, out], { encoding: "utf8" })
+    expect(py.status, py.stderr).toBe(0)
+    const recomputed = JSON.parse(py.stdout) as Record<string, [number, number]>
+    const db = RunStore.open(store)
+    try {
+      const langs = (db.getStep(runId, "colab_001")!.outputs as { languages: Record<string, { ppl_base: number; ppl_quant: number }> }).languages
+      expect(Object.keys(recomputed).sort()).toEqual(Object.keys(langs).sort())
+      for (const [lang, row] of Object.entries(langs)) {
+        expect(recomputed[lang]![0]).toBeCloseTo(row.ppl_base, 9)
+        expect(recomputed[lang]![1]).toBeCloseTo(row.ppl_quant, 9)
+      }
+    } finally {
+      db.close()
+    }
+    const bad = cli(["export", runId, "--windows", "--format", "parquet", "--out", out, "--store", store])
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toContain("--windows writes csv or jsonl")
+  })
 })

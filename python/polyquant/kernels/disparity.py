@@ -180,6 +180,17 @@ def run(params: dict, ctx: KernelContext) -> dict:
             **quantize_kernel.structure_outputs(loaded, result),
         )
     out.update(report(baseline, quantized, reference, boot))
+    # the per-window NLLs the statistics came from, so a result can be re-analysed (`polyquant export --windows`)
+    out["windows"] = {
+        lang: {
+            "doc": [int(w.doc) for w in lb.windows],
+            "nll_base": [float(x) for x in lb.seg_nll],
+            "nll_quant": [float(x) for x in quantized[lang].seg_nll],
+            "tokens": [int(x) for x in lb.seg_tokens],
+            "bytes": [float(x) for x in lb.seg_bytes],
+        }
+        for lang, lb in baseline.languages.items()
+    }
     out["bootstrap"] = boot.record()
     out["protocol"] = baseline.protocol.record()
     out["kl_mode"] = kl_mode_label(baseline)

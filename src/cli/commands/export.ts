@@ -1,5 +1,5 @@
 /**
- * `polyquant export RUN [--format csv|jsonl|parquet] [--out FILE] [--store PATH]`: the run's results
+ * `polyquant export RUN [--format csv|jsonl|parquet] [--windows] [--out FILE] [--store PATH]`: the run's results
  * as tidy rows (src/results/tidy.ts), one per step × model × language × metric with CI bounds, so
  * that `pandas.read_csv` or R's `read.csv` gets a table with no reshaping. Notebooks read them with
  * `polyquant.results.load` (python/polyquant/results.py), which calls this command.
@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { resolveInterpreter } from "../../python/interpreter.js"
-import { stepRows, toCsv, toJsonl } from "../../results/tidy.js"
+import { stepRows, toCsv, toJsonl, windowRows, windowsCsv } from "../../results/tidy.js"
 import { ExitCode } from "../command.js"
 import { parseFlagsOrReport } from "../flags.js"
 import { findRunForCli, openStoreForCli } from "../store.js"
@@ -46,6 +46,19 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   try {
     const record = findRunForCli("export", store, positionals[0])
     if (record === undefined) return ExitCode.invalidInput
+    if (values.windows === true) {
+      if (format === "parquet") {
+        process.stderr.write("polyquant export: --windows writes csv or jsonl\n")
+        return ExitCode.invalidInput
+      }
+      const windows = store.getSteps(record.id).flatMap((s) => windowRows(record.id, s))
+      const text = format === "csv" ? windowsCsv(windows) : windows.map((r) => JSON.stringify(r)).join("\n") + (windows.length ? "\n" : "")
+      if (values.out !== undefined) {
+        writeFileSync(String(values.out), text)
+        process.stderr.write(`polyquant export: ${windows.length} windows of run ${record.id} written to ${String(values.out)}\n`)
+      } else process.stdout.write(text)
+      return ExitCode.ok
+    }
     const rows = store.getSteps(record.id).flatMap((s) => stepRows(record.id, s))
     if (format === "parquet") {
       if (values.out === undefined) {

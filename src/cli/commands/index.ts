@@ -121,10 +121,11 @@ export const table = {
   export: {
     name: "export",
     summary: "a run's results as tidy rows (step × model × language × metric, with CI bounds) for pandas or R",
-    usage: "polyquant export RUN [--format csv|jsonl|parquet] [--out FILE] [--store PATH]",
+    usage: "polyquant export RUN [--format csv|jsonl|parquet] [--windows] [--out FILE] [--store PATH]",
     positionals: ["RUN"],
     options: {
       format: { type: "string", value: "csv|jsonl|parquet", default: "csv", description: "csv (a header row), jsonl (one object a line) or parquet (needs --out)" },
+      windows: { type: "boolean", description: "the disparity steps' per-window NLLs (baseline, quantized, tokens, bytes) instead, csv or jsonl, for re-analysis" },
       out: { type: "string", value: "FILE", description: "write to FILE instead of printing" },
       store
     },
