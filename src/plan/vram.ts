@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { describeArchitecture, readArchitecture, type Architecture } from "./architecture.js"
-import { isDirectory, localConfigPath, localModelDir } from "../model/facts.js"
+import { isDirectory, isLocalModelId, localConfigPath, localModelDir } from "../model/facts.js"
 
 /** Parameter counts (billions) of hub models named in the seed and their neighbours. */
 export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
@@ -25,6 +25,28 @@ export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
   [/gpt2-large$/i, 0.774],
   [/gpt2-medium$/i, 0.355],
   [/(^|\/)gpt2$/i, 0.124]
+]
+
+/**
+ * Layer counts and the in_features of the block linears of the same hub models (from their
+ * config.json: hidden size, intermediate size; Qwen-7B's MLP halves its 22016), so that a group
+ * size or a protected layer is checked before a download: group_size 48 does not divide
+ * Llama-2-7B's 4096 and 11008.
+ */
+export const KNOWN_GEOMETRY: ReadonlyArray<readonly [RegExp, { readonly family: "llama" | "gpt2"; readonly layers: number; readonly inFeatures: ReadonlyArray<number> }]> = [
+  [/llama-2-7b/i, { family: "llama", layers: 32, inFeatures: [4096, 11008] }],
+  [/llama-2-13b/i, { family: "llama", layers: 40, inFeatures: [5120, 13824] }],
+  [/llama-2-70b/i, { family: "llama", layers: 80, inFeatures: [8192, 28672] }],
+  [/meta-llama-3(\.1)?-8b|llama-3(\.1)?-8b/i, { family: "llama", layers: 32, inFeatures: [4096, 14336] }],
+  [/mistral-7b/i, { family: "llama", layers: 32, inFeatures: [4096, 14336] }],
+  [/qwen-7b/i, { family: "llama", layers: 32, inFeatures: [4096, 11008] }],
+  [/qwen2(\.5)?-7b/i, { family: "llama", layers: 28, inFeatures: [3584, 18944] }],
+  [/qwen2(\.5)?-0\.5b/i, { family: "llama", layers: 24, inFeatures: [896, 4864] }],
+  [/tinyllama-1\.1b/i, { family: "llama", layers: 22, inFeatures: [2048, 5632] }],
+  [/gpt2-xl$/i, { family: "gpt2", layers: 48, inFeatures: [1600, 6400] }],
+  [/gpt2-large$/i, { family: "gpt2", layers: 36, inFeatures: [1280, 5120] }],
+  [/gpt2-medium$/i, { family: "gpt2", layers: 24, inFeatures: [1024, 4096] }],
+  [/(^|\/)gpt2$/i, { family: "gpt2", layers: 12, inFeatures: [768, 3072] }]
 ]
 
 export const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, float16: 2, bfloat16: 2 }
@@ -99,7 +121,10 @@ export const localArchitecture = (modelId: string, baseDir: string, env: NodeJS.
  */
 export const readGeometry = (modelId: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): ModelGeometry | undefined => {
   const path = localConfigPath(modelId, baseDir, env)
-  if (path === undefined) return undefined
+  if (path === undefined) {
+    const known = isLocalModelId(modelId) ? undefined : KNOWN_GEOMETRY.find(([pattern]) => pattern.test(modelId))?.[1]
+    return known ? { family: known.family, layers: known.layers, inFeatures: known.inFeatures } : undefined
+  }
   let fromConfig: ModelGeometry | undefined
   try {
     fromConfig = geometryOf(JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>)

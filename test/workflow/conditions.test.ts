@@ -61,7 +61,7 @@ describe("type checking at load", () => {
   })
 
   it.each([
-    ["steps.colab_001.outputs.disparty.value < 2", "'steps.colab_001.outputs.disparty.value': steps.colab_001.outputs has no field 'disparty' (fields: reference, quant, architecture, awq, variant, protected, languages, disparity, gap, worst_language, bootstrap, protocol, kl_mode)"],
+    ["steps.colab_001.outputs.disparty.value < 2", "'steps.colab_001.outputs.disparty.value': steps.colab_001.outputs has no field 'disparty' (fields: reference, quant, architecture, awq, variant, protected, languages, disparity, gap, worst_language, bootstrap, protocol, windows, kl_mode)"],
     ["steps.colab_001.outputs.disparity.valu < 2", "'steps.colab_001.outputs.disparity.valu': steps.colab_001.outputs.disparity has no field 'valu' (fields: value, ci, defined, reason)"],
     ["steps.colab_001.outputs.languages['he'].degradaton.value > 0.1", "'steps.colab_001.outputs.languages.he.degradaton.value': steps.colab_001.outputs.languages.he has no field 'degradaton' (fields: ppl_base, ppl_quant, bpb_base, bpb_quant, tokens, degradation, delta_bpb, kl, delta_p, top1_agreement)"],
     ["steps.count.outputs.resumed_from + 'a' == 'b'", "CEL type error: no such overload: int + string"],
