@@ -304,6 +304,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
     codes: dict[Choice, dict] = {}
     for c in choices:  # one quantization pass per candidate grid, kept as codes (recomputed on resume)
         if c.quantized:
+            ctx.log(f"candidate {c.label}: quantizing every target ({quant['method']})")
             qc = {**quant, "bits": c.bits, "group_size": c.group_size, "sym": c.sym}
             codes[c] = quantize_model(loaded, qc, resolve_targets(loaded.model, qc, protect, []), ctx, coded=True).coded
 
