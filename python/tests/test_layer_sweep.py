@@ -143,7 +143,7 @@ def test_without_a_temporary_file_the_sweep_swaps_per_call_with_the_same_numbers
             raise OSError(28, "No space left on device")
 
         with monkeypatch.context() as m:
-            m.setattr(layer_sweep, "SpilledOriginals", unwritable)
+            m.setattr("polyquant.quant.mixture.SpilledOriginals", unwritable)  # where the file is written
             swapped = layer_sweep.run(_params(model_dir, mode=mode), KernelContext())
         assert swapped == spilled, mode
 

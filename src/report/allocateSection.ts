@@ -9,15 +9,10 @@ import { asEstimate } from "../ui/languages.js"
 import { est, fixed, pct, slug } from "./markdown.js"
 import type { Block, Inline, PlotSpec, ReportStep } from "./types.js"
 import type { Section } from "./sections.js"
+import { isObj, num, objs, paragraph, table, type Obj } from "./blocks.js"
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
-const objs = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : [])
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null)
 const text = (v: unknown): string => (typeof v === "string" ? v : "–")
 
-const tableBlock = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, right: ReadonlyArray<number>): Block => ({ kind: "table", header, rows, right })
-const para = (...lines: ReadonlyArray<Inline>): Block => ({ kind: "paragraph", lines })
 
 /** "layers 0-3: int4 g32; layer 5: fp16": runs of units with one choice, in model order. */
 const allocationLines = (units: Obj[]): string[] => {
@@ -52,24 +47,24 @@ export const allocateSection = (step: ReportStep, out: Obj, runId: string): Sect
     .filter((e): e is [string, Obj] => isObj(e[1]))
     .map(([k, b]) => `${k} ≤ ${k === "degradation" ? pct(b["value"]) : fixed(b["value"], 4)} (${text(b["from"])})`)
   const goal = out["goal"] === "min-worst" ? "the least worst-language degradation within the size budget" : "the fewest bits per weight with every language within the bound"
-  blocks.push(para(`Goal: ${goal}. Bounds: ${bounds.join("; ") || "none"}. Units: ${text(out["units"])}; candidates: ${objs(out["candidates"]).map((c) => text(c["label"])).join(", ")}.`, `Prediction model: ${text(out["model"])}.`))
+  blocks.push(paragraph(`Goal: ${goal}. Bounds: ${bounds.join("; ") || "none"}. Units: ${text(out["units"])}; candidates: ${objs(out["candidates"]).map((c) => text(c["label"])).join(", ")}.`, `Prediction model: ${text(out["model"])}.`))
   const met = alloc["met"] === true
   const bytes = isObj(alloc["bytes"]) ? alloc["bytes"] : {}
   blocks.push(
-    para(
+    paragraph(
       [{ strong: met ? "Bound met" : "Bound not met" }, `: ${fixed(alloc["bpw"], 3)} bits per weight in the block linears (${fixed((num(bytes["model"]) ?? 0) / 2 ** 20, 2)} MiB for the whole model). Worst language: ${text(alloc["worst_language"])}.`],
       ...(met ? [] : [`${text(alloc["reason"])}. Shortfall: ${Object.entries(isObj(alloc["shortfall"]) ? alloc["shortfall"] : {}).map(([k, v]) => `${k} ${k === "disparity" ? fixed(v, 3) : pct(v)}`).join(", ")}.`])
     )
   )
   const unconfirmed = Array.isArray(alloc["unconfirmed"]) ? (alloc["unconfirmed"] as unknown[]).map(String) : []
   if (met && unconfirmed.length)
-    blocks.push(para(`The bound holds on the point estimates, but the 95% CI of ${unconfirmed.join(", ")} reaches above it: this corpus cannot confirm the bound there (a larger corpus narrows the intervals).`))
+    blocks.push(paragraph(`The bound holds on the point estimates, but the 95% CI of ${unconfirmed.join(", ")} reaches above it: this corpus cannot confirm the bound there (a larger corpus narrows the intervals).`))
   blocks.push({ kind: "list", items: allocationLines(objs(alloc["units"])) })
   const predicted = isObj(alloc["predicted"]) ? alloc["predicted"] : {}
   const measured = isObj(alloc["measured"]) ? alloc["measured"] : {}
   const dbpb = isObj(alloc["delta_bpb"]) ? alloc["delta_bpb"] : {}
   blocks.push(
-    tableBlock(
+    table(
       ["language", "predicted d", "measured d [95% CI]", "ΔBPB [95% CI]"],
       languages.map((l) => [l === out["reference"] ? `${l} (ref)` : l, pct(predicted[l]), est(asEstimate(measured[l]), (x) => pct(x)), est(asEstimate(dbpb[l]), (x) => fixed(x, 4))]),
       [1, 2, 3]
@@ -78,8 +73,8 @@ export const allocateSection = (step: ReportStep, out: Obj, runId: string): Sect
   const iterations = objs(out["iterations"])
   if (iterations.length > 1)
     blocks.push(
-      para(`Verification took ${iterations.length} rounds (a broken bound is tightened by what the additive model missed):`),
-      tableBlock(
+      paragraph(`Verification took ${iterations.length} rounds (a broken bound is tightened by what the additive model missed):`),
+      table(
         ["round", "bpw", ...languages.map((l) => `measured d ${l}`), "broken"],
         iterations.map((it, i) => [String(i + 1), fixed(it["bpw"], 3), ...languages.map((l) => pct(isObj(it["measured"]) ? it["measured"][l] : null)), (Array.isArray(it["violated"]) ? it["violated"] : []).join("; ") || "none"]),
         [0, 1, ...languages.map((_, i) => i + 2)]
@@ -94,8 +89,8 @@ export const allocateSection = (step: ReportStep, out: Obj, runId: string): Sect
       return [text(b?.["label"]), ...pointCells(b), ...pointCells(o)]
     })
     blocks.push(
-      para("Against the baselines at equal bits per weight: each baseline, and the worst-language optimum within the same size (measured, with the worst language's 95% CI):"),
-      tableBlock(["baseline", "bpw", "worst", "worst d", "optimal bpw", "worst", "worst d"], rows, [1, 3, 4, 6])
+      paragraph("Against the baselines at equal bits per weight: each baseline, and the worst-language optimum within the same size (measured, with the worst language's 95% CI):"),
+      table(["baseline", "bpw", "worst", "worst d", "optimal bpw", "worst", "worst d"], rows, [1, 3, 4, 6])
     )
     const curves = objs(comparison["curves"])
     plots.push({
@@ -136,9 +131,9 @@ export const allocateSection = (step: ReportStep, out: Obj, runId: string): Sect
   const compiled = isObj(out["compiled"]) ? out["compiled"] : {}
   const tools = Object.entries(compiled).filter((e): e is [string, Obj] => isObj(e[1]))
   if (tools.length) {
-    blocks.push(para("The plan in each quantizer's syntax (write one with the command in the first column):"))
+    blocks.push(paragraph("The plan in each quantizer's syntax (write one with the command in the first column):"))
     blocks.push(
-      tableBlock(
+      table(
         ["command", "file", "notes"],
         tools.map(([tool, c]) => [`polyquant compile ${runId} ${step.id} --to ${tool} --out ${text(c["file"])}`, text(c["file"]), (Array.isArray(c["notes"]) ? c["notes"] : []).map(String).join(" · ")]),
         []

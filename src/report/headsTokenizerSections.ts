@@ -7,13 +7,8 @@
 import { fixed, slug } from "./markdown.js"
 import type { Block, PlotSpec, ReportStep } from "./types.js"
 import type { Section } from "./sections.js"
+import { isObj, num, objs, paragraph, table, type Obj } from "./blocks.js"
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
-const objs = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : [])
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null)
-const tableBlock = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, right: ReadonlyArray<number>): Block => ({ kind: "table", header, rows, right })
-const para = (text: string): Block => ({ kind: "paragraph", lines: [text] })
 
 /** A share as a percent, unsigned: 0.25 → "25.0%". */
 const share = (x: unknown): string => (num(x) === null ? "–" : `${(100 * (num(x) as number)).toFixed(1)}%`)
@@ -30,11 +25,11 @@ export const attentionHeadsSection = (step: ReportStep, out: Obj): Section => {
   const critical = isObj(out["critical_layers"]) ? out["critical_layers"] : undefined
   const criticalSet = new Set(Array.isArray(critical?.["layers"]) ? (critical!["layers"] as unknown[]).map(Number) : [])
   const blocks: Block[] = [
-    para(
+    paragraph(
       `${String(out["n_specific"] ?? "?")} of ${String(out["n_heads"] ?? "?")} heads are language-specific (${share(out["share_specific"])}; the seed quotes 16.7% for GPT-2). ` +
         `Rule: ablating the head raises one language's NLL by ≥ ${String(isObj(out["rule"]) ? out["rule"]["k"] : "k")} × the median of the others and ≥ ${String(isObj(out["rule"]) ? out["rule"]["floor"] : "?")} nats/token.`
     ),
-    tableBlock(
+    table(
       ["layer", "specific heads", "heads", "share", "critical"],
       perLayer.map((l) => [String(l["layer"]), String(l["specific"]), String(l["heads"]), share(l["share"]), criticalSet.has(Number(l["layer"])) ? "yes" : ""]),
       [0, 1, 2, 3]
@@ -42,18 +37,18 @@ export const attentionHeadsSection = (step: ReportStep, out: Obj): Section => {
   ]
   if (critical)
     blocks.push(
-      para(
+      paragraph(
         `Critical layers (${[...criticalSet].join(", ")}) hold ${share(critical["share_in_critical"])} specific heads, the others ${share(critical["share_elsewhere"])}: ` +
           `${critical["holds_more"] === true ? "more" : "not more"} (one-sided Fisher exact test p = ${pValue(critical["fisher_p"])}).`
       )
     )
   const perLanguage = isObj(out["per_language"]) ? Object.entries(out["per_language"]) : []
-  if (perLanguage.length) blocks.push(tableBlock(["language", "heads specific to it"], perLanguage.map(([l, n]) => [l, String(n)]), [1]))
+  if (perLanguage.length) blocks.push(table(["language", "heads specific to it"], perLanguage.map(([l, n]) => [l, String(n)]), [1]))
   const agreement = isObj(out["agreement"]) ? out["agreement"] : undefined
   const spearman = agreement && isObj(agreement["spearman"]) ? agreement["spearman"] : undefined
   if (agreement)
     blocks.push(
-      para(
+      paragraph(
         `Activation statistic against ablation: Spearman ρ = ${fixed(spearman?.["rho"], 3)} (permutation p = ${pValue(spearman?.["p"])}) over heads; ` +
           `the most affected language agrees for ${share(agreement["top_language_match"])} of heads.`
       )
@@ -80,8 +75,8 @@ export const tokenizerStatsSection = (step: ReportStep, out: Obj): Section => {
   const tok = isObj(out["tokenizer"]) ? out["tokenizer"] : {}
   const reference = typeof out["reference"] === "string" ? out["reference"] : "en"
   const blocks: Block[] = [
-    para(`Tokenizer ${String(tok["id"] ?? "?")} (${String(tok["class"] ?? "?")}, vocabulary ${String(tok["vocab_size"] ?? "?")}); premium = tokens / the ${reference} tokens on the same text.`),
-    tableBlock(
+    paragraph(`Tokenizer ${String(tok["id"] ?? "?")} (${String(tok["class"] ?? "?")}, vocabulary ${String(tok["vocab_size"] ?? "?")}); premium = tokens / the ${reference} tokens on the same text.`),
+    table(
       ["language", "tokens per byte", "tokens per character", "bytes per token", "premium"],
       langs.map(([l, r]) => [l === reference ? `${l} (ref)` : l, fixed(r["tokens_per_byte"], 4), fixed(r["tokens_per_char"], 4), fixed(r["bytes_per_token"], 3), `${fixed(r["premium"], 3)}×`]),
       [1, 2, 3, 4]

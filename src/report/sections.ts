@@ -10,6 +10,7 @@ import { est, fixed, pct, slug } from "./markdown.js"
 import { comparisonTables, matchingSentence, runsTable, stepsTable, unmatchedLines, type CellTable, type Comparison } from "../results/compare.js"
 import type { Block, Cell, Inline, PlotSpec, ReportStep } from "./types.js"
 import { allocateSection } from "./allocateSection.js"
+import { isObj, num, paragraph, table, type Obj } from "./blocks.js"
 import { attentionHeadsSection, tokenizerStatsSection } from "./headsTokenizerSections.js"
 
 export interface Section {
@@ -18,14 +19,9 @@ export interface Section {
   readonly plots: ReadonlyArray<PlotSpec>
 }
 
-/** A table block; columns listed in `right` are right-aligned. */
-export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<Cell>>, right: ReadonlyArray<number> = []): Block => ({ kind: "table", header, rows, right })
-export const paragraph = (...lines: ReadonlyArray<Inline>): Block => ({ kind: "paragraph", lines })
+export { paragraph, table }
 const list = (items: ReadonlyArray<Inline>): Block[] => (items.length ? [{ kind: "list", items }] : [])
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null)
 const D_LABEL = "degradation d = PPL_q/PPL_b − 1 (%)"
 const times100 = (x: number | null | undefined): number | null => (x === null || x === undefined ? null : 100 * x)
 

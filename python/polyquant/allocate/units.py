@@ -18,8 +18,8 @@ from typing import Optional
 from ..errors import ParameterError
 from ..quant.ggml_mix import role_of
 from ..quant.grid import effective_group_size, stored_bpw
+from ..quant.plan import FULL_PRECISION_BPW
 
-FULL_PRECISION_BPW = 16.0
 
 
 @dataclass(frozen=True)

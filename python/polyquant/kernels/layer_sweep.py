@@ -55,7 +55,7 @@ from ..models import resident, structure
 from ..quant.apply import apply_weights
 from ..quant.coded import CodedWeight
 from ..quant.methods import quant_summary, quantize_model
-from ..quant.spill import SpilledOriginals
+from ..quant.mixture import MixedWeights
 from ..quant.swap import swapped_in
 from . import quantize as quantize_kernel
 from ..analysis.bootstrap import BootstrapConfig
@@ -111,7 +111,7 @@ class Sweep:
     """One sweep's state: the quantized weights as codes, the evaluation windows and the baseline.
 
     Block linears change between configurations in place: their original values go to a temporary
-    file once (`quant/spill.py`), and each configuration writes only the linears whose state
+    file once (`quant/mixture.py` over `quant/spill.py`), and each configuration writes only the linears whose state
     differs from the previous one's (two layers in protect-one), so evaluations run on plain
     parameters. Where the file cannot be written (a full disk), they are swapped in per module call
     instead (`quant/swap.py`): the same numbers, no extra memory, one dequantization per forward.
@@ -124,12 +124,11 @@ class Sweep:
         self.swappable = {t.param_name for t in targets if t.kind == "linear"}  # the rest is copied in (quant/swap.py)
         self.tokens = {lang: float(sum(w.scored for w in ws)) for lang, ws in windows.items()}
         self.base = window_nll(loaded, windows, batch_size)
-        self.applied: set[str] = set()  # block linears that hold their quantized value now
-        try:
-            self.spilled: Optional[SpilledOriginals] = SpilledOriginals(loaded.model, sorted(self.swappable))
+        try:  # the block linears switch in place between their codes and their originals (kept in a file)
+            self.mixed: Optional[MixedWeights] = MixedWeights(loaded.model, self.swappable)
         except OSError as exc:
             log.warning("layer-sweep: could not write the originals to a temporary file (%s); swapping weights in per module call", exc)
-            self.spilled = None
+            self.mixed = None
 
     def params_for(self, quantized_layers: Optional[set[int]], protected_layers: set[int]) -> list[str]:
         """Parameter names to swap in: targets in `quantized_layers` (None: all) minus `protected_layers`.
@@ -144,25 +143,13 @@ class Sweep:
                 names.append(t.param_name)
         return names
 
-    def _set_quantized(self, want: set[str]) -> None:
-        """Bring the block linears to `want` quantized, the rest original, touching only those that change."""
-        model = self.loaded.model
-        for n in sorted(self.applied - want):
-            self.spilled.restore(n)
-            self.applied.discard(n)
-        for n in sorted(want - self.applied):
-            param = model.get_parameter(n)
-            with torch.no_grad():
-                param.copy_(self.coded[n].dequantize(param.device))
-            self.applied.add(n)
-
     def evaluate(self, names: list[str]) -> dict[str, np.ndarray]:
         """Per-window NLLs with `names` quantized."""
         model = self.loaded.model
         copied = {n: self.coded[n].dequantize(model.get_parameter(n).device) for n in names if n not in self.swappable}
         linears = [n for n in names if n in self.swappable]
-        if self.spilled is not None:
-            self._set_quantized(set(linears))
+        if self.mixed is not None:
+            self.mixed.set({n: self.coded[n] for n in linears})  # writes only the linears that change
             with apply_weights(model, copied):
                 nll = window_nll(self.loaded, self.windows, self.batch_size)
         else:
@@ -175,13 +162,9 @@ class Sweep:
 
     def close(self) -> None:
         """Every block linear back to its original value; the temporary file closed."""
-        if self.spilled is None:
-            return
-        try:
-            self._set_quantized(set())
-        finally:
-            self.spilled.close()
-            self.spilled = None
+        if self.mixed is not None:
+            self.mixed.close()
+            self.mixed = None
 
 
 @kernel("layer-sweep")

@@ -194,7 +194,7 @@ def protected_names(model: nn.Module, quant: Optional[dict], targets: list[Quant
     return [t.name for t in all_candidates(model, quant or {}) if t.name not in chosen]
 
 
-FULL_PRECISION_BPW = 16.0
+FULL_PRECISION_BPW = 16.0  # a module left in full precision: the float16/bfloat16 a checkpoint ships
 
 
 def grid_summary(model: nn.Module, quant: dict, targets: list[QuantTarget]) -> dict:
