@@ -5,6 +5,7 @@
  */
 import { z } from "zod"
 import { CorpusSpec, Language, ModelSpec } from "./common.js"
+import { BootstrapOptions } from "./disparity.js"
 import { defineKernel } from "./define.js"
 
 /** The model as recorded with an analysis result (LoadedModel.describe()). */
@@ -18,10 +19,11 @@ export const ModelRecord = z.strictObject({
 
 const PerLanguage = z.record(z.string(), z.number())
 const Num = z.number().nullable()
+const Interval = z.tuple([Num, Num])
 
 export const attentionHeads = defineKernel({
   name: "attention-heads",
-  version: "2",
+  version: "3",
   description: "per-head ablation per language: language-specific heads (share overall, per layer, in critical layers) and an activation statistic",
   with: z.strictObject({
     model: ModelSpec,
@@ -37,7 +39,8 @@ export const attentionHeads = defineKernel({
     seq_len: z.number().int().min(2).default(128).describe("tokens per window"),
     max_windows: z.number().int().positive().default(16).describe("windows per language (cost is layers × heads × languages × windows)"),
     batch_size: z.number().int().positive().default(8),
-    checkpoint_every: z.number().int().positive().default(1).describe("layers between checkpoints")
+    checkpoint_every: z.number().int().positive().default(1).describe("layers between checkpoints"),
+    bootstrap: BootstrapOptions.omit({ unit: true }).prefault({}).describe("paired bootstrap over each language's windows")
   }),
   outputs: z.strictObject({
     languages: z.array(z.string()),
@@ -56,7 +59,9 @@ export const attentionHeads = defineKernel({
         activation: PerLanguage.describe("language → mean L2 norm of the head's output"),
         activation_normalised: PerLanguage,
         activation_specificity: z.number(),
-        activation_top_language: z.string()
+        activation_top_language: z.string(),
+        p_specific: z.number().min(0).max(1).describe("share of bootstrap replicates in which the rule calls this head specific"),
+        delta_ci: z.record(z.string(), Interval).describe("language → 95% CI of delta_nll")
       })
     ),
     n_heads: z.number().int(),
@@ -77,6 +82,21 @@ export const attentionHeads = defineKernel({
         fisher_p: Num.describe("one-sided Fisher exact test: specific heads over-represented in critical layers")
       })
       .nullable(),
+    uncertainty: z.strictObject({
+      bootstrap: z.strictObject({ samples: z.number().int(), seed: z.number().int(), unit: z.literal("segment") }),
+      share_specific_ci: Interval,
+      per_layer: z.array(z.strictObject({ layer: z.number().int(), share_ci: Interval })),
+      per_language_ci: z.record(z.string(), Interval).describe("language → 95% CI of its number of specific heads"),
+      stable: z.number().min(0).max(1).describe("share of heads whose classification agrees with the point one in ≥ 95% of replicates"),
+      mde: z.record(z.string(), z.number()).describe("language → smallest ablation ΔNLL (nats/token) this corpus tells from 0"),
+      critical_layers: z
+        .strictObject({
+          difference_ci: Interval.describe("95% CI of share in critical layers − share elsewhere"),
+          p_holds_more: z.number().min(0).max(1)
+        })
+        .nullable(),
+      note: z.string().nullable().describe("set when the corpus cannot resolve the rule's floor")
+    }),
     model: ModelRecord,
     windows: z.record(z.string(), z.number().int()),
     tokens: z.record(z.string(), z.number().int())

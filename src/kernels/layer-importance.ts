@@ -6,6 +6,7 @@
 import { z } from "zod"
 import { CorpusSpec, Language, ModelSpec, Override, Protect, QuantConfig } from "./common.js"
 import { defineKernel } from "./define.js"
+import { BootstrapOptions } from "./disparity.js"
 import { ModelRecord } from "./attention-heads.js"
 import { QuantSummary } from "./quantize.js"
 
@@ -19,11 +20,23 @@ const LayerRow = z.strictObject({
   block_influence: Num.optional().describe("1 − mean cos(block input, block output)"),
   quant_sensitivity: Num.optional().describe("PPL_q/PPL − 1 with only this block quantized (null: block protected)")
 })
+const Interval = z.tuple([Num, Num])
+const RankingUncertainty = z.strictObject({
+  layers: z.array(
+    z.strictObject({
+      layer: z.number().int(),
+      ci: Interval.describe("95% bootstrap CI of the criterion"),
+      p_top_k: z.number().min(0).max(1).describe("share of replicates in which the layer ranks among the top_k")
+    })
+  ),
+  top_k: z.array(z.number().int()).describe("the point ranking's top k layers"),
+  stable: z.boolean().describe("every layer of the point top k has P(top k) ≥ 0.95")
+})
 const Correlation = z.strictObject({ a: Criterion, b: Criterion, rho: Num, p: Num, n: z.number().int() })
 
 export const layerImportance = defineKernel({
   name: "layer-importance",
-  version: "4",
+  version: "5",
   description: "Fisher, Hutchinson Hessian trace, activation variance, block influence and RTN sensitivity per layer and language; Spearman correlations",
   with: z.strictObject({
     model: ModelSpec,
@@ -37,7 +50,9 @@ export const layerImportance = defineKernel({
     batch_size: z.number().int().positive().default(8),
     quant: QuantConfig.prefault({}).describe("for quant_sensitivity"),
     protect: Protect.prefault({}),
-    overrides: z.array(Override).default([])
+    overrides: z.array(Override).default([]),
+    bootstrap: BootstrapOptions.omit({ unit: true }).prefault({}).describe("paired bootstrap over each language's windows"),
+    top_k: z.number().int().positive().default(3).describe("P(top k): how often a layer ranks among the k most important over bootstrap replicates")
   }),
   outputs: z.strictObject({
     languages: z.array(z.string()),
@@ -51,6 +66,14 @@ export const layerImportance = defineKernel({
     ),
     mean: z.strictObject({ layers: z.array(LayerRow), correlations: z.array(Correlation) }).describe("criteria averaged over languages"),
     ranking: z.record(z.string(), z.array(z.number().int())).describe("criterion → layers, most important first"),
+    uncertainty: z.strictObject({
+      bootstrap: z.strictObject({ samples: z.number().int(), seed: z.number().int(), unit: z.literal("segment") }),
+      top_k: z.number().int(),
+      per_language: z.record(z.string(), z.record(z.string(), RankingUncertainty)),
+      mean: z.record(z.string(), RankingUncertainty).describe("criterion → ranking uncertainty of the mean over languages"),
+      correlations: z.array(z.strictObject({ a: Criterion, b: Criterion, rho_ci: Interval })).describe("95% CI of ρ between criteria (mean)"),
+      note: z.string().nullable().describe("set when a top-k ranking is not stable across bootstrap draws")
+    }),
     quant: QuantSummary.nullable(),
     model: ModelRecord,
     windows: z.record(z.string(), z.number().int())

@@ -20,28 +20,89 @@ const pValue = (p: unknown): string => {
   return v < 1e-4 ? "< 1e-4" : v.toPrecision(3)
 }
 
+const pair = (ci: unknown): [number, number] | undefined => {
+  if (!Array.isArray(ci) || ci.length !== 2) return undefined
+  const [lo, hi] = [num(ci[0]), num(ci[1])]
+  return lo === null || hi === null ? undefined : [lo, hi]
+}
+/** A share interval as percents: [0.1, 0.25] → "[10.0%, 25.0%]". */
+const shareCi = (ci: unknown): string => {
+  const p = pair(ci)
+  return p ? `[${share(p[0])}, ${share(p[1])}]` : "–"
+}
+/** A signed share difference interval in percentage points. */
+const signedCi = (ci: unknown): string => {
+  const p = pair(ci)
+  return p ? `[${(100 * p[0]).toFixed(1)}, ${(100 * p[1]).toFixed(1)}]` : "–"
+}
+const ciText = (ci: unknown, digits: number): string => {
+  const p = pair(ci)
+  return p ? `[${fixed(p[0], digits)}, ${fixed(p[1], digits)}]` : ""
+}
+
 export const attentionHeadsSection = (step: ReportStep, out: Obj): Section => {
   const perLayer = objs(out["per_layer"])
   const critical = isObj(out["critical_layers"]) ? out["critical_layers"] : undefined
   const criticalSet = new Set(Array.isArray(critical?.["layers"]) ? (critical!["layers"] as unknown[]).map(Number) : [])
+  const unc = isObj(out["uncertainty"]) ? out["uncertainty"] : undefined
+  const layerCi = new Map(objs(unc?.["per_layer"]).map((l) => [Number(l["layer"]), l["share_ci"]]))
   const blocks: Block[] = [
     paragraph(
-      `${String(out["n_specific"] ?? "?")} of ${String(out["n_heads"] ?? "?")} heads are language-specific (${share(out["share_specific"])}; the seed quotes 16.7% for GPT-2). ` +
+      `${String(out["n_specific"] ?? "?")} of ${String(out["n_heads"] ?? "?")} heads are language-specific (${share(out["share_specific"])}` +
+        (unc ? `, 95% CI ${shareCi(unc["share_specific_ci"])}` : "") +
+        `; the seed quotes 16.7% for GPT-2). ` +
         `Rule: ablating the head raises one language's NLL by ≥ ${String(isObj(out["rule"]) ? out["rule"]["k"] : "k")} × the median of the others and ≥ ${String(isObj(out["rule"]) ? out["rule"]["floor"] : "?")} nats/token.`
     ),
     table(
-      ["layer", "specific heads", "heads", "share", "critical"],
-      perLayer.map((l) => [String(l["layer"]), String(l["specific"]), String(l["heads"]), share(l["share"]), criticalSet.has(Number(l["layer"])) ? "yes" : ""]),
+      ["layer", "specific heads", "heads", "share", "share 95% CI", "critical"],
+      perLayer.map((l) => [
+        String(l["layer"]),
+        String(l["specific"]),
+        String(l["heads"]),
+        share(l["share"]),
+        shareCi(layerCi.get(Number(l["layer"]))),
+        criticalSet.has(Number(l["layer"])) ? "yes" : ""
+      ]),
       [0, 1, 2, 3]
     )
   ]
-  if (critical)
+  if (critical) {
+    const cu = unc && isObj(unc["critical_layers"]) ? unc["critical_layers"] : undefined
     blocks.push(
       paragraph(
         `Critical layers (${[...criticalSet].join(", ")}) hold ${share(critical["share_in_critical"])} specific heads, the others ${share(critical["share_elsewhere"])}: ` +
-          `${critical["holds_more"] === true ? "more" : "not more"} (one-sided Fisher exact test p = ${pValue(critical["fisher_p"])}).`
+          `${critical["holds_more"] === true ? "more" : "not more"} (one-sided Fisher exact test p = ${pValue(critical["fisher_p"])}` +
+          (cu ? `; difference 95% CI ${signedCi(cu["difference_ci"])} percentage points, more in ${share(cu["p_holds_more"])} of bootstrap replicates` : "") +
+          ")."
       )
     )
+  }
+  if (unc) {
+    const mde = isObj(unc["mde"]) ? Object.entries(unc["mde"]).map(([l, v]) => `${l} ${fixed(v, 4)}`).join(", ") : "–"
+    blocks.push(
+      paragraph(
+        `Bootstrap over the windows (${String(isObj(unc["bootstrap"]) ? unc["bootstrap"]["samples"] : "?")} replicates): ${share(unc["stable"])} of heads keep their classification in ≥ 95% of replicates; ` +
+          `the smallest ablation effect this corpus tells from 0 (nats/token): ${mde}.`
+      )
+    )
+    const uncertain = objs(out["heads"])
+      .filter((h) => (num(h["p_specific"]) ?? 0) > 0)
+      .sort((a, b) => (num(b["p_specific"]) ?? 0) - (num(a["p_specific"]) ?? 0))
+    if (uncertain.length)
+      blocks.push(
+        table(
+          ["layer", "head", "specific to", "P(specific)", "most affected language", "ΔNLL (95% CI)"],
+          uncertain.map((h) => {
+            const lang = String(h["top_language"] ?? "")
+            const d = isObj(h["delta_nll"]) ? h["delta_nll"][lang] : undefined
+            const ci = isObj(h["delta_ci"]) ? h["delta_ci"][lang] : undefined
+            return [String(h["layer"]), String(h["head"]), Array.isArray(h["specific_to"]) ? (h["specific_to"] as unknown[]).join(", ") || "–" : "–", fixed(h["p_specific"], 2), lang, `${fixed(d, 4)} ${ciText(ci, 4)}`]
+          }),
+          [0, 1, 3]
+        )
+      )
+    if (typeof unc["note"] === "string") blocks.push(paragraph(`Note: ${unc["note"]}`))
+  }
   const perLanguage = isObj(out["per_language"]) ? Object.entries(out["per_language"]) : []
   if (perLanguage.length) blocks.push(table(["language", "heads specific to it"], perLanguage.map(([l, n]) => [l, String(n)]), [1]))
   const agreement = isObj(out["agreement"]) ? out["agreement"] : undefined

@@ -10,7 +10,7 @@ import { est, fixed, pct, slug } from "./markdown.js"
 import { comparisonTables, matchingSentence, runsTable, stepsTable, unmatchedLines, type CellTable, type Comparison } from "../results/compare.js"
 import type { Block, Cell, Inline, PlotSpec, ReportStep } from "./types.js"
 import { allocateSection } from "./allocateSection.js"
-import { isObj, num, paragraph, table, type Obj } from "./blocks.js"
+import { isObj, num, objs, paragraph, table, type Obj } from "./blocks.js"
 import { attentionHeadsSection, tokenizerStatsSection } from "./headsTokenizerSections.js"
 
 export interface Section {
@@ -194,11 +194,53 @@ const importanceSection = (step: ReportStep, out: Obj): Section => {
   const layers = Array.isArray(mean["layers"]) ? (mean["layers"] as Obj[]).filter(isObj) : []
   const pairs = Array.isArray(mean["correlations"]) ? (mean["correlations"] as Obj[]).filter(isObj) : []
   const langs = Array.isArray(out["languages"]) ? (out["languages"] as unknown[]).map(String) : []
-  const blocks: Block[] = [paragraph(`Criteria per layer, mean over the calibration languages (${langs.join(", ")}):`)]
-  blocks.push(table(["layer", ...criteria], layers.map((l) => [String(l["layer"]), ...criteria.map((c) => fmtSci(l[c]))]), criteria.map((_, i) => i + 1)))
+  const unc = isObj(out["uncertainty"]) ? out["uncertainty"] : undefined
+  const uncMean = unc && isObj(unc["mean"]) ? unc["mean"] : {}
+  const ranked = (c: string): Obj | undefined => (isObj(uncMean[c]) ? uncMean[c] : undefined)
+  const layerCi = (c: string, layer: number): string => {
+    const row = objs(ranked(c)?.["layers"]).find((r) => Number(r["layer"]) === layer)
+    const ci = Array.isArray(row?.["ci"]) ? (row!["ci"] as unknown[]) : []
+    return ci.length === 2 && num(ci[0]) !== null ? ` [${fmtSci(ci[0])}, ${fmtSci(ci[1])}]` : ""
+  }
+  const blocks: Block[] = [
+    paragraph(
+      `Criteria per layer, mean over the calibration languages (${langs.join(", ")})` +
+        (unc ? `, with 95% bootstrap CIs over the windows (${String(isObj(unc["bootstrap"]) ? unc["bootstrap"]["samples"] : "?")} replicates):` : ":")
+    )
+  ]
+  blocks.push(
+    table(["layer", ...criteria], layers.map((l) => [String(l["layer"]), ...criteria.map((c) => fmtSci(l[c]) + layerCi(c, Number(l["layer"])))]), criteria.map((_, i) => i + 1))
+  )
+  if (unc) {
+    const k = String(unc["top_k"] ?? "k")
+    blocks.push(paragraph(`How sure each ranking is: P(top ${k}) is the share of bootstrap replicates in which the layer ranks among the ${k} most important; a ranking is stable when every layer of its top ${k} has P ≥ 0.95.`))
+    blocks.push(
+      table(
+        ["criterion", `top ${k} layers (P(top ${k}))`, "stable"],
+        criteria.map((c) => {
+          const r = ranked(c)
+          const p = new Map(objs(r?.["layers"]).map((row) => [Number(row["layer"]), num(row["p_top_k"])]))
+          const top = Array.isArray(r?.["top_k"]) ? (r!["top_k"] as unknown[]).map(Number) : []
+          return [c, top.map((l) => `${l} (${fixed(p.get(l), 2)})`).join(", "), r?.["stable"] === true ? "yes" : "no"]
+        })
+      )
+    )
+    if (typeof unc["note"] === "string") blocks.push(paragraph(`Note: ${unc["note"]}`))
+  }
   if (pairs.length) {
+    const rhoCi = new Map(objs(unc?.["correlations"]).map((c) => [`${String(c["a"])}|${String(c["b"])}`, Array.isArray(c["rho_ci"]) ? (c["rho_ci"] as unknown[]) : []]))
+    const ciText = (p: Obj): string => {
+      const ci = rhoCi.get(`${String(p["a"])}|${String(p["b"])}`) ?? []
+      return ci.length === 2 && num(ci[0]) !== null ? `[${fixed(ci[0], 2)}, ${fixed(ci[1], 2)}]` : "–"
+    }
     blocks.push(paragraph("Spearman rank correlation between criteria across layers (mean over languages):"))
-    blocks.push(table(["criterion A", "criterion B", "ρ", "p", "n"], pairs.map((p) => [String(p["a"]), String(p["b"]), fixed(p["rho"], 3), fmtSci(p["p"]), String(p["n"] ?? "–")]), [2, 3, 4]))
+    blocks.push(
+      table(
+        ["criterion A", "criterion B", "ρ", "ρ 95% CI", "p", "n"],
+        pairs.map((p) => [String(p["a"]), String(p["b"]), fixed(p["rho"], 3), ciText(p), fmtSci(p["p"]), String(p["n"] ?? "–")]),
+        [2, 4, 5]
+      )
+    )
   }
   const plots: PlotSpec[] =
     criteria.length >= 2

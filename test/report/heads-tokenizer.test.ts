@@ -16,8 +16,8 @@ describe("attention-heads and tokenizer-stats sections", () => {
     }
     const r = buildReport(input([{ id: "heads", uses: "attention-heads", status: "succeeded", outputs: out }]))
     expect(r.markdown).toContain("3 of 8 heads are language-specific (37.5%; the seed quotes 16.7% for GPT-2)")
-    expect(r.markdown).toContain("| 0 | 2 | 4 | 50.0% | yes |")
-    expect(r.markdown).toContain("| 1 | 1 | 4 | 25.0% |  |")
+    expect(r.markdown).toContain("| 0 | 2 | 4 | 50.0% | – | yes |")
+    expect(r.markdown).toContain("| 1 | 1 | 4 | 25.0% | – |  |")
     expect(r.markdown).toContain("Critical layers (0) hold 50.0% specific heads, the others 25.0%: more (one-sided Fisher exact test p = 0.500).")
     expect(r.markdown).toContain("Spearman ρ = 0.500 (permutation p = 0.0450)")
     expect(r.markdown).not.toContain("truncated")

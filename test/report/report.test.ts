@@ -80,8 +80,8 @@ describe("buildReport", () => {
   })
 
   it("tabulates importance criteria and their Spearman correlations", () => {
-    expect(markdown).toContain("| fisher | hessian_trace | 0.800 | 0.2000 | 4 |")
-    expect(markdown).toContain("| hessian_trace | activation_variance | – | – | 4 |")
+    expect(markdown).toContain("| fisher | hessian_trace | 0.800 | – | 0.2000 | 4 |")
+    expect(markdown).toContain("| hessian_trace | activation_variance | – | – | – | 4 |")
     expect(markdown).toContain("| 3 | 0.1250 | 9.000 | 4.000e-4 |")
   })
 

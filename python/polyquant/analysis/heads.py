@@ -31,10 +31,12 @@ s_abl over all heads, and the share of heads whose argmax language is the same u
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -173,7 +175,7 @@ def _fingerprint(geo: HeadGeometry, rule: HeadRule, windows: dict[str, list[torc
     """What a checkpoint must match to be resumed: geometry, rule and the exact windows."""
     from .windows import windows_digest
 
-    return f"{geo.layers}x{geo.heads}x{geo.head_dim}|k={rule.k}|floor={rule.floor}|{windows_digest(windows)}"
+    return f"v2|{geo.layers}x{geo.heads}x{geo.head_dim}|k={rule.k}|floor={rule.floor}|{windows_digest(windows)}"
 
 
 def analyse_heads(
@@ -184,15 +186,19 @@ def analyse_heads(
     batch_size: int = 8,
     checkpoint_every: int = 1,
     critical_layers: list[int] | None = None,
+    boot=None,
 ) -> dict:
-    """Ablate every head on every language's windows; classify heads; compare with activations.
+    """Ablate every head on every language's windows; classify heads; compare with activations;
+    bootstrap the classification over the windows (analysis/heads_uncertainty.py, `boot`).
 
     Checkpoints after every `checkpoint_every` layers through `ctx.checkpoint`; a run started
     with `ctx.resume_state` from the same model, windows and rule continues after the last
     finished layer and returns the same result as an uninterrupted run.
     """
     from ..errors import CheckpointError, KernelStopped
-    from .windows import mean_nll
+    from .bootstrap import BootstrapConfig
+    from .heads_uncertainty import head_uncertainty
+    from .windows import scored_tokens, window_nlls
 
     if checkpoint_every < 1:
         raise ParameterError(f"checkpoint_every {checkpoint_every} must be at least 1")
@@ -211,30 +217,46 @@ def analyse_heads(
             f"attention-heads checkpoint was made for another model, corpus or rule (key {state.get('key')!r}, now {key!r})"
         )
     if state is None:
-        base, act = {}, {}
+        act, base_w = {}, {}
         for lang in langs:
-            base[lang], act[lang] = baseline_pass(model, windows[lang], batch_size)
-        state = {"key": key, "base_nll": base, "activation": act, "delta": []}  # delta[layer][head][lang]
+            _, act[lang] = baseline_pass(model, windows[lang], batch_size)
+            base_w[lang] = window_nlls(model, windows[lang], batch_size)
+        tokens = {lang: scored_tokens(windows[lang]) for lang in langs}
+        base = {lang: math.fsum(base_w[lang]) / sum(tokens[lang]) for lang in langs}
+        # nll[layer][head][lang]: per-window NLL sums with the head ablated (the bootstrap's input)
+        state = {"key": key, "base_nll": base, "base_windows": base_w, "tokens": tokens, "activation": act, "delta": [], "nll": []}
         ctx.checkpoint(state)
 
     total = geo.layers * geo.heads * len(langs)
     for layer in range(len(state["delta"]), geo.layers):
-        rows = []
+        rows, nll_rows = [], []
         for head in range(geo.heads):
-            row = {}
+            row, nll_row = {}, {}
             with ablate_head(model, layer, head):
                 for lang in langs:
-                    row[lang] = mean_nll(model, windows[lang], batch_size) - state["base_nll"][lang]
+                    nll_row[lang] = window_nlls(model, windows[lang], batch_size)
+                    row[lang] = (math.fsum(nll_row[lang]) - math.fsum(state["base_windows"][lang])) / sum(state["tokens"][lang])
                     done = (layer * geo.heads + head) * len(langs) + langs.index(lang) + 1
                     ctx.progress(done, total, "ablations", f"layer {layer} head {head} {lang}")
             rows.append(row)
+            nll_rows.append(nll_row)
         state["delta"].append(rows)
+        state["nll"].append(nll_rows)
         if (layer + 1) % checkpoint_every == 0 or layer + 1 == geo.layers:
             ctx.checkpoint(state)
         if ctx.should_stop() and layer + 1 < geo.layers:
             ctx.checkpoint(state)
             raise KernelStopped(f"attention-heads stopped after layer {layer} of {geo.layers}")
-    return summarise(geo, langs, state, rule, crit)
+    out = summarise(geo, langs, state, rule, crit)
+    ablated = {lang: np.array([state["nll"][l][h][lang] for l in range(geo.layers) for h in range(geo.heads)]) for lang in langs}
+    unc = head_uncertainty(
+        geo.layers, geo.heads, langs, state["base_windows"], state["tokens"], ablated, rule.k, rule.floor,
+        [h["specific_to"] for h in out["heads"]], crit, boot or BootstrapConfig(),
+    )  # fmt: skip
+    for head, extra in zip(out["heads"], unc.pop("heads")):
+        head.update(extra)
+    out["uncertainty"] = unc
+    return out
 
 
 def summarise(geo: HeadGeometry, langs: list[str], state: dict, rule: HeadRule, crit: list[int] | None) -> dict:

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,8 +38,9 @@ from torch import nn
 from ..errors import ParameterError
 from .permutation import spearman_p
 from ..models import structure
-from .windows import equal_length_batches, model_device, windows_digest
-from .degradation import degradation
+from .bootstrap import BootstrapConfig
+from .importance_uncertainty import draw_counts, importance_uncertainty, score
+from .windows import model_device, windows_digest
 
 CRITERIA = ("fisher", "hessian_trace", "activation_variance", "block_influence", "quant_sensitivity")
 SEED_STRIDE = 1_000_003  # v_j is drawn from a generator seeded with seed·SEED_STRIDE + j
@@ -94,20 +96,25 @@ def _grad_mode(model: nn.Module):
     return ctx()
 
 
-def diagonal_fisher(model: nn.Module, windows: list[torch.Tensor]) -> list[float]:
-    """F_ℓ = Σ_{i∈θ_ℓ} mean_n (∂ℓ_n/∂θ_i)² for every block ℓ."""
+def fisher_terms(model: nn.Module, windows: list[torch.Tensor]) -> dict:
+    """x[n, ℓ] = Σ_{i∈θ_ℓ} (∂ℓ_n/∂θ_i)²: each window's term of the diagonal Fisher."""
     device = model_device(model)
     with _grad_mode(model) as groups:
         flat = [p for g in groups for p in g]
-        sums = [0.0] * len(groups)
-        for w in windows:
+        x = np.zeros((len(windows), len(groups)))
+        for n, w in enumerate(windows):
             grads = torch.autograd.grad(window_loss(model, w[None].to(device)), flat)
             k = 0
             for li, g in enumerate(groups):
                 for _ in g:
-                    sums[li] += float(grads[k].double().pow(2).sum())
+                    x[n, li] += float(grads[k].double().pow(2).sum())
                     k += 1
-    return [s / len(windows) for s in sums]
+    return {"x": x}
+
+
+def diagonal_fisher(model: nn.Module, windows: list[torch.Tensor]) -> list[float]:
+    """F_ℓ = Σ_{i∈θ_ℓ} mean_n (∂ℓ_n/∂θ_i)² for every block ℓ."""
+    return fisher_terms(model, windows)["x"].mean(axis=0).tolist()
 
 
 def rademacher(params: list[torch.Tensor], seed: int, j: int) -> list[torch.Tensor]:
@@ -126,9 +133,16 @@ def hutchinson_samples(
     H is the Hessian of the mean of the losses, so each sample is the mean over loss functions of
     v_jᵀ H_n v_j; the graph of each loss's gradient is built once and reused for every v_j.
     """
+    return per_loss_hutchinson(loss_fns, groups, n_samples, seed).mean(axis=0).tolist()
+
+
+def per_loss_hutchinson(
+    loss_fns: list[Callable[[], torch.Tensor]], groups: list[list[torch.Tensor]], n_samples: int, seed: int
+) -> np.ndarray:
+    """(losses, n_samples, groups): v_jᵀ H_n v_j restricted to each group, for every loss n."""
     flat = [p for g in groups for p in g]
-    out = [[0.0] * len(groups) for _ in range(n_samples)]
-    for fn in loss_fns:
+    out = np.zeros((len(loss_fns), n_samples, len(groups)))
+    for n, fn in enumerate(loss_fns):
         grads = torch.autograd.grad(fn(), flat, create_graph=True)
         for j in range(n_samples):
             v = rademacher(flat, seed, j)
@@ -137,13 +151,13 @@ def hutchinson_samples(
             k = 0
             for gi, g in enumerate(groups):
                 for _ in g:
-                    out[j][gi] += float((v[k].double() * Hv[k].double()).sum()) / len(loss_fns)
+                    out[n, j, gi] += float((v[k].double() * Hv[k].double()).sum())
                     k += 1
     return out
 
 
-def hessian_trace(model: nn.Module, windows: list[torch.Tensor], n_samples: int, seed: int) -> tuple[list[float], list[float]]:
-    """Hutchinson tr(H_ℓ) for every block, and its standard error over the m samples."""
+def hessian_terms(model: nn.Module, windows: list[torch.Tensor], n_samples: int, seed: int) -> dict:
+    """samples (N, m, L): v_jᵀ H_n v_j per window n, sample j and block; x (N, L) their mean over j."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     device = model_device(model)
@@ -151,9 +165,15 @@ def hessian_trace(model: nn.Module, windows: list[torch.Tensor], n_samples: int,
     # the math backend computes the same attention and supports Hessian-vector products.
     with _grad_mode(model) as groups, sdpa_kernel(SDPBackend.MATH):
         fns = [(lambda w=w: window_loss(model, w[None].to(device))) for w in windows]
-        samples = hutchinson_samples(fns, groups, n_samples, seed)
+        per = per_loss_hutchinson(fns, groups, n_samples, seed)
+    return {"samples": per, "x": per.mean(axis=1)}
+
+
+def trace_and_se(terms: dict) -> tuple[list[float], list[float]]:
+    """Hutchinson tr(H_ℓ) (mean over windows and samples) and its standard error over the m samples."""
+    samples = terms["samples"].mean(axis=0).tolist()  # (m, L): each sample's mean over the windows
     means, ses = [], []
-    for li in range(len(groups)):
+    for li in range(terms["samples"].shape[2]):
         xs = [s[li] for s in samples]
         m = sum(xs) / len(xs)
         var = sum((x - m) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else float("nan")
@@ -162,29 +182,37 @@ def hessian_trace(model: nn.Module, windows: list[torch.Tensor], n_samples: int,
     return means, ses
 
 
+def hessian_trace(model: nn.Module, windows: list[torch.Tensor], n_samples: int, seed: int) -> tuple[list[float], list[float]]:
+    """Hutchinson tr(H_ℓ) for every block, and its standard error over the m samples."""
+    return trace_and_se(hessian_terms(model, windows, n_samples, seed))
+
+
 def _hidden(t) -> torch.Tensor:
     return t[0] if isinstance(t, (tuple, list)) else t
 
 
 @torch.no_grad()
-def activation_stats(model: nn.Module, windows: list[torch.Tensor], batch_size: int) -> tuple[list[float], list[float]]:
-    """Per block: activation variance of its output and block influence 1 − mean cos(input, output)."""
+def activation_terms(model: nn.Module, windows: list[torch.Tensor], batch_size: int) -> dict:
+    """Per window n and block ℓ: s1/s2 (N, L, d) the sums of the block output and its square over
+    the window's positions, cos (N, L) the summed cos(input, output), positions (N,)."""
+    from .windows import batches_in_order
+
     n_layers = structure.num_layers(model)
     d = model.config.hidden_size
-    s1 = torch.zeros(n_layers, d, dtype=torch.float64)
-    s2 = torch.zeros(n_layers, d, dtype=torch.float64)
-    cos_sum = torch.zeros(n_layers, dtype=torch.float64)
-    count = 0
+    N = len(windows)
+    s1 = np.zeros((N, n_layers, d))
+    s2 = np.zeros((N, n_layers, d))
+    cos = np.zeros((N, n_layers))
+    rows: list[int] = []  # the windows of the batch being run
     handles = []
 
     def make(layer: int):
         def hook(_mod, args, kwargs, output):
             x = args[0] if args else kwargs["hidden_states"]
-            y = _hidden(output)
-            x, y = _hidden(x).double().reshape(-1, d), y.double().reshape(-1, d)
-            s1[layer] += y.sum(0).cpu()
-            s2[layer] += (y * y).sum(0).cpu()
-            cos_sum[layer] += F.cosine_similarity(x, y, dim=-1).sum().cpu()
+            x, y = _hidden(x).double(), _hidden(output).double()  # (B, T, d)
+            s1[rows, layer] = y.sum(1).cpu().numpy()
+            s2[rows, layer] = (y * y).sum(1).cpu().numpy()
+            cos[rows, layer] = F.cosine_similarity(x, y, dim=-1).sum(1).cpu().numpy()
 
         return hook
 
@@ -192,15 +220,20 @@ def activation_stats(model: nn.Module, windows: list[torch.Tensor], batch_size: 
         handles.append(block.register_forward_hook(make(i), with_kwargs=True))
     device = model_device(model)
     try:
-        for ids in equal_length_batches(windows, batch_size):
+        for chunk, ids in batches_in_order(windows, batch_size):
+            rows[:] = chunk
             model(input_ids=ids.to(device))
-            count += ids.numel()
     finally:
         for h in handles:
             h.remove()
-    mean = s1 / count
-    var = (s2 / count - mean * mean).clamp_min(0).mean(dim=1)
-    return var.tolist(), (1 - cos_sum / count).tolist()
+    return {"s1": s1, "s2": s2, "cos": cos, "positions": np.array([float(w.numel()) for w in windows])}
+
+
+def activation_stats(model: nn.Module, windows: list[torch.Tensor], batch_size: int) -> tuple[list[float], list[float]]:
+    """Per block: activation variance of its output and block influence 1 − mean cos(input, output)."""
+    terms = activation_terms(model, windows, batch_size)
+    ones = np.ones((1, len(windows)))
+    return score("activation_variance", terms, ones)[0].tolist(), score("block_influence", terms, ones)[0].tolist()
 
 
 def spearman_matrix(scores: dict[str, list[float]]) -> list[dict]:
@@ -222,23 +255,31 @@ def spearman_matrix(scores: dict[str, list[float]]) -> list[dict]:
 
 
 @torch.no_grad()
+def sensitivity_terms(
+    model: nn.Module, windows: list[torch.Tensor], weights: dict[str, torch.Tensor], layer_names: list[list[str]], batch_size: int
+) -> dict:
+    """base (N,) per-window NLL sums, q (N, L) with only block ℓ's quantized weights swapped in
+    (NaN for a block whose linears are all protected), tokens (N,)."""
+    from ..quant.apply import apply_weights
+    from .windows import scored_tokens, window_nlls
+
+    q = np.full((len(windows), len(layer_names)), np.nan)
+    for layer, names in enumerate(layer_names):
+        if names:
+            with apply_weights(model, weights, names):
+                q[:, layer] = window_nlls(model, windows, batch_size)
+    return {"base": np.array(window_nlls(model, windows, batch_size)), "q": q, "tokens": np.array(scored_tokens(windows), dtype=np.float64)}
+
+
 def quant_sensitivity(
     model: nn.Module, windows: list[torch.Tensor], weights: dict[str, torch.Tensor], layer_names: list[list[str]], batch_size: int
 ) -> list[float | None]:
     """d_ℓ = exp(NLL with only block ℓ's quantized weights swapped in − NLL) − 1; None for a block with none."""
-    from ..quant.apply import apply_weights
-    from .windows import mean_nll
+    return _listed(score("quant_sensitivity", sensitivity_terms(model, windows, weights, layer_names, batch_size), np.ones((1, len(windows))))[0])
 
-    base = mean_nll(model, windows, batch_size)
-    out: list[float | None] = []
-    for names in layer_names:
-        if not names:
-            out.append(None)  # every linear of this block is protected
-            continue
-        with apply_weights(model, weights, names):
-            q = mean_nll(model, windows, batch_size)
-        out.append(degradation(base, q, 1.0))  # mean NLLs: per token already
-    return out
+
+def _listed(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def analyse_importance(
@@ -247,8 +288,11 @@ def analyse_importance(
     cfg: ImportanceConfig,
     ctx,
     quantized: tuple[dict[str, torch.Tensor], list[list[str]]] | None = None,
+    boot: BootstrapConfig | None = None,
+    top_k: int = 3,
 ) -> dict:
-    """Every criterion for every block and language, then their Spearman correlations.
+    """Every criterion for every block and language, their Spearman correlations, and the
+    bootstrap uncertainty of each ranking (analysis/importance_uncertainty.py).
 
     `quantized` is (weights, names per layer) from one quantization pass, needed for
     quant_sensitivity. Checkpoints after every (language, criterion); resumes from ctx.resume_state.
@@ -259,11 +303,12 @@ def analyse_importance(
     langs = list(windows)
     if "quant_sensitivity" in cfg.criteria and quantized is None:
         raise ParameterError("quant_sensitivity needs a quant config (the kernel's `quant`)")
-    key = f"{n_layers}|{langs}|{cfg}|{windows_digest(windows)}"
+    boot = boot or BootstrapConfig()
+    key = f"v2|{n_layers}|{langs}|{cfg}|{boot.record()}|{windows_digest(windows)}"
     state = ctx.resume_state
     if state is not None and state.get("key") != key:
         raise CheckpointError(f"layer-importance checkpoint does not match this run (key {state.get('key')!r})")
-    state = state or {"key": key, "scores": {lang: {} for lang in langs}, "extra": {lang: {} for lang in langs}}
+    state = state or {"key": key, "scores": {lang: {} for lang in langs}, "extra": {lang: {} for lang in langs}, "replicates": {lang: {} for lang in langs}}
     steps = [(lang, c) for lang in langs for c in cfg.criteria]
     for done, (lang, crit) in enumerate(steps):
         if crit in state["scores"][lang]:
@@ -273,22 +318,22 @@ def analyse_importance(
             raise KernelStopped(f"layer-importance stopped before {crit} on {lang}")
         ctx.progress(done, len(steps), "criteria", f"{crit} on {lang}")
         w = windows[lang]
+        counts = draw_counts(boot, langs.index(lang), len(w))  # one draw per language, shared by its criteria
+        ones = np.ones((1, len(w)))
         if crit == "fisher":
-            state["scores"][lang][crit] = diagonal_fisher(model, w)
+            computed = {crit: fisher_terms(model, w)}
         elif crit == "hessian_trace":
-            tr, se = hessian_trace(model, w, cfg.hutchinson_samples, cfg.seed)
-            state["scores"][lang][crit] = tr
-            state["extra"][lang]["hessian_trace_se"] = se
+            computed = {crit: hessian_terms(model, w, cfg.hutchinson_samples, cfg.seed)}
+            state["extra"][lang]["hessian_trace_se"] = trace_and_se(computed[crit])[1]
         elif crit in ("activation_variance", "block_influence"):
-            var, bi = activation_stats(model, w, cfg.batch_size)
-            state["scores"][lang]["activation_variance"] = var if "activation_variance" in cfg.criteria else None
-            state["scores"][lang]["block_influence"] = bi if "block_influence" in cfg.criteria else None
-            for c in ("activation_variance", "block_influence"):
-                if state["scores"][lang][c] is None:
-                    del state["scores"][lang][c]
+            terms = activation_terms(model, w, cfg.batch_size)  # one pass serves both
+            computed = {c: terms for c in ("activation_variance", "block_influence") if c in cfg.criteria}
         elif crit == "quant_sensitivity":
             weights, names = quantized
-            state["scores"][lang][crit] = quant_sensitivity(model, w, weights, names, cfg.batch_size)
+            computed = {crit: sensitivity_terms(model, w, weights, names, cfg.batch_size)}
+        for c, terms in computed.items():
+            state["scores"][lang][c] = _listed(score(c, terms, ones)[0])
+            state["replicates"][lang][c] = score(c, terms, counts).tolist()
         ctx.checkpoint(state)
     ctx.progress(len(steps), len(steps), "criteria", "done")
 
@@ -322,4 +367,9 @@ def analyse_importance(
         "per_language": per_language,
         "mean": {"layers": [{"layer": i, **{c: mean[c][i] for c in cfg.criteria}} for i in range(n_layers)], "correlations": spearman_matrix(mean)},
         "ranking": ranking,
+        "uncertainty": importance_uncertainty(
+            langs, list(cfg.criteria), state["scores"],
+            {lang: {c: np.asarray(state["replicates"][lang][c], dtype=np.float64) for c in cfg.criteria} for lang in langs},
+            mean, top_k, boot,
+        ),  # fmt: skip
     }

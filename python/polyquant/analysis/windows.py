@@ -100,6 +100,38 @@ def nll_sum(model: nn.Module, windows: list[torch.Tensor], batch_size: int = 8) 
     return total, count
 
 
+def batches_in_order(windows: list[torch.Tensor], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """(window indices, (B, T) batch) over windows of equal length, as equal_length_batches
+    batches them, so per-window statistics can be put back in the windows' order."""
+    if batch_size < 1:
+        raise ParameterError(f"batch_size {batch_size} must be at least 1")
+    by_len: dict[int, list[int]] = defaultdict(list)
+    for i, w in enumerate(windows):
+        by_len[int(w.numel())].append(i)
+    for length in sorted(by_len):
+        idx = by_len[length]
+        for j in range(0, len(idx), batch_size):
+            chunk = idx[j : j + batch_size]
+            yield chunk, torch.stack([windows[i] for i in chunk])
+
+
+@torch.no_grad()
+def window_nlls(model: nn.Module, windows: list[torch.Tensor], batch_size: int = 8) -> list[float]:
+    """Summed next-token NLL (nats, float64) of every window, in the windows' order (the unit a
+    bootstrap resamples); Σ equals nll_sum's total."""
+    device = model_device(model)
+    out = [0.0] * len(windows)
+    for chunk, ids in batches_in_order(windows, batch_size):
+        for i, v in zip(chunk, batch_nll(model, ids.to(device)).double().cpu().tolist()):
+            out[i] = v
+    return out
+
+
+def scored_tokens(windows: list[torch.Tensor]) -> list[int]:
+    """Next-token predictions scored in each window (its length − 1)."""
+    return [int(w.numel()) - 1 for w in windows]
+
+
 def mean_nll(model: nn.Module, windows: list[torch.Tensor], batch_size: int = 8) -> float:
     total, count = nll_sum(model, windows, batch_size)
     if count == 0:

@@ -1,6 +1,7 @@
 """`layer-importance` kernel (PRO-003): Fisher, Hessian trace, activation variance, block influence
 and measured quantization sensitivity per layer and calibration language, and their Spearman
-correlations. Definitions: polyquant/analysis/importance.py.
+correlations, each ranking with bootstrap CIs and P(top k) per layer (analysis/importance_uncertainty.py).
+Definitions: polyquant/analysis/importance.py.
 
 Quantization sensitivity uses the `quant` config (defaults in src/kernels/common.ts) with `protect`
 and `overrides`: one quantization pass (polyquant.quant.methods), then for each layer only its
@@ -10,6 +11,7 @@ with autograd; they run on the model's device. Checkpoints after every (language
 
 from __future__ import annotations
 
+from ..analysis.bootstrap import BootstrapConfig
 from ..analysis.importance import ImportanceConfig, analyse_importance
 from ..analysis.windows import corpus_windows
 from ..context import KernelContext
@@ -38,7 +40,8 @@ def run(params: dict, ctx: KernelContext) -> dict:
         names = [[t.param_name for t in targets if t.layer == i] for i in range(n_layers)]
         quantized = (result.weights, names)
         quant_meta = quant_summary(quant)
-    out = analyse_importance(loaded.model, windows, cfg, ctx, quantized)
+    boot = BootstrapConfig.from_params(params.get("bootstrap"))
+    out = analyse_importance(loaded.model, windows, cfg, ctx, quantized, boot, params.get("top_k", 3))
     out["quant"] = quant_meta
     out["model"] = loaded.describe()
     out["windows"] = {lang: len(w) for lang, w in windows.items()}

@@ -153,19 +153,19 @@ def test_analyse_importance_end_to_end_with_resume(tmp_path):
     stop = tmp_path / "stop"
     ctx = KernelContext(checkpoint_path=str(ck), stop_path=str(stop))
     calls = {"n": 0}
-    real = imp.diagonal_fisher
+    real = imp.fisher_terms
 
     def fisher_then_stop(*a, **k):
         calls["n"] += 1
         stop.write_text("")
         return real(*a, **k)
 
-    imp.diagonal_fisher = fisher_then_stop
+    imp.fisher_terms = fisher_then_stop
     try:
         with pytest.raises(KernelStopped):
             imp.analyse_importance(model, windows, cfg, ctx, quantized)
     finally:
-        imp.diagonal_fisher = real
+        imp.fisher_terms = real
     stop.unlink()
     resumed = imp.analyse_importance(model, windows, cfg, KernelContext.from_json({"checkpoint_path": str(ck)}), quantized)
     assert calls["n"] == 1
