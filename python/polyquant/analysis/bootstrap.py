@@ -52,6 +52,14 @@ def resample_indices(rng: np.random.Generator, n_units: int, samples: int) -> np
     return rng.integers(0, n_units, size=(samples, n_units))
 
 
+def counts_matrix(idx: np.ndarray, n_units: int) -> np.ndarray:
+    """(samples, n_units): how often each unit is drawn in each replicate of `idx`, so a replicate
+    of any sum over units is one matrix product."""
+    counts = np.zeros((idx.shape[0], n_units))
+    np.add.at(counts, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()), 1.0)
+    return counts
+
+
 def percentile_ci(replicates: np.ndarray, level: float = LEVEL) -> tuple[float | None, float | None]:
     """Percentile interval of the finite replicates; (None, None) when none is finite."""
     r = np.asarray(replicates, dtype=np.float64)

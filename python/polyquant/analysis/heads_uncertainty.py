@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bootstrap import BootstrapConfig, percentile_ci, resample_indices
+from .bootstrap import BootstrapConfig, counts_matrix, percentile_ci, resample_indices
 
 Z = 1.959963984540054
 STABLE = 0.95  # a head's classification is stable when ≥ this share of replicates agrees with it
@@ -31,9 +31,7 @@ STABLE = 0.95  # a head's classification is stable when ≥ this share of replic
 def replicate_deltas(base: np.ndarray, tokens: np.ndarray, ablated: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Δ_r for every head: base (n,), tokens (n,), ablated (H, n) per-window NLL sums; idx (R, n).
     Returns (H, R). Counts of each window per replicate turn the sums into one matrix product."""
-    n = base.size
-    counts = np.zeros((idx.shape[0], n))
-    np.add.at(counts, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()), 1.0)  # (R, n)
+    counts = counts_matrix(idx, base.size)  # (R, n)
     tok = counts @ tokens  # (R,)
     return (ablated @ counts.T - (counts @ base)[None, :]) / tok[None, :]
 

@@ -24,17 +24,10 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from .bootstrap import BootstrapConfig, percentile_ci, resample_indices
+from .bootstrap import BootstrapConfig, counts_matrix, percentile_ci, resample_indices
 
 STABLE = 0.95  # a top-k membership is trusted when ≥ this share of replicates agrees
 CHUNK = 64  # replicates evaluated at once for activation variance (R × L·d floats)
-
-
-def counts_matrix(idx: np.ndarray, n: int) -> np.ndarray:
-    """(R, n) how often each window is drawn in each replicate."""
-    counts = np.zeros((idx.shape[0], n))
-    np.add.at(counts, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()), 1.0)
-    return counts
 
 
 def draw_counts(boot: BootstrapConfig, lang_position: int, n: int) -> np.ndarray:

@@ -66,15 +66,8 @@ def corpus_windows(
 
 def equal_length_batches(windows: list[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
     """Batches (B, T) of windows that share a length, in a deterministic order; no padding."""
-    if batch_size < 1:
-        raise ParameterError(f"batch_size {batch_size} must be at least 1")
-    by_len: dict[int, list[torch.Tensor]] = defaultdict(list)
-    for w in windows:
-        by_len[int(w.numel())].append(w)
-    for length in sorted(by_len):
-        group = by_len[length]
-        for i in range(0, len(group), batch_size):
-            yield torch.stack(group[i : i + batch_size])
+    for _, batch in batches_in_order(windows, batch_size):
+        yield batch
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from polyquant.analysis import heads, importance as imp
-from polyquant.analysis.bootstrap import BootstrapConfig, resample_indices
+from polyquant.analysis.bootstrap import BootstrapConfig, counts_matrix, resample_indices
 from polyquant.analysis.heads_uncertainty import head_uncertainty
-from polyquant.analysis.importance_uncertainty import counts_matrix, draw_counts, ranking_summary, score
+from polyquant.analysis.importance_uncertainty import draw_counts, ranking_summary, score
 from polyquant.analysis.windows import mean_nll
 from polyquant.context import KernelContext
 from tests.analysis.tiny import language_windows, plant_language_head, tiny_llama
