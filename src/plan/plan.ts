@@ -3,14 +3,15 @@
  * model's config.json for its size. Matrix expansion (cartesian product with include/exclude,
  * ids `base[axis=value]`), defaults merged and each `with` parsed (kernel defaults applied),
  * `needs` on a matrixed step expanded to all its instances, a topological order and stages,
- * estimates, and the model size against the platform's memory.
+ * estimates, and each step's estimated peak memory (src/plan/memory.ts) against the platform's memory.
  */
 import { findKernel } from "../kernels/catalog.js"
 import type { KernelDefinition } from "../kernels/define.js"
 import { stepInstances } from "../workflow/instances.js"
 import type { Workflow } from "../workflow/types.js"
 import type { Plan, PlannedResources, PlannedStep, PlatformSpec } from "./types.js"
-import { DTYPE_BYTES, describeModel, dtypeFor, modelParams, weightsGb } from "./vram.js"
+import { estimateMemory } from "./memory.js"
+import { DTYPE_BYTES, describeModel, dtypeFor, modelParams, readGeometry, weightsGb } from "./vram.js"
 
 export interface PlanOptions {
   /** what this machine is: `local`'s GPU and memory (the CLI asks doctor/os); default: a CPU */
@@ -44,6 +45,9 @@ export const orderSteps = (ids: ReadonlyArray<string>, needs: ReadonlyMap<string
   return { order: stages.flat(), stages }
 }
 
+const specParams = (spec: Record<string, unknown>, workflow: Workflow, options: PlanOptions): ReturnType<typeof modelParams> =>
+  modelParams({ id: String(spec["id"]), ...(typeof spec["params_b"] === "number" ? { params_b: spec["params_b"] } : {}) }, workflow.baseDir, options.env)
+
 const resourcesOf = (
   kernel: KernelDefinition | undefined,
   w: Record<string, unknown>,
@@ -56,11 +60,28 @@ const resourcesOf = (
   if (!isMap(spec) || typeof spec["id"] !== "string") return undefined
   const id = spec["id"]
   const onGpu = platform !== undefined && platform.gpu !== "cpu" && platform.vramGb > 0
-  const dtype = dtypeFor(typeof spec["dtype"] === "string" ? spec["dtype"] : undefined, onGpu)
+  const dtypeOf = (s: Record<string, unknown>): string => dtypeFor(typeof s["dtype"] === "string" ? s["dtype"] : undefined, onGpu)
+  const dtype = dtypeOf(spec)
   const dtypeBytes = DTYPE_BYTES[dtype] ?? 4
-  const params = modelParams({ id, ...(typeof spec["params_b"] === "number" ? { params_b: spec["params_b"] } : {}) }, workflow.baseDir, options.env)
+  const params = specParams(spec, workflow, options)
   const memoryGb = onGpu ? platform.vramGb : options.localMemoryGb
   const need = params ? weightsGb(params.paramsB, dtypeBytes) : undefined
+  // disparity's variant: a second model resident beside the base one
+  const variantSpec = kernel.models.slice(1).map((path) => getPath(w, path)).find((v) => isMap(v) && typeof v["id"] === "string") as Record<string, unknown> | undefined
+  const memory =
+    need === undefined
+      ? undefined
+      : estimateMemory({
+          kernel: kernel.name,
+          with: w,
+          geometry: readGeometry(id, workflow.baseDir, options.env),
+          paramsB: params?.paramsB,
+          dtype,
+          dtypeBytes,
+          gpu: onGpu ? platform.gpu : "cpu",
+          ...(memoryGb !== undefined ? { memoryGb } : {}),
+          ...(variantSpec ? { variant: { paramsB: specParams(variantSpec, workflow, options)?.paramsB, dtypeBytes: DTYPE_BYTES[dtypeOf(variantSpec)] ?? 4 } } : {})
+        })
   return {
     model: id,
     ...(params ? { paramsB: params.paramsB, paramsSource: params.source } : {}),
@@ -68,7 +89,19 @@ const resourcesOf = (
     dtypeBytes,
     ...(need !== undefined ? { weightsGb: need } : {}),
     ...(memoryGb !== undefined ? { memoryGb } : {}),
-    ...(need !== undefined && memoryGb !== undefined ? { fits: need <= memoryGb } : {})
+    ...(memory !== undefined
+      ? {
+          basis: memory.basis,
+          peakGb: memory.peakGb,
+          ...(memory.peakPhase !== undefined ? { peakPhase: memory.peakPhase } : {}),
+          parts: memory.parts,
+          phases: memory.phases,
+          marginGb: memory.marginGb,
+          ...(memory.protocol ? { protocol: memory.protocol } : {}),
+          ...(memory.note !== undefined ? { memoryNote: memory.note } : {})
+        }
+      : {}),
+    ...(memory !== undefined && memoryGb !== undefined ? { fits: memory.peakGb + memory.marginGb <= memoryGb } : {})
   }
 }
 

@@ -1,10 +1,11 @@
 /**
  * `polyquant plan` output: the DAG by stage with each step's platform, estimate, condition and
- * VRAM fit, then the seed's resource table computed (step, GPU hours, platform) and the budget
- * per platform (remaining from the store's ledger when there is one).
+ * estimated peak memory against the platform's (src/plan/memory.ts), then the seed's resource
+ * table computed (step, GPU hours, platform) and the budget per platform (remaining from the
+ * store's ledger when there is one).
  */
 import { formatDuration } from "../workflow/duration.js"
-import type { Plan, PlannedStep } from "./types.js"
+import type { MemoryPart, Plan, PlannedStep } from "./types.js"
 
 export interface BudgetRemaining {
   readonly platform: string
@@ -21,16 +22,45 @@ export interface PrintOptions {
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + " ".repeat(n - s.length))
 const hoursText = (h: number): string => `${Number(h.toFixed(2))}h`
 
-/** "6.74B × 2 B = 13.48 GB of 16 GB (T4): fits" */
+const paramsText = (b: number): string => (b >= 0.1 ? `${Number(b.toFixed(2))}B` : `${Number((b * 1000).toFixed(3))}M`)
+const sizeText = (gb: number): string => (gb >= 0.1 ? `${Number(gb.toFixed(2))} GB` : `${Number((gb * 1000).toFixed(2))} MB`)
+
+/** a part's number in the peak's unit (GB, or MB for a model under 0.1 GB) */
+const inUnit = (gb: number, mb: boolean): string => (mb ? `${Number((gb * 1000).toFixed(2))}` : `${Number(gb.toFixed(2))}`)
+
+/** what breaks a step that does not fit: the weights alone, or the largest part beyond them in the peak phase */
+const breaker = (r: NonNullable<PlannedStep["resources"]>): string => {
+  const memory = r.memoryGb ?? 0
+  const margin = r.marginGb ?? 0
+  if ((r.weightsGb ?? 0) + margin > memory) return "the weights alone do not fit"
+  const over = (r.peakGb ?? 0) + margin - memory
+  const largest = (r.parts ?? []).filter((p) => p.name !== "weights").reduce<MemoryPart | undefined>((a, p) => (a === undefined || p.gb > a.gb ? p : a), undefined)
+  return `over by ${sizeText(over)}${largest ? `; ${largest.name} ${sizeText(largest.gb)} breaks it` : ""}`
+}
+
+/**
+ * One step's memory: "NousResearch/Llama-2-7b-hf peak ≈ 15.2 GB + 0.5 GB CUDA context of 16 GB (T4):
+ * fits — at evaluation: forward: weights 13.48 (6.74B × 2 B (float16)), activations 0.9 (batch 8 × 4096), …";
+ * weights alone where the kernel or the geometry is not modelled, labelled so.
+ */
 export const vramText = (step: PlannedStep, gpuName?: string): string => {
   const r = step.resources
   if (r === undefined) return "-"
+  if (r.basis === "none") return `${r.model}: ${r.memoryNote ?? "no weights loaded"}`
   if (r.paramsB === undefined || r.weightsGb === undefined) return `${r.model}: size unknown (set model.params_b)`
-  const params = r.paramsB >= 0.1 ? `${Number(r.paramsB.toFixed(2))}B` : `${Number((r.paramsB * 1000).toFixed(3))}M`
-  const need = r.weightsGb >= 0.1 ? `${Number(r.weightsGb.toFixed(2))} GB` : `${Number((r.weightsGb * 1000).toFixed(2))} MB`
   const mem = r.memoryGb === undefined ? "memory unknown" : `${Number(r.memoryGb.toFixed(1))} GB${gpuName ? ` (${gpuName})` : ""}`
-  const verdict = r.fits === undefined ? "" : r.fits ? ": fits" : ": DOES NOT FIT"
-  return `${r.model} ${params} × ${r.dtypeBytes} B (${r.dtype}) = ${need} of ${mem}${verdict}`
+  const verdict = r.fits === undefined ? "" : r.fits ? ": fits" : `: DOES NOT FIT (${breaker(r)})`
+  const margin = r.marginGb ? ` + ${sizeText(r.marginGb)} CUDA context` : ""
+  if (r.basis !== "peak" || r.peakGb === undefined) {
+    const note = r.memoryNote ? ` [${r.memoryNote}]` : ""
+    return `${r.model} ${paramsText(r.paramsB)} × ${r.dtypeBytes} B (${r.dtype}) = ${sizeText(r.weightsGb)}${margin} of ${mem}${verdict}${note}`
+  }
+  const mb = r.peakGb < 0.1
+  const parts = (r.parts ?? []).map((p) => `${p.name} ${inUnit(p.gb, mb)}${p.detail !== undefined && p.detail.length <= 32 ? ` (${p.detail})` : ""}`)
+  const p = r.protocol
+  const halved = p !== undefined && (p.batch < p.requestedBatch || p.contextFrom === "memory") ? `; the run halves the protocol to batch ${p.batch} × ${p.context} to fit (eval/perplexity.py)` : ""
+  const note = r.memoryNote ? ` [${r.memoryNote}]` : ""
+  return `${r.model} peak ≈ ${sizeText(r.peakGb)}${margin} of ${mem}${verdict}${halved} — at ${r.peakPhase ?? "peak"}, ${mb ? "MB" : "GB"}: ${parts.join(", ")}${note}`
 }
 
 /** GPU hours a step charges to its platform's budget: its estimate when it runs on a GPU. */

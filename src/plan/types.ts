@@ -50,6 +50,23 @@ export interface PlannedStep {
   readonly resources?: PlannedResources
 }
 
+/** One term of a step's memory estimate (src/plan/memory.ts), in GB (10⁹ bytes). */
+export interface MemoryPart {
+  readonly name: string
+  readonly gb: number
+  /** what it counts, e.g. "batch 8 × 4096" */
+  readonly detail?: string
+}
+
+/** The evaluation protocol the memory estimate used, as the run resolves it (eval/perplexity.py Protocol.resolve). */
+export interface PlannedProtocol {
+  readonly batch: number
+  readonly context: number
+  readonly requestedBatch: number
+  /** given: with.protocol.context_length; model: the model's max positions; memory: halved to fit */
+  readonly contextFrom: "given" | "model" | "memory"
+}
+
 export interface PlannedResources {
   readonly model: string
   /** parameters in billions, and where that number came from */
@@ -61,6 +78,25 @@ export interface PlannedResources {
   readonly weightsGb?: number
   /** the platform's GPU memory (or RAM for a CPU-only local platform), in GB */
   readonly memoryGb?: number
+  /**
+   * peak: `peakGb` is the step's estimated peak (src/plan/memory.ts); weights: only the weights
+   * could be counted (no memory model for the kernel, or the geometry is unknown; `memoryNote` says
+   * which); none: the step loads no weights (a tokenizer only)
+   */
+  readonly basis?: "peak" | "weights" | "none"
+  /** what the allocator holds at the step's peak (torch.cuda.max_memory_allocated on CUDA), in GB */
+  readonly peakGb?: number
+  /** the phase of the step at that peak, e.g. "quantized pass: KL" */
+  readonly peakPhase?: string
+  /** the peak phase's parts, summing to peakGb: weights first */
+  readonly parts?: ReadonlyArray<MemoryPart>
+  /** every modelled phase's total, largest first */
+  readonly phases?: ReadonlyArray<{ readonly name: string; readonly gb: number }>
+  /** outside the allocator but on the device (the CUDA context), added for the verdict only */
+  readonly marginGb?: number
+  readonly protocol?: PlannedProtocol
+  readonly memoryNote?: string
+  /** peakGb + marginGb within memoryGb (weights alone when basis is weights) */
   readonly fits?: boolean
 }
 

@@ -1,9 +1,10 @@
 /**
  * How big a model is, without loading it: parameters from the ModelSpec (`params_b`), else from a
  * local config.json (fixtures in $POLYQUANT_CACHE/fixtures/<name>/, or a local directory), else a
- * small table of well-known hub models. Weights need parameters × dtype bytes of memory, compared
- * with the platform's GPU memory. The same config gives the layer count and linear in_features
- * that the loader checks `protect` layers and `group_size` against.
+ * small table of well-known hub models. Weights need parameters × dtype bytes of memory. The same
+ * config gives the layer count and linear in_features that the loader checks `protect` layers and
+ * `group_size` against, and the sizes (hidden, ffn, vocabulary, heads, positions) from which
+ * memory.ts estimates a step's peak memory.
  */
 import { readFileSync } from "node:fs"
 import { dirname } from "node:path"
@@ -27,26 +28,70 @@ export const KNOWN_PARAMS_B: ReadonlyArray<readonly [RegExp, number]> = [
   [/(^|\/)gpt2$/i, 0.124]
 ]
 
+/** What `plan` knows of a well-known hub model before it is downloaded (its config.json's figures). */
+export interface KnownGeometry {
+  readonly family: "llama" | "gpt2"
+  readonly layers: number
+  readonly inFeatures: ReadonlyArray<number>
+  readonly hidden: number
+  /** the MLP's inner size (Qwen-7B's config says 22016 for its two halves: 11008 each) */
+  readonly intermediate: number
+  readonly vocab: number
+  readonly heads: number
+  readonly kvHeads: number
+  readonly headDim: number
+  readonly maxPositions: number
+  readonly tied: boolean
+}
+
+const llama = (layers: number, hidden: number, intermediate: number, vocab: number, heads: number, kvHeads: number, maxPositions: number, tied = false): KnownGeometry => ({
+  family: "llama",
+  layers,
+  inFeatures: [hidden, intermediate],
+  hidden,
+  intermediate,
+  vocab,
+  heads,
+  kvHeads,
+  headDim: hidden / heads,
+  maxPositions,
+  tied
+})
+const gpt2 = (layers: number, hidden: number, heads: number): KnownGeometry => ({
+  family: "gpt2",
+  layers,
+  inFeatures: [hidden, 4 * hidden],
+  hidden,
+  intermediate: 4 * hidden,
+  vocab: 50257,
+  heads,
+  kvHeads: heads,
+  headDim: hidden / heads,
+  maxPositions: 1024,
+  tied: true
+})
+
 /**
- * Layer counts and the in_features of the block linears of the same hub models (from their
- * config.json: hidden size, intermediate size; Qwen-7B's MLP halves its 22016), so that a group
- * size or a protected layer is checked before a download: group_size 48 does not divide
- * Llama-2-7B's 4096 and 11008.
+ * Layer counts, the in_features of the block linears and the sizes `plan`'s memory estimate needs
+ * (src/plan/memory.ts) of the same hub models, from their config.json (hidden size, intermediate
+ * size, vocabulary, attention and key/value heads, max positions; Qwen-7B's MLP halves its 22016),
+ * so that a group size or a protected layer is checked before a download: group_size 48 does not
+ * divide Llama-2-7B's 4096 and 11008.
  */
-export const KNOWN_GEOMETRY: ReadonlyArray<readonly [RegExp, { readonly family: "llama" | "gpt2"; readonly layers: number; readonly inFeatures: ReadonlyArray<number> }]> = [
-  [/llama-2-7b/i, { family: "llama", layers: 32, inFeatures: [4096, 11008] }],
-  [/llama-2-13b/i, { family: "llama", layers: 40, inFeatures: [5120, 13824] }],
-  [/llama-2-70b/i, { family: "llama", layers: 80, inFeatures: [8192, 28672] }],
-  [/meta-llama-3(\.1)?-8b|llama-3(\.1)?-8b/i, { family: "llama", layers: 32, inFeatures: [4096, 14336] }],
-  [/mistral-7b/i, { family: "llama", layers: 32, inFeatures: [4096, 14336] }],
-  [/qwen-7b/i, { family: "llama", layers: 32, inFeatures: [4096, 11008] }],
-  [/qwen2(\.5)?-7b/i, { family: "llama", layers: 28, inFeatures: [3584, 18944] }],
-  [/qwen2(\.5)?-0\.5b/i, { family: "llama", layers: 24, inFeatures: [896, 4864] }],
-  [/tinyllama-1\.1b/i, { family: "llama", layers: 22, inFeatures: [2048, 5632] }],
-  [/gpt2-xl$/i, { family: "gpt2", layers: 48, inFeatures: [1600, 6400] }],
-  [/gpt2-large$/i, { family: "gpt2", layers: 36, inFeatures: [1280, 5120] }],
-  [/gpt2-medium$/i, { family: "gpt2", layers: 24, inFeatures: [1024, 4096] }],
-  [/(^|\/)gpt2$/i, { family: "gpt2", layers: 12, inFeatures: [768, 3072] }]
+export const KNOWN_GEOMETRY: ReadonlyArray<readonly [RegExp, KnownGeometry]> = [
+  [/llama-2-7b/i, llama(32, 4096, 11008, 32000, 32, 32, 4096)],
+  [/llama-2-13b/i, llama(40, 5120, 13824, 32000, 40, 40, 4096)],
+  [/llama-2-70b/i, llama(80, 8192, 28672, 32000, 64, 8, 4096)],
+  [/meta-llama-3(\.1)?-8b|llama-3(\.1)?-8b/i, llama(32, 4096, 14336, 128256, 32, 8, 8192)],
+  [/mistral-7b/i, llama(32, 4096, 14336, 32000, 32, 8, 32768)],
+  [/qwen-7b/i, llama(32, 4096, 11008, 151936, 32, 32, 8192)],
+  [/qwen2(\.5)?-7b/i, llama(28, 3584, 18944, 152064, 28, 4, 32768)],
+  [/qwen2(\.5)?-0\.5b/i, llama(24, 896, 4864, 151936, 14, 2, 32768, true)],
+  [/tinyllama-1\.1b/i, llama(22, 2048, 5632, 32000, 32, 4, 2048)],
+  [/gpt2-xl$/i, gpt2(48, 1600, 25)],
+  [/gpt2-large$/i, gpt2(36, 1280, 20)],
+  [/gpt2-medium$/i, gpt2(24, 1024, 16)],
+  [/(^|\/)gpt2$/i, gpt2(12, 768, 12)]
 ]
 
 export const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, float16: 2, bfloat16: 2 }
@@ -63,6 +108,14 @@ export interface ModelGeometry {
   /** in_features of the block linears (what a quantization group must divide) */
   readonly inFeatures: ReadonlyArray<number>
   readonly params?: number
+  readonly vocab?: number
+  readonly heads?: number
+  readonly kvHeads?: number
+  readonly headDim?: number
+  /** the context length the config names (max_position_embeddings / n_positions) */
+  readonly maxPositions?: number
+  /** lm_head shares the token embedding */
+  readonly tied?: boolean
 }
 
 const num = (c: Record<string, unknown>, ...keys: string[]): number | undefined => {
@@ -82,7 +135,19 @@ export const geometryOf = (config: Record<string, unknown>): ModelGeometry => {
     // per block: ln_1, ln_2 (2h each); c_attn (h×3h + 3h); attn c_proj (h×h + h); c_fc (h×inner + inner); mlp c_proj (inner×h + h)
     const block = 4 * h + (3 * h * h + 3 * h) + (h * h + h) + (h * inner + inner) + (inner * h + h)
     const params = vocab * h + positions * h + L * block + 2 * h // lm_head tied to wte
-    return { family: "gpt2", layers: L, hidden: h, intermediate: inner, inFeatures: [h, inner], params }
+    const heads = num(config, "n_head", "num_attention_heads")
+    return {
+      family: "gpt2",
+      layers: L,
+      hidden: h,
+      intermediate: inner,
+      inFeatures: [h, inner],
+      params,
+      ...(vocab > 0 ? { vocab } : {}),
+      ...(heads !== undefined ? { heads, kvHeads: heads, headDim: h / heads } : {}),
+      ...(positions > 0 ? { maxPositions: positions } : {}),
+      tied: true
+    }
   }
   const h = num(config, "hidden_size")
   const L = num(config, "num_hidden_layers")
@@ -100,7 +165,21 @@ export const geometryOf = (config: Record<string, unknown>): ModelGeometry => {
   const block = h * qDim + 2 * h * kv + qDim * h + bias + 3 * h * ffn + 2 * h
   const tied = config["tie_word_embeddings"] === true
   const params = vocab * h * (tied ? 1 : 2) + L * block + h
-  return { family: "llama", layers: L, hidden: h, intermediate: ffn, inFeatures: [...new Set([h, qDim, ffn])], params }
+  const positions = num(config, "max_position_embeddings", "n_positions", "n_ctx", "seq_length")
+  return {
+    family: "llama",
+    layers: L,
+    hidden: h,
+    intermediate: ffn,
+    inFeatures: [...new Set([h, qDim, ffn])],
+    params,
+    ...(vocab > 0 ? { vocab } : {}),
+    heads,
+    kvHeads,
+    headDim,
+    ...(positions !== undefined ? { maxPositions: positions } : {}),
+    tied
+  }
 }
 
 
@@ -123,7 +202,8 @@ export const readGeometry = (modelId: string, baseDir: string, env: NodeJS.Proce
   const path = localConfigPath(modelId, baseDir, env)
   if (path === undefined) {
     const known = isLocalModelId(modelId) ? undefined : KNOWN_GEOMETRY.find(([pattern]) => pattern.test(modelId))?.[1]
-    return known ? { family: known.family, layers: known.layers, inFeatures: known.inFeatures } : undefined
+    // no params here: a hub model's count comes from KNOWN_PARAMS_B (modelParams), labelled "table"
+    return known ? { ...known } : undefined
   }
   let fromConfig: ModelGeometry | undefined
   try {

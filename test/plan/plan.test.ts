@@ -101,13 +101,24 @@ describe("plan() on the fixture table", () => {
     ])
   })
 
-  it("computes VRAM fit from params × dtype bytes against the platform", async () => {
+  it("computes the step's peak memory (src/plan/memory.ts) against the platform", async () => {
     const seed = await planOf("seed")
-    expect(seed.steps.find((s) => s.id === "colab_001")?.resources).toEqual({
-      model: "NousResearch/Llama-2-7b-hf", paramsB: 6.74, paramsSource: "table", dtype: "float16", dtypeBytes: 2, weightsGb: 13.48, memoryGb: 16, fits: true
+    const colab = seed.steps.find((s) => s.id === "colab_001")!.resources!
+    expect(colab).toMatchObject({
+      model: "NousResearch/Llama-2-7b-hf", paramsB: 6.74, paramsSource: "table", dtype: "float16", dtypeBytes: 2, weightsGb: 13.48, memoryGb: 16,
+      basis: "peak", peakPhase: "quantized pass: KL", marginGb: 0.5,
+      // a T4 leaves room for one 4096-token window by the run's own rule (eval/window_memory.py) ...
+      protocol: { batch: 1, context: 4096, requestedBatch: 8, contextFrom: "model" },
+      // ... but the quantized pass's float64 KL temporaries of a full window do not fit beside the weights
+      fits: false
     })
+    expect(colab.parts!.map((p) => p.name)).toEqual(["weights", "baseline logits", "logits", "quantized log-probabilities", "KL float64 temporaries", "cuBLAS workspace"])
+    expect(colab.parts!.reduce((a, p) => a + p.gb, 0)).toBeCloseTo(colab.peakGb!, 9)
+    // the weights alone (13.48 GB) would have fit: the verdict is on the peak now
+    expect(colab.weightsGb! + colab.marginGb! <= colab.memoryGb!).toBe(true)
     const local = await planOf("local-model")
     const big = local.steps.find((s) => s.id === "b")!.resources!
+    expect(big).toMatchObject({ basis: "weights", memoryNote: "weights only: no memory model for kernel test-echo" })
     expect(big.fits).toBe(false)
     expect(big.weightsGb).toBeCloseTo(68.98 * 2, 6)
     const small = local.steps.find((s) => s.id === "a")!.resources!
@@ -122,7 +133,12 @@ describe("plan() on the fixture table", () => {
     const text = formatPlan(await planOf("seed"))
     const lines = text.split("\n").map((l) => l.trimEnd())
     expect(lines[0]).toBe("workflow seed-program (test/fixtures/plans/seed/workflow.yaml): 11 steps in 4 stages")
-    expect(lines).toContain("  colab_001                                    disparity         colab-free  30m     NousResearch/Llama-2-7b-hf 6.74B × 2 B (float16) = 13.48 GB of 16 GB (T4): fits")
+    expect(lines).toContain(
+      "  colab_001                                    disparity         colab-free  30m     NousResearch/Llama-2-7b-hf peak ≈ 18.73 GB + 0.5 GB CUDA context of 16 GB (T4): DOES NOT FIT (over by 3.23 GB; KL float64 temporaries 4.19 GB breaks it); the run halves the protocol to batch 1 × 4096 to fit (eval/perplexity.py) — at quantized pass: KL, GB: weights 13.48 (6.74B × 2 B float16), baseline logits 0.26, logits 0.26, quantized log-probabilities 0.52, KL float64 temporaries 4.19, cuBLAS workspace 0.01 (8.1 MiB for T4) [KL: baseline logits counted as in mode recompute]"
+    )
+    // a kernel without a memory model: weights alone, labelled
+    const local = formatPlan(await planOf("local-model")).split("\n").map((l) => l.trimEnd())
+    expect(local).toContain("  b     test-echo  workstation  -       meta-llama/Llama-2-70b-hf 68.98B × 2 B (float16) = 137.96 GB + 0.5 GB CUDA context of 24 GB (RTX 3090): DOES NOT FIT (the weights alone do not fit) [weights only: no memory model for kernel test-echo]")
     expect(lines).toContain("                                               if steps.colab_001.outputs.disparity.value >= 2.0")
     expect(lines).toContain("  kaggle_001                                   6h         kaggle")
     expect(lines).toContain("  colab_002                                    0.75h      colab-free")

@@ -22,7 +22,7 @@ export const table = {
   },
   plan: {
     name: "plan",
-    summary: "the DAG with platforms, estimates, VRAM fit and budgets, without running",
+    summary: "the DAG with platforms, estimates, peak memory and budgets, without running",
     usage: "polyquant plan FILE [--set path=value]... [--json] [--store PATH]",
     positionals: ["FILE"],
     options: { set, json: { type: "boolean", description: "the plan as JSON" }, store },

@@ -1,6 +1,6 @@
 /**
  * `polyquant plan FILE [--set path=value]... [--json] [--store PATH]`: the DAG by stage with
- * each step's platform, estimate, condition and VRAM fit, the seed's resource table computed,
+ * each step's platform, estimate, condition and estimated peak memory, the seed's resource table computed,
  * and the budget left per platform (from the store's ledger when the store exists; it is never
  * created here). Never starts Python.
  */
