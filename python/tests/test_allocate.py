@@ -204,7 +204,9 @@ def test_finer_units_give_plans_that_re_quantize_to_the_allocation(model_dir, un
 def test_gptq_allocation_is_measured_on_the_plan_quantized_afresh(model_dir, train_corpus):
     """With GPTQ the plan's own quantization is what counts: a disparity run of the plan measures the same."""
     quant = {"method": "gptq", "bits": 4, "group_size": 32, "calibration": {"corpus": train_corpus, "languages": ["en", "he", "ar", "zh"], "samples": 8, "seq_len": 64}}
-    out = allocate.run(_params(model_dir, quant=quant, candidates=[{"bits": 3}, {"bits": 4}, {"bits": 8}], baselines=False), KernelContext())
+    # a numeric bound: on this corpus GPTQ's uniform int4 g32 may not measurably hurt en, and a bound
+    # relative to it would then be refused (the kernel says so); the bound is not what is tested here
+    out = allocate.run(_params(model_dir, quant=quant, candidates=[{"bits": 3}, {"bits": 4}, {"bits": 8}], bound={"degradation": 0.01}, baselines=False), KernelContext())
     plan = out["plan"]
     assert plan["quant"]["method"] == "gptq" and "corpus" not in plan["quant"]["calibration"]
     # as the engine does for a step re-quantizing with the plan: its calibration corpus resolved

@@ -2,7 +2,12 @@
 
 Perplexity is the held-out corpus' total NLL per token over all languages (chunked protocol, the
 GPTQ paper's), measured by polyquant.eval.perplexity with the quantized weights swapped in.
-The fixtures' linears have in_features 64 and 192, so groups of 64 are used.
+The fixtures' linears have in_features 64 and 192, so groups of 64 are used, with GPTQ's lazy
+blocks of 64 columns so that every group starts at a block boundary (GPTQModel's 128/128 default
+does the same for 7B models). With the default blocks of 128 a group starting inside a block takes
+its grid from the weights at the block's start (the reference's timing): on tiny-llama at int3
+that costs GPTQ its lead over RTN (ppl 67.092 against 67.090), which is the reference's behaviour,
+not a defect; test_gptq_reference.py checks the codes against the reference for both layouts.
 """
 
 import math
@@ -29,7 +34,8 @@ def _ppl(loaded, corpus, weights=None) -> float:
 
 def _quant(method, bits, train_corpus, **extra):
     return {"method": method, "bits": bits, "group_size": GROUP, "sym": False,
-            "calibration": {"corpus": train_corpus, "samples": 32, "seq_len": 128, "seed": 0}, **extra}
+            "calibration": {"corpus": train_corpus, "samples": 32, "seq_len": 128, "seed": 0},
+            **({"gptq": {"block_size": GROUP}} if method == "gptq" else {}), **extra}
 
 
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
