@@ -60,7 +60,7 @@ export const COMPILE_TARGETS = ["gptqmodel", "llm-compressor", "autoawq", "llama
 
 export const allocate = defineKernel({
   name: "allocate",
-  version: "1",
+  version: "2",
   description: "bits per layer so that every language stays within a bound (or the worst language is best within a size), solved exactly, verified by measurement, against four baselines, compiled to GPTQModel / llm-compressor / AutoAWQ / llama.cpp",
   with: z
     .strictObject({

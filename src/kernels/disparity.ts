@@ -12,10 +12,14 @@ import { defineKernel } from "./define.js"
 /** How perplexity windows are cut (python/polyquant/eval/perplexity.py `Protocol`). */
 export const EvalProtocol = z.strictObject({
   name: z.enum(["rolling", "chunked", "sliding"]).default("rolling").describe("rolling: lm-eval loglikelihood_rolling; chunked: GPTQ papers; sliding: strided"),
-  context_length: z.number().int().min(2).optional().describe("tokens per window; default the model's max positions (capped at 4096)"),
+  context_length: z.number().int().min(2).optional().describe("tokens per window; default the model's own length (lm-eval's max_length), halved while one window does not fit in memory (recorded as context_from: memory)"),
   stride: z.number().int().positive().optional().describe("sliding only; default context_length / 2"),
-  batch_size: z.number().int().positive().default(8),
-  add_bos: z.boolean().default(true)
+  batch_size: z.number().int().positive().default(8).describe("windows per forward pass; halved while a batch does not fit in memory; changes no number"),
+  add_bos: z.boolean().default(true),
+  compat: z
+    .enum(["none", "lm_eval"])
+    .default("none")
+    .describe("lm_eval: encode documents with the tokenizer's own special tokens as lm-eval's HFLM does (Llama-2/3 tokenizers add BOS, so windows start with two and the second is scored); rolling only")
 })
 
 /** The protocol as it ran (context length resolved). */
@@ -24,7 +28,9 @@ export const EvalProtocolRecord = z.strictObject({
   context_length: z.number().int(),
   stride: z.number().int().nullable(),
   batch_size: z.number().int(),
-  add_bos: z.boolean()
+  add_bos: z.boolean(),
+  compat: z.enum(["none", "lm_eval"]),
+  context_from: z.enum(["given", "model", "memory"]).describe("given: context_length was set; model: the model's own length; memory: halved from it to fit")
 })
 
 export const BootstrapOptions = z.strictObject({
@@ -64,7 +70,7 @@ export const DisparityIndex = z.strictObject({
 
 export const disparity = defineKernel({
   name: "disparity",
-  version: "3",
+  version: "4",
   description: "baseline vs quantized: per-language degradation with paired bootstrap CIs, KL, Δp, top-1 agreement, and the disparity index",
   with: z.strictObject({
     model: ModelSpec,

@@ -21,7 +21,7 @@ const ConfigurationCi = {
 
 export const layerSweep = defineKernel({
   name: "layer-sweep",
-  version: "4",
+  version: "5",
   description: "protect-one, quantize-one or greedy protect-cumulative over layers (or layer groups): degradation per language, critical layers ranked",
   with: z.strictObject({
     model: ModelSpec,

@@ -49,7 +49,7 @@ export const LanguagePerplexity = z.strictObject({
 
 export const perplexity = defineKernel({
   name: "perplexity",
-  version: "2",
+  version: "3",
   description: "per-language NLL, token perplexity, bits per byte and bits per char under a recorded protocol",
   with: z.strictObject({
     model: ModelSpec,

@@ -32,7 +32,7 @@ export const Benchmark = z.enum([
 
 export const taskEval = defineKernel({
   name: "task-eval",
-  version: "4",
+  version: "5",
   description: "MMLU-format accuracy per language by answer-letter log-likelihood; base vs quantized, drop, and its correlation with perplexity degradation",
   with: z.strictObject({
     model: ModelSpec,

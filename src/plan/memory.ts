@@ -27,6 +27,7 @@ const MiB = 2 ** 20
 const FALLBACK_CONTEXT = 2048
 const MIN_MEMORY_CONTEXT = 256
 const NLL_CHUNK_ELEMENTS = 2 ** 26
+const KL_CHUNK_ELEMENTS = 2 ** 24 // eval/compare.py KL_CHUNK_ELEMENTS
 /** python/polyquant/eval/window_memory.py: NLL_CHUNK_BYTES, CUDA_SHARE, CPU_SHARE */
 const WINDOW_NLL_CHUNK_BYTES = 2 * 4 * 2 ** 26
 const CUDA_SHARE = 0.9
@@ -521,8 +522,8 @@ const build = (input: MemoryInput, c: Ctx, memoryBytes: number | undefined): Bui
         other.push(...hostOnly(c, part("quantized weights", linearsBytes, "result.weights, on the host"), part("originals", linearsBytes, "apply_weights' snapshot, on the host")))
       }
       // compare(): in recompute mode (distributions above kl_memory_mb) the baseline's logits of the batch
-      // are kept beside the quantized batch; the quantized rows' log-probabilities; _kl_rows' float64
-      // baseline rows, their exp, lq in float64 and the difference, then the product: 32 bytes × rows × vocab
+      // are kept beside the quantized batch; the quantized rows' log-probabilities; _kl_full's float64
+      // baseline rows, their exp, lq in float64 and the difference, per row chunk: 32 bytes × chunk rows × vocab
       const baseLogits = logits(c, B, T, "baseline logits")
       phases.push([`quantized pass: forward`, [...other, ...kept, baseLogits, ...forward(c, B, T, { mask: true, cache: false })]])
       phases.push([`quantized pass: logits`, [...other, ...kept, baseLogits, logits(c, B, T), nllChunk(c, B, T)]])
@@ -534,7 +535,7 @@ const build = (input: MemoryInput, c: Ctx, memoryBytes: number | undefined): Bui
           baseLogits,
           logits(c, B, T),
           part("quantized log-probabilities", n * s.V * 4, "log_softmax(logits[mask].float())"),
-          part("KL float64 temporaries", 32 * n * s.V, "eval/compare.py _kl_rows: 4 float64 tensors of rows × vocab")
+          part("KL float64 temporaries", 32 * Math.min(n, Math.max(1, Math.floor(KL_CHUNK_ELEMENTS / s.V))) * s.V, "eval/compare.py _kl_full: 4 float64 tensors of a chunk of ≤ 2²⁴ logits")
         ]
       ])
       return { phases, protocol: p, note: "KL: baseline logits counted as in mode recompute" }

@@ -65,7 +65,7 @@ describe("measurement kernels", () => {
 
   it("apply defaults and reject bad values with the field named", () => {
     const w = perplexity.with.parse({ model: { id: "fixture:tiny-llama" } })
-    expect(w.protocol).toEqual({ name: "rolling", batch_size: 8, add_bos: true })
+    expect(w.protocol).toEqual({ name: "rolling", batch_size: 8, add_bos: true, compat: "none" })
     expect(w.corpus.split).toBe("heldout")
     expect(w.segments).toBe(false)
     const bad = perplexity.with.safeParse({ model: { id: "m" }, protocol: { name: "beam" } })
@@ -90,7 +90,7 @@ describe("measurement kernels", () => {
     for (const env of [ppl, pplSegments, stats, fx, fxCached]) expect(env?.error).toBeUndefined()
     const p = perplexity.outputs.parse(ppl?.result)
     expect(Object.keys(p.languages)).toEqual(["en", "he", "zh"])
-    expect(p.protocol).toEqual({ name: "rolling", context_length: 16, stride: null, batch_size: 8, add_bos: true })
+    expect(p.protocol).toEqual({ name: "rolling", context_length: 16, stride: null, batch_size: 8, add_bos: true, compat: "none", context_from: "given" })
     expect(p.languages.he?.bytes).toBe(CORPUS.languages.he.reduce((n, d) => n + Buffer.byteLength(d, "utf8"), 0))
     const en = p.languages.en!
     expect(en.bits_per_byte).toBeCloseTo(en.nll / (en.bytes * Math.LN2), 12)

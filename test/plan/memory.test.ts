@@ -122,13 +122,13 @@ describe("a Llama-2-7B step, part by part", () => {
     const n = 4096 * 11008
     const down = 4 * 11008 * 11008 + 2 * (4 * 4096 * 4096 + 2 * 4096 * 11008) + 9 * n + 12 * 11008 * 11008 + 16 * 4096 * 128
     expect(phaseOf(e, "GPTQ: solving a block")).toBeCloseTo(weights + 2 * hidden + down + 2 * blockLinears + cublas, 0)
-    // the peak: the quantized pass's KL at 8 × 4096 full windows — baseline and quantized logits (float16),
-    // quantized log-probabilities (float32) and _kl_rows' four float64 rows × vocab tensors
+    // the quantized pass's KL at 8 × 4096 full windows — baseline and quantized logits (float16),
+    // quantized log-probabilities (float32) and _kl_full's four float64 tensors of one chunk of ≤ 2²⁴ logits
     const rows = 8 * 4096
-    const kl = 2 * rows * 32000 * 2 + rows * 32000 * 4 + 32 * rows * 32000
-    expect(e.peakPhase).toBe("quantized pass: KL")
-    expect(partOf(e, "KL float64 temporaries")).toBeCloseTo(32 * rows * 32000, 0)
-    expect(e.peakGb * GB).toBeCloseTo(weights + kl + cublas, 0)
+    const chunkRows = Math.floor(2 ** 24 / 32000)
+    const kl = 2 * rows * 32000 * 2 + rows * 32000 * 4 + 32 * chunkRows * 32000
+    expect(phaseOf(e, "quantized pass: KL")).toBeCloseTo(weights + kl + cublas, 0)
+    expect(e.peakGb * GB).toBeGreaterThanOrEqual(weights + kl + cublas - 1)
   })
 
   it("unknown geometry and unmodelled kernels fall back to weights, labelled", () => {

@@ -101,7 +101,7 @@ def window_bytes(windows: list[Window], docs: list[str], protocol: Protocol) -> 
 
 def language_windows(loaded: Any, corpus: dict, protocol: Protocol) -> tuple[Protocol, dict[str, list[Window]], dict[str, list[str]]]:
     languages = _check_corpus(corpus)
-    protocol = protocol.resolve(loaded.max_positions)
+    protocol = protocol.resolve_for(loaded)
     return protocol, {lang: make_windows(loaded.tokenizer, docs, protocol) for lang, docs in languages.items()}, languages
 
 
@@ -170,11 +170,26 @@ def record_baseline(loaded: Any, corpus: dict, protocol: Protocol, cfg: CompareC
     return base
 
 
+KL_CHUNK_ELEMENTS = 1 << 24  # full-distribution KL: rows × vocab handled at once (src/plan/memory.ts counts it)
+
+
+def _kl_full(lb: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+    """KL(p_b ‖ p_q) per row of two full log-prob matrices (n, V), float64, in row chunks of
+    KL_CHUNK_ELEMENTS (four float64 temporaries: 512 MiB at most, where a 4096-token window at a
+    128k vocabulary would need 4 × 4.2 GB at once); each row's sum is the same either way."""
+    n, V = lq.shape
+    rows = max(1, KL_CHUNK_ELEMENTS // V)
+    out = torch.empty(n, dtype=torch.float64, device=lq.device)
+    for r in range(0, n, rows):
+        b = lb[r : r + rows].to(lq.device, torch.float64)
+        out[r : r + rows] = (b.exp() * (b - lq[r : r + rows].double())).sum(-1)
+    return out
+
+
 def _kl_rows(base: LanguageBaseline, sl: slice, lq: torch.Tensor) -> torch.Tensor:
     """KL(p_b ‖ p_q) per token for baseline rows `sl` and quantized log-probs lq (n, V), float64."""
     if base.logp is not None:
-        lb = base.logp[sl].to(lq.device, torch.float64)
-        return (lb.exp() * (lb - lq.double())).sum(-1)
+        return _kl_full(base.logp[sl], lq)
     lb = base.topk_logp[sl].to(lq.device, torch.float64)  # (n, k)
     lqk = lq.double().gather(-1, base.topk_idx[sl].to(lq.device))
     pb, pq = lb.exp(), lqk.exp()
@@ -236,8 +251,8 @@ def compare(
             if base_logits is not None:  # recompute: both full distributions, exact
                 if base_logits.shape[-1] != lq.shape[-1]:
                     raise ParameterError(f"the variant's vocabulary ({lq.shape[-1]}) differs from the baseline's ({base_logits.shape[-1]}): KL needs one vocabulary")
-                lb_full = torch.log_softmax(base_logits[mask.to(base_logits.device)].float(), dim=-1).to(lq.device, torch.float64)
-                kl_sum += float((lb_full.exp() * (lb_full - lq.double())).sum())
+                lb_full = torch.log_softmax(base_logits[mask.to(base_logits.device)].float(), dim=-1)
+                kl_sum += float(_kl_full(lb_full, lq).sum())
             else:
                 kl_sum += float(_kl_rows(lb, sl, lq).sum())
             pq_y = torch.exp(-nll[mask].double())

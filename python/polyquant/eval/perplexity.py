@@ -34,23 +34,31 @@ import torch
 from torch import nn
 
 from ..errors import CorpusError, KernelStopped, ParameterError
+from .window_memory import WindowMemory, window_memory
 
 log = logging.getLogger("polyquant.eval")
 
 PROTOCOLS = ("rolling", "chunked", "sliding")
 IGNORE = -100  # label of a position that is not scored
-MAX_CONTEXT = 4096  # context_length defaults to the model's max positions, capped here (memory)
 FALLBACK_CONTEXT = 2048  # lm-eval's default max length when the model config names none
+MIN_MEMORY_CONTEXT = 256  # memory never halves a defaulted context below this
+COMPAT = ("none", "lm_eval")
+CONTEXT_FROM = ("given", "model", "memory")
 CHUNK_SEPARATOR = "\n\n"  # chunked: documents joined as the GPTQ scripts join WikiText
 
 
 @dataclass(frozen=True)
 class Protocol:
     name: str = "rolling"  # rolling | chunked | sliding (see the module docstring)
-    context_length: Optional[int] = None  # tokens per window; None: the model's max positions, capped at MAX_CONTEXT
+    context_length: Optional[int] = None  # tokens per window; None: the model's max positions, memory permitting
     stride: Optional[int] = None  # sliding only: tokens the window moves; None: context_length // 2
-    batch_size: int = 8  # windows per forward pass; results do not depend on it
+    batch_size: int = 8  # windows per forward pass; results do not depend on it (halved when memory is short)
     add_bos: bool = True  # condition the first token on BOS (else EOS); rolling without it uses the first token as prefix
+    # "lm_eval": encode each document as lm-eval's HFLM.tok_encode does with add_bos_token unset, i.e.
+    # with the tokenizer's own special tokens (Llama-2/3 add BOS), then put the prefix token in front:
+    # two BOS where the tokenizer adds one, the second scored as a token. "none": no special tokens.
+    compat: str = "none"
+    context_from: Optional[str] = None  # set by resolve(): given | model | memory (halved to fit)
 
     def validate(self) -> "Protocol":
         if self.name not in PROTOCOLS:
@@ -66,26 +74,59 @@ class Protocol:
                 raise ParameterError(f"sliding stride {self.stride} exceeds context_length {self.context_length}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ParameterError(f"perplexity batch_size {self.batch_size!r} must be a positive integer")
+        if self.compat not in COMPAT:
+            raise ParameterError(f"perplexity compat {self.compat!r} is not one of {', '.join(COMPAT)}")
+        if self.compat == "lm_eval" and (self.name != "rolling" or not self.add_bos):
+            raise ParameterError(
+                f"perplexity compat 'lm_eval' reproduces lm-eval's loglikelihood_rolling, which always conditions on a prefix token: "
+                f"it needs name 'rolling' and add_bos true, not name {self.name!r}, add_bos {self.add_bos}"
+            )
+        if self.context_from is not None and self.context_from not in CONTEXT_FROM:
+            raise ParameterError(f"perplexity context_from {self.context_from!r} is not one of {', '.join(CONTEXT_FROM)}")
         return self
 
-    def resolve(self, max_positions: Optional[int]) -> "Protocol":
-        """Fill context_length (and stride) from the model; the result is what gets recorded."""
+    def resolve(self, max_positions: Optional[int], memory: Optional[WindowMemory] = None) -> "Protocol":
+        """Fill context_length (and stride) from the model, memory permitting; the result is what
+        gets recorded. A resolved protocol resolves to itself, so baseline and variant share windows.
+
+        Without a context_length the model's own length is taken (lm-eval's max_length); when
+        `memory` says one window of it does not fit, the context halves until it does (not below
+        MIN_MEMORY_CONTEXT) and `context_from` says "memory". The batch then halves until a batch
+        fits: it changes no number.
+        """
         self.validate()
         limit = max_positions or FALLBACK_CONTEXT
-        ctx_len = self.context_length if self.context_length is not None else min(limit, MAX_CONTEXT)
+        ctx_len = self.context_length if self.context_length is not None else limit
+        context_from = self.context_from or ("given" if self.context_length is not None else "model")
         if ctx_len > limit:
             raise ParameterError(f"perplexity context_length {ctx_len} exceeds the model's {limit} positions")
+        batch = self.batch_size
+        if memory is not None:
+            if context_from == "model":
+                while ctx_len > MIN_MEMORY_CONTEXT and not memory.fits(1, ctx_len):
+                    ctx_len = max(MIN_MEMORY_CONTEXT, ctx_len // 2)
+                    context_from = "memory"
+                if context_from == "memory":
+                    log.warning("perplexity context %d of the model's %d positions: %s", ctx_len, limit, memory.describe(1, ctx_len))
+            elif not memory.fits(1, ctx_len):
+                log.warning("perplexity context_length %d may not fit: %s", ctx_len, memory.describe(1, ctx_len))
+            while batch > 1 and not memory.fits(batch, ctx_len):
+                batch //= 2
         stride = self.stride
         if self.name == "sliding" and stride is None:
             stride = max(1, ctx_len // 2)
         if stride is not None and stride > ctx_len:
             raise ParameterError(f"sliding stride {stride} exceeds context_length {ctx_len}")
-        return replace(self, context_length=ctx_len, stride=stride)
+        return replace(self, context_length=ctx_len, stride=stride, batch_size=batch, context_from=context_from)
+
+    def resolve_for(self, loaded: Any) -> "Protocol":
+        """resolve() against a loaded model's length and this device's free memory."""
+        return self.resolve(loaded.max_positions, window_memory(loaded))
 
     @classmethod
     def from_params(cls, raw: Optional[dict], batch_size: Optional[int] = None) -> "Protocol":
         raw = dict(raw or {})
-        known = {"name", "context_length", "stride", "batch_size", "add_bos"}
+        known = {"name", "context_length", "stride", "batch_size", "add_bos", "compat", "context_from"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ParameterError(f"unknown perplexity protocol key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -117,9 +158,10 @@ def prefix_token_id(tokenizer: Any) -> int:
     raise ParameterError("the tokenizer has neither a BOS nor an EOS token to condition the first token on")
 
 
-def encode(tokenizer: Any, text: str) -> list[int]:
-    """Token ids without special tokens (lm-eval's tok_encode for causal LMs)."""
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+def encode(tokenizer: Any, text: str, special_tokens: bool = False) -> list[int]:
+    """Token ids, without special tokens unless asked (lm-eval's tok_encode with add_bos_token
+    unset leaves the tokenizer's default, which adds BOS on Llama-2/3 tokenizers)."""
+    return list(tokenizer(text, add_special_tokens=special_tokens)["input_ids"])
 
 
 def rolling_token_windows(tokens: list[int], prefix_token: int, max_seq_len: int) -> Iterator[tuple[list[int], list[int]]]:
@@ -197,7 +239,7 @@ def make_windows(tokenizer: Any, docs: Sequence[str], protocol: Protocol) -> lis
                 windows.append(Window(input_ids=chunk[:-1], labels=chunk[1:], doc=c, segment=0))
         return windows
     for d, text in enumerate(docs):
-        tokens = encode(tokenizer, text)
+        tokens = encode(tokenizer, text, special_tokens=protocol.compat == "lm_eval")
         if protocol.name == "rolling":
             windows.extend(_rolling(tokens, prefix, length, d))
         else:
@@ -295,16 +337,17 @@ def summarize(nll: float, tokens: int, n_bytes: int, chars: int) -> dict:
 
 
 @torch.no_grad()
-def measure(loaded: Any, corpus: dict, protocol: Protocol, ctx: Any = None) -> dict[str, dict]:
+def measure(loaded: Any, corpus: dict, protocol: Protocol, ctx: Any = None, memory: Optional[WindowMemory] = None) -> dict[str, dict]:
     """Per-language stats: {language: {documents, tokens, bytes, chars, nll, ppl, bits_per_byte,
     bits_per_char, segments: {doc, segment, nll, tokens}, doc_bytes}}.
 
     `segments` has one entry per window (chunked: per chunk), so a bootstrap can resample windows
     or, grouping by `doc`, documents; `doc_bytes` are the UTF-8 bytes of each document.
-    `protocol` may be unresolved; it is resolved against the model's max positions.
+    `protocol` may be unresolved; it is resolved against the model's max positions and `memory`
+    (default: this device's free memory, window_memory.py).
     """
     languages = _check_corpus(corpus)
-    protocol = protocol.resolve(loaded.max_positions)
+    protocol = protocol.resolve(loaded.max_positions, memory or window_memory(loaded))
     model, tok = loaded.model, loaded.tokenizer
     pad_id = int(tok.pad_token_id) if tok.pad_token_id is not None else 0
     per_lang = {lang: make_windows(tok, docs, protocol) for lang, docs in languages.items()}
@@ -351,6 +394,12 @@ def measure(loaded: Any, corpus: dict, protocol: Protocol, ctx: Any = None) -> d
     return results
 
 
+def same_protocol(a: Optional[dict], b: Optional[dict]) -> bool:
+    """Two protocol records give the same windows (the batch, halved where memory is short, changes no number)."""
+    drop = lambda r: {k: v for k, v in (r or {}).items() if k != "batch_size"}  # noqa: E731
+    return a is not None and b is not None and drop(a) == drop(b)
+
+
 def resolved_protocol(loaded: Any, protocol: Protocol) -> Protocol:
     """The protocol as `measure` runs it on this model (for recording next to results)."""
-    return protocol.resolve(loaded.max_positions)
+    return protocol.resolve_for(loaded)

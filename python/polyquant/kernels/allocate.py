@@ -47,7 +47,7 @@ from ..context import KernelContext
 from ..errors import CheckpointError, KernelStopped, ParameterError
 from ..quant.apply import apply_weights
 from ..eval.compare import language_windows, window_bytes, window_nll
-from ..eval.perplexity import Protocol
+from ..eval.perplexity import Protocol, same_protocol
 from ..models import resident, structure
 from ..quant.methods import quant_summary, quantize_model
 from ..quant.mixture import MixedWeights
@@ -501,7 +501,7 @@ def _from_sweeps(sweeps: list, params: dict, units: list[Unit], choices: list[Ch
         choice = Choice(q.get("bits"), q.get("group_size"), bool(q.get("sym")))
         if choice not in choices:
             raise ParameterError(f"{where}: the sweep's grid {choice.label} is not among the candidates ({', '.join(c.label for c in choices)})")
-        if sw.get("protocol") != protocol.record():
+        if not same_protocol(sw.get("protocol"), protocol.record()):
             raise ParameterError(f"{where}: the sweep's protocol {sw.get('protocol')} is not this step's {protocol.record()}")
         for lang in m.languages:
             theirs = (sw.get("baseline") or {}).get(lang)

@@ -18,7 +18,7 @@ from .contract import kernel
 @kernel("perplexity")
 def run(params: dict, ctx: KernelContext) -> dict:
     loaded = resident.get(params["model"])
-    protocol = Protocol.from_params(params["protocol"]).resolve(loaded.max_positions)
+    protocol = Protocol.from_params(params["protocol"]).resolve_for(loaded)
     stats = measure(loaded, params["corpus"], protocol, ctx)
     languages = {}
     for lang, s in stats.items():
