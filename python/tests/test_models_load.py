@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -121,3 +122,31 @@ def test_resident_models_are_shared_per_canonical_spec(tiny_model_dirs):
     assert resident.get({"id": path, "device": "cpu"}) is not a
     resident.clear()
     assert not resident.is_resident({"id": path, "device": "cpu", "dtype": "bfloat16"})
+
+
+def test_an_accelerator_holds_one_resident_model(tiny_model_dirs, monkeypatch):
+    """Loading a second model onto a GPU releases the first (two 7B models do not fit a T4);
+    CPU models stay, and POLYQUANT_KEEP_MODELS=1 keeps both. The GPU is simulated: the loaded
+    models are the CPU fixtures, reported as on cuda:0 / cuda:1."""
+    resident.clear()
+    real_load = resident.load_model
+
+    def load_on(spec):
+        loaded = real_load({**spec, "device": "cpu"})
+        return dataclasses.replace(loaded, device=torch.device(spec["device"]))
+
+    monkeypatch.setattr(resident, "load_model", load_on)
+    monkeypatch.setattr(resident, "resolve_device", lambda d: torch.device(d))
+    llama, gpt2 = tiny_model_dirs["tiny-llama"], tiny_model_dirs["tiny-gpt2"]
+    on_cpu = resident.get({"id": gpt2, "device": "cpu"})
+    first = resident.get({"id": llama, "device": "cuda:0"})
+    assert resident.get({"id": llama, "device": "cuda:0"}) is first  # the same model is reused
+    resident.get({"id": gpt2, "device": "cuda:1"})  # another GPU: both stay
+    assert resident.is_resident({"id": llama, "device": "cuda:0"})
+    resident.get({"id": gpt2, "device": "cuda:0"})
+    assert not resident.is_resident({"id": llama, "device": "cuda:0"})
+    assert resident.is_resident({"id": gpt2, "device": "cuda:1"}) and resident.get({"id": gpt2, "device": "cpu"}) is on_cpu
+    monkeypatch.setenv("POLYQUANT_KEEP_MODELS", "1")
+    resident.get({"id": llama, "device": "cuda:0"})
+    assert resident.is_resident({"id": gpt2, "device": "cuda:0"}) and resident.is_resident({"id": llama, "device": "cuda:0"})
+    resident.clear()
