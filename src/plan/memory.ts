@@ -449,7 +449,10 @@ const resolveProtocol = (c: Ctx, w: unknown, memoryBytes: number | undefined, re
   let batch = requestedBatch
   if (memoryBytes !== undefined) {
     const available = c.onGpu ? (memoryBytes - resident - CUDA_CONTEXT_GB * GB) * CUDA_SHARE : (memoryBytes - resident) * CPU_SHARE
-    const windowBytes = (b: number, t: number): number => b * (t * d * (s.V + 3 * s.F + 4 * s.H) + (c.onGpu ? 0 : 4 * s.nh * t * t)) + WINDOW_NLL_CHUNK_BYTES
+    // eval/window_memory.py WindowMemory.batch_bytes: the forward's transients (MLP, residual stream, CPU scores),
+    // or the scoring (two logits and their float32 log-probs, the larger NLL / KL chunk), whichever is larger
+    const windowBytes = (b: number, t: number): number =>
+      Math.max(b * (t * d * (3 * s.F + 4 * s.H) + (c.onGpu ? 0 : 4 * s.nh * t * t)), b * t * (2 * d + 4) * s.V + Math.max(WINDOW_NLL_CHUNK_BYTES, 32 * KL_CHUNK_ELEMENTS))
     if (contextFrom === "model") {
       while (context > MIN_MEMORY_CONTEXT && windowBytes(1, context) > available) {
         context = Math.max(MIN_MEMORY_CONTEXT, Math.floor(context / 2))

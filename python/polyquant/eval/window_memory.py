@@ -8,12 +8,17 @@ window fits, then halves the batch until the batch fits (the batch changes no re
 
 The estimate per window of T tokens, in bytes of the model's dtype (what the forward allocates at
 its peak under no_grad, one block at a time; python/polyquant/eval/perplexity.py):
-- logits: T × vocab (Hugging Face computes them at every position),
+- logits: T × vocab (Hugging Face computes them at every position), twice, plus their float32
+  log-probabilities: disparity's quantized pass holds the baseline's and the variant's logits of a
+  batch and the variant's log_softmax at once (eval/compare.py, recompute mode),
 - the MLP's peak: 3 × T × ffn (act(gate(x)), up(x) and their product live at once),
 - a few residual-stream tensors: 4 × T × hidden,
 - attention scores heads × T × T in float32 where they are materialised (eager attention, or
   PyTorch's math SDPA backend, which a padded batch on a CPU takes),
-plus `token_nll`'s float32 chunk (NLL_CHUNK_ELEMENTS, two copies) once per batch.
+and, beside the logits, the larger of `token_nll`'s float32 chunk (NLL_CHUNK_ELEMENTS, two copies)
+and KL's float64 chunk (compare.py KL_CHUNK_ELEMENTS, four copies). The forward's transients and
+the logits' scoring do not overlap, so a batch needs the larger of the two. src/plan/memory.ts `resolveProtocol`
+applies the same rule before the run: change both together.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NLL_CHUNK_BYTES = 2 * 4 * (1 << 26)  # token_nll: a float32 chunk of 64M logits and its exp
+KL_CHUNK_BYTES = 4 * 8 * (1 << 24)  # compare.py _kl_full: four float64 tensors of 16M logits
 CPU_SHARE = 0.8  # of MemAvailable: the OS and other processes keep the rest
 CUDA_SHARE = 0.9  # of the free device memory: the caching allocator fragments
 
@@ -38,9 +44,10 @@ class WindowMemory:
     device: str
 
     def batch_bytes(self, batch: int, tokens: int) -> int:
-        per_token = self.dtype_bytes * (self.vocab + 3 * self.ffn + 4 * self.hidden)
         scores = 4 * self.heads * tokens * tokens if self.scores_materialised else 0
-        return batch * (tokens * per_token + scores) + NLL_CHUNK_BYTES
+        forward = batch * (tokens * self.dtype_bytes * (3 * self.ffn + 4 * self.hidden) + scores)
+        logits = batch * tokens * (2 * self.dtype_bytes + 4) * self.vocab + max(NLL_CHUNK_BYTES, KL_CHUNK_BYTES)
+        return max(forward, logits)  # the forward's transients are gone when the logits are scored
 
     def fits(self, batch: int, tokens: int) -> bool:
         return self.batch_bytes(batch, tokens) <= self.available

@@ -64,9 +64,12 @@ def test_memory_halves_the_context_then_the_batch_and_says_so(llama):
     _, loaded = llama
     mem = window_memory(loaded)
     assert mem is not None and mem.vocab == 32000 and mem.hidden == 32 and mem.ffn == 64
-    # the estimate, by hand: logits, 3 MLP tensors, 4 residual tensors per token (float32), scores on a CPU
+    # the estimate, by hand: two logits and their float32 log-probs, 3 MLP tensors, 4 residual tensors
+    # per token (float32), scores on a CPU; the larger NLL/KL chunk; the forward and the scoring apart
     T = 1024
-    assert mem.batch_bytes(2, T) == 2 * (T * 4 * (32000 + 3 * 64 + 4 * 32) + 4 * 2 * T * T) + 2 * 4 * (1 << 26)
+    forward = 2 * (T * 4 * (3 * 64 + 4 * 32) + 4 * 2 * T * T)
+    scoring = 2 * T * 12 * 32000 + max(2 * 4 * (1 << 26), 4 * 8 * (1 << 24))
+    assert mem.batch_bytes(2, T) == max(forward, scoring)
     short = dataclasses.replace(mem, available=mem.batch_bytes(1, 2048))
     r = Protocol(batch_size=8).resolve(loaded.max_positions, short)
     assert (r.context_length, r.context_from, r.batch_size) == (2048, "memory", 1)
