@@ -9,7 +9,11 @@ default shape is 4096 × 11008 (Llama-2-7B's mlp.down_proj: out 4096, in 11008, 
     .venv/bin/python bench/gptq_layer.py --devices cpu --tokens 512
 
 Prints per device: Hessian build seconds, GPTQ seconds, RTN seconds and GPTQ/RTN, and the output
-error tr((W−Q)H(W−Q)ᵀ) of both, so a fast-but-wrong GPTQ would show. Not part of the test suite.
+error tr((W−Q)H(W−Q)ᵀ) of both, so a fast-but-wrong GPTQ would show. Then, on the same layer and
+Hessian, the reference algorithm (IST-DASLab/gptq's `fasterquant`, as written from its published
+code in python/tests/test_gptq_reference.py, which checks that the codes agree) side by side:
+polyquant's time over the reference's (target ≤ 1.0) at its error over the reference's (≤ 1.0).
+Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from polyquant.quant.gptq import Hessian, gptq_quantize, output_error  # noqa: E402
 from polyquant.quant.rtn import rtn_quantize  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "tests"))
+from test_gptq_reference import fasterquant  # noqa: E402  the reference, written from IST-DASLab/gptq
 
 
 def _sync(device: torch.device) -> None:
@@ -55,6 +62,14 @@ def bench(device: torch.device, args: argparse.Namespace) -> dict:
     R = rtn_quantize(W, args.bits, args.group_size)
     _sync(device)
     t_rtn = time.perf_counter() - t0
+
+    ref = {}
+    if not args.no_reference and not args.act_order:
+        t0 = time.perf_counter()
+        _codes, Qref = fasterquant(W, h.H, args.bits, args.group_size, sym=False, blocksize=args.block_size)
+        _sync(device)
+        ref = {"reference_s": time.perf_counter() - t0, "err_reference": output_error(W.cpu(), Qref.cpu(), h.H.cpu()),
+               "same_weights": float((Qref.to(Q.dtype) == Q).float().mean())}
     return {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "hessian_s": t_h,
@@ -63,6 +78,7 @@ def bench(device: torch.device, args: argparse.Namespace) -> dict:
         "ratio": t_gptq / t_rtn,
         "err_gptq": output_error(W.cpu(), Q.cpu(), h.H.cpu()),
         "err_rtn": output_error(W.cpu(), R.cpu(), h.H.cpu()),
+        **ref,
     }
 
 
@@ -75,6 +91,7 @@ def main() -> None:
     p.add_argument("--group-size", type=int, default=128)
     p.add_argument("--block-size", type=int, default=128)
     p.add_argument("--act-order", action="store_true")
+    p.add_argument("--no-reference", action="store_true", help="skip the reference fasterquant")
     p.add_argument("--devices", default="auto", help="comma list of cpu,cuda; auto = cpu plus cuda when available")
     args = p.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
@@ -84,6 +101,9 @@ def main() -> None:
     for d in devices:
         r = bench(torch.device(d), args)
         print(f"{r['device']:<28}{r['hessian_s']:>8.2f}{r['gptq_s']:>10.2f}{r['rtn_s']:>10.3f}{r['ratio']:>10.1f}{r['err_gptq'] / r['err_rtn']:>14.3f}")
+        if "reference_s" in r:
+            print(f"reference {r['device']:<18}GPTQ {r['gptq_s']:.2f} s, reference fasterquant {r['reference_s']:.2f} s: time {r['gptq_s'] / r['reference_s']:.3f} "
+                  f"at error {r['err_gptq'] / r['err_reference']:.4f} of the reference's; dequantized weights equal in {100 * r['same_weights']:.2f} %")
 
 
 if __name__ == "__main__":

@@ -202,6 +202,11 @@ if (wants("gptq")) {
   const nums = (line ?? "").match(/[\d.]+(?:e[-+]?\d+)?/g)?.map(Number) ?? []
   const [hS, gptqS, rtnS] = nums.slice(-5)
   record("GPTQ 4096 × 11008 layer (CPU)", `${fmt(gptqS, 1)} s per layer (Hessian ${fmt(hS, 1)} s, RTN ${fmt(rtnS, 3)} s)`, undefined, undefined)
+  // the same layer and Hessian through the reference fasterquant (IST-DASLab/gptq), in the same process
+  const ref = stdout.match(/reference cpu\s+GPTQ ([\d.]+) s, reference fasterquant ([\d.]+) s: time ([\d.]+) at error ([\d.]+)/)
+  if (ref === null) throw new Error(`bench gptq: bench/gptq_layer.py printed no reference line:\n${stdout}`)
+  const [timeRatio, errRatio] = [Number(ref[3]), Number(ref[4])]
+  record("GPTQ vs reference fasterquant (CPU, same layer and Hessian)", `${fmt(timeRatio, 3)}× its time (${ref[1]} s vs ${ref[2]} s) at ${fmt(errRatio, 4)}× its output error`, "≤ 1.0× time at ≤ 1.0× error", timeRatio <= 1.0 && errRatio <= 1.0 + 1e-6)
   details.push(`### GPTQ\n\n\`.venv/bin/python bench/gptq_layer.py --devices cpu\`:\n\n\`\`\`\n${stdout.trim()}\n\`\`\`\n${cols.length ? "" : ""}`)
 }
 
