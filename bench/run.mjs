@@ -101,13 +101,10 @@ let corpusFile
 if (wants("bridge") || wants("ppl")) {
   const store = join(work, "bridge.db")
   // run the CLI; at each step-started / step-finished line, sample the CPU time of the CLI and its Python worker
+  // a process that cannot be read fails the bench: a 0 in its place once gave a sample of −17 370 ms
   const ticks = (pid) => {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
-      return (Number(f[11]) + Number(f[12])) * 10 // utime + stime, in ms at USER_HZ 100
-    } catch {
-      return 0
-    }
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
+    return (Number(f[11]) + Number(f[12])) * 10 // utime + stime, in ms at USER_HZ 100
   }
   const workerOf = (pid) => {
     for (const d of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
@@ -118,6 +115,7 @@ if (wants("bridge") || wants("ppl")) {
     return undefined
   }
   const cpuAt = {}
+  let worker
   const stdout = await new Promise((resolve, reject) => {
     const child = spawn("node", [bin, "run", join(root, "bench", "workflows", "bridge.yaml"), "--json", "--no-report", "--store", store], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
@@ -131,8 +129,12 @@ if (wants("bridge") || wants("ppl")) {
         if (!line.startsWith("{")) continue
         const e = JSON.parse(line)
         if (e.type === "step-started" || e.type === "step-finished") {
+          // the one Python worker, found at the first step and the same process at every sample after
           const w = workerOf(child.pid)
-          cpuAt[`${e.type}:${e.stepId}`] = ticks(child.pid) + (w ? ticks(w) : 0)
+          if (w === undefined) throw new Error(`bench bridge: no Python worker under the CLI (pid ${child.pid}) at ${e.type} ${e.stepId}`)
+          worker ??= w
+          if (w !== worker) throw new Error(`bench bridge: the Python worker changed from pid ${worker} to ${w} at ${e.type} ${e.stepId}: the CPU samples would not add up`)
+          cpuAt[`${e.type}:${e.stepId}`] = ticks(child.pid) + ticks(worker)
         }
       }
     })
@@ -144,6 +146,10 @@ if (wants("bridge") || wants("ppl")) {
   const runId = events.find((e) => e.type === "run-started").runId
   const engineMs = BRIDGE_STEPS.map((id) => events.find((e) => e.type === "step-finished" && e.stepId === id).durationMs)
   const engineCpuMs = BRIDGE_STEPS.map((id) => cpuAt[`step-finished:${id}`] - cpuAt[`step-started:${id}`])
+  // sanity: CPU time only grows; a missing or negative sample means the counters are unsound
+  for (const [i, ms] of engineCpuMs.entries()) {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`bench bridge: CPU sample of step ${BRIDGE_STEPS[i]} is ${ms} ms (samples ${JSON.stringify(cpuAt)})`)
+  }
   const { RunStore } = await import(join(root, "dist", "store", "RunStore.js"))
   const db = RunStore.open(store)
   const params = BRIDGE_STEPS.map((id) => db.attempts(runId, id).at(-1).params)
