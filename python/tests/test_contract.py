@@ -36,7 +36,7 @@ def test_defaults_fill_like_zod_prefault_and_default():
     filled = check_params("disparity", {"model": {"id": "m"}, "corpus": {"languages": {"en": ["a"]}}})
     assert filled["reference"] == "en"
     assert filled["bootstrap"] == {"samples": 1000, "seed": 0, "unit": "segment"}  # prefault({}) then its defaults
-    assert filled["protocol"] == {"name": "rolling", "batch_size": 8, "add_bos": True}
+    assert filled["protocol"] == {"name": "rolling", "batch_size": 8, "add_bos": True, "compat": "none"}
     assert filled["model"] == {"id": "m", "dtype": "auto", "device": "auto", "format": "hf", "trust_remote_code": False}
     assert "quant" not in filled  # optional without a default stays absent
     # a given value is never replaced, and the input is not changed
