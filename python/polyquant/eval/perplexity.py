@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import CorpusError, KernelStopped, ParameterError
-from .window_memory import WindowMemory, window_memory
+from .window_memory import NLL_CHUNK_ELEMENTS, WindowMemory, window_memory
 
 log = logging.getLogger("polyquant.eval")
 
@@ -279,9 +279,6 @@ def iterate_batches(
         ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits  # (B, T, V)
         yield idx, logits, labels
-
-
-NLL_CHUNK_ELEMENTS = 1 << 26  # logits handled at once: 64M floats (256 MB in float32, its float64 sum 8 bytes a row)
 
 
 def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

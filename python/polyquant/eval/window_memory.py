@@ -26,8 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-NLL_CHUNK_BYTES = 2 * 4 * (1 << 26)  # token_nll: a float32 chunk of 64M logits and its exp
-KL_CHUNK_BYTES = 4 * 8 * (1 << 24)  # compare.py _kl_full: four float64 tensors of 16M logits
+# The chunk sizes of the scoring live here, beside the estimate that counts them: perplexity.py's
+# token_nll and compare.py's _kl_full import them.
+NLL_CHUNK_ELEMENTS = 1 << 26  # token_nll: logits handled at once, 64M floats (256 MB in float32)
+KL_CHUNK_ELEMENTS = 1 << 24  # _kl_full: rows × vocab handled at once (src/plan/memory.ts counts it)
+NLL_CHUNK_BYTES = 2 * 4 * NLL_CHUNK_ELEMENTS  # a float32 chunk and its exp
+KL_CHUNK_BYTES = 4 * 8 * KL_CHUNK_ELEMENTS  # four float64 tensors of a chunk
 CPU_SHARE = 0.8  # of MemAvailable: the OS and other processes keep the rest
 CUDA_SHARE = 0.9  # of the free device memory: the caching allocator fragments
 

