@@ -12,8 +12,12 @@
  *      Python (scripts/write-contracts.mjs).
  *   4. With --fixtures: train the fixture models if they are missing (`polyquant fixture`).
  *
+ *   5. Extras, only when asked for (`--extras=ray`, or POLYQUANT_EXTRAS=ray; a comma list): their
+ *      python/requirements-<extra>.txt installed into the interpreter when a module is missing.
+ *      `npm test` asks for ray: the Ray executor's tests run on a local Ray.
+ *
  * Stamps (hashes of package-lock.json, requirements.txt and the interpreter) make a second run a
- * few file reads. Flags: --quiet (say nothing when nothing is missing), --fixtures.
+ * few file reads. Flags: --quiet (say nothing when nothing is missing), --fixtures, --extras=LIST.
  * The interpreter rule is the one of src/python/interpreter.ts: POLYQUANT_PYTHON, else .venv.
  */
 import { spawnSync } from "node:child_process"
@@ -27,6 +31,15 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const flags = new Set(process.argv.slice(2))
 const quiet = flags.has("--quiet")
 const wantFixtures = flags.has("--fixtures")
+// extra → the module that shows it is installed (python/requirements-<extra>.txt installs it)
+const EXTRAS = { ray: "ray" }
+const wantedExtras = [...flags]
+  .filter((f) => f.startsWith("--extras="))
+  .map((f) => f.slice("--extras=".length))
+  .concat(process.env.POLYQUANT_EXTRAS ?? "")
+  .flatMap((list) => list.split(","))
+  .map((e) => e.trim())
+  .filter((e) => e !== "")
 const GUARD = "POLYQUANT_SETUP_ACTIVE" // set for the nested `npm install`, whose postinstall must not recurse
 const MIN_NODE = [20, 19]
 const MIN_PYTHON = [3, 10]
@@ -215,6 +228,23 @@ const ensurePython = () => {
   else ensureVenv()
 }
 
+/** Install the extras asked for whose module the interpreter lacks. */
+const ensureExtras = () => {
+  const unknown = wantedExtras.filter((e) => !(e in EXTRAS))
+  if (unknown.length > 0) fail(`unknown extra ${unknown.join(", ")} (POLYQUANT_EXTRAS or --extras=; known: ${Object.keys(EXTRAS).join(", ")})`)
+  const named = process.env.POLYQUANT_PYTHON?.trim()
+  const python = named ? findOnPath(named.startsWith("~/") ? join(homedir(), named.slice(2)) : named) : venvPython()
+  for (const extra of new Set(wantedExtras)) {
+    const module = EXTRAS[extra]
+    const probe = spawnSync(python, ["-c", `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(${JSON.stringify(module)}) else 1)`])
+    if (probe.status === 0) continue
+    const file = join(root, "python", `requirements-${extra}.txt`)
+    say(`installing the ${extra} extra into ${named ? python : ".venv"} (pip install -r python/requirements-${extra}.txt)`)
+    const pip = run(python, ["-m", "pip", "install", ...(quiet ? ["-q"] : []), "--disable-pip-version-check", "-r", file])
+    if (pip.status !== 0) fail(`installing the ${extra} extra failed (see above). Fix the error, then run \`${python} -m pip install -r python/requirements-${extra}.txt\`.`)
+  }
+}
+
 // ------------------------------------------------------------------------------------------------
 // 3. TypeScript
 
@@ -289,6 +319,7 @@ const t0 = Date.now()
 checkNode()
 ensureNodeModules()
 ensurePython()
+ensureExtras()
 ensureBuild()
 if (wantFixtures) ensureFixtures()
 if (!quiet) say(`ready (${Date.now() - t0} ms)`)

@@ -34,7 +34,7 @@ log = logging.getLogger("polyquant")
 WATCHDOG_INTERVAL_S = 1.0
 
 
-def _redirect_output(log_path: str) -> None:
+def redirect_output(log_path: str) -> None:
     """Point fds 1 and 2 at the log file (C extensions and subprocesses write there too)."""
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -56,6 +56,7 @@ def _watch_parent(parent_pid: int) -> None:
         except OSError:
             alive = False
         if not alive:
+            _stop_executor()  # a Ray driver takes its actors and its local cluster along
             os._exit(0)
 
 
@@ -64,7 +65,7 @@ def start(options_json: str) -> str:
     try:
         options = json.loads(options_json or "{}")
         if options.get("log_path"):
-            _redirect_output(options["log_path"])
+            redirect_output(options["log_path"])
         parent = int(options.get("parent_pid") or os.getppid())
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="polyquant-watchdog").start()
         if options.get("threads"):
@@ -96,11 +97,19 @@ def _error_envelope(exc: BaseException) -> str:
 
 def call(kernel: str, params_json: str, ctx_json: str = "{}") -> str:
     """Run one kernel. Never raises: failures come back as an error envelope."""
+    return call_envelope(kernel, params_json, ctx_json)
+
+
+def call_envelope(kernel: str, params_json: str, ctx_json: str = "{}", helpers: list | None = None, where: str = "") -> str:
+    """`call`, also on a Ray actor (executor/actor.py), where `helpers` are the actors lent to the
+    step for its units (executor/fanout.py)."""
     try:
         params = json.loads(params_json)
         raw_ctx = json.loads(ctx_json or "{}")
         raw_ctx.setdefault("kernel", kernel)
         ctx = KernelContext.from_json(raw_ctx)
+        ctx.helpers = list(helpers or [])
+        ctx.where = where
         run = kernels.runner(kernel)
         log.info("kernel %s start (run %s, step %s)", kernel, ctx.run_id, ctx.step_id)
         with forwarded_logs(ctx):
@@ -112,6 +121,59 @@ def call(kernel: str, params_json: str, ctx_json: str = "{}") -> str:
     except BaseException as exc:  # noqa: BLE001
         log.exception("kernel %s failed", kernel)
         return _error_envelope(exc)
+
+
+# ---- the Ray executor (polyquant/executor): the bridge submits a step and polls for its envelope ----
+
+_executor = None  # the executor.pool.Pool of this worker, made by the first `submit`
+
+
+def submit(kernel: str, params_json: str, ctx_json: str, options_json: str) -> str:
+    """Hand a step to the Ray executor; the reply carries its job id (poll it) and the pool's
+    actors. `options_json`: {"address", "actors", "threads", "log_path"}. Never raises."""
+    global _executor
+    try:
+        options = json.loads(options_json or "{}")
+        if _executor is None:
+            from .executor.pool import Pool
+
+            _executor = Pool.connect(options)
+        job = _executor.submit(kernel, params_json, ctx_json, options.get("log_path"))
+        return json.dumps({"ok": True, "result": {"job": job, "pool": _executor.describe()}})
+    except BaseException as exc:  # noqa: BLE001
+        log.exception("submitting kernel %s to Ray failed", kernel)
+        return _error_envelope(exc)
+
+
+def poll(job: str, wait_s: float = 0.2) -> str:
+    """The job's envelope once it is done, else `{"pending": true, ...}` after waiting up to `wait_s`."""
+    try:
+        if _executor is None:
+            raise RuntimeError(f"no Ray executor in this worker: job {job} is unknown")
+        envelope = _executor.poll(job, float(wait_s))
+        return envelope if envelope is not None else json.dumps({"pending": True, "where": _executor.where(job)})
+    except BaseException as exc:  # noqa: BLE001
+        return _error_envelope(exc)
+
+
+def cancel(job: str) -> str:
+    """Stop a job's actor (a kernel call cannot be interrupted otherwise); the pool replaces it."""
+    try:
+        if _executor is not None:
+            _executor.cancel(job)
+        return json.dumps({"ok": True, "result": None})
+    except BaseException as exc:  # noqa: BLE001
+        return _error_envelope(exc)
+
+
+def _stop_executor() -> None:
+    global _executor
+    if _executor is not None:
+        try:
+            _executor.shutdown()
+        except BaseException:  # noqa: BLE001 - exiting anyway
+            pass
+        _executor = None
 
 
 def run_direct(kernel: str, params: dict, ctx: KernelContext | None = None) -> dict:

@@ -29,6 +29,9 @@ class KernelContext:
     stop_path: Optional[str] = None
     artifacts_dir: Optional[str] = None  # where kernels write files (quantized weights, ...)
     resume_state: Optional[dict] = None  # the last checkpoint, loaded when the step resumes
+    # Ray actors lent to this step for its units (executor/fanout.py); empty on the local executor
+    helpers: list = field(default_factory=list, repr=False)  # (actor handle, label) pairs
+    where: str = ""  # this actor's label ("actor 0 on 10.0.0.5 GPU 0"); empty on the local executor
     _last_progress: float = field(default=0.0, repr=False)
     _memory_checkpoint: Optional[dict] = field(default=None, repr=False)
 

@@ -4,7 +4,10 @@
  *
  * Every step is a fiber that waits for its needs, then decides (needs met? `if:` true? budget
  * left? cached?) and runs. TypeScript (local) steps run concurrently; Python steps take the one
- * worker in turn (a semaphore of 1), so steps that share a model share one resident copy.
+ * worker in turn (a semaphore of 1), so steps that share a model share one resident copy. On the
+ * Ray executor (`pythonConcurrency` > 1) independent Python steps run at once, each on an actor
+ * the worker picks (python/polyquant/executor/pool.py); models are still made available one at a
+ * time (two steps would train the same fixture twice).
  * Statuses: pending, running, succeeded, failed, skipped, cached, deferred, interrupted.
  * A resumed run reuses what succeeded (or came from the cache) and reruns the rest; a step that
  * checkpoints gets its last stored checkpoint back at `checkpoint_path`.
@@ -61,6 +64,8 @@ export interface EngineOptions {
   readonly local?: Readonly<Record<string, LocalStep>>
   /** make a model available before its step (e.g. train `fixture:*`) */
   readonly ensureModel?: EnsureModel
+  /** how many Python steps may run at once: 1 on the local executor (default), more on Ray */
+  readonly pythonConcurrency?: number
   /** the kernel catalog (tests substitute their own) */
   readonly kernels?: (name: string) => KernelDefinition | undefined
   readonly now?: () => number
@@ -151,7 +156,11 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
     const done = new Map<string, Deferred.Deferred<StepOutcome>>()
     for (const s of plan.steps) done.set(s.id, yield* Deferred.make<StepOutcome>())
     const outcomes = new Map<string, StepOutcome>()
-    const pythonLock = yield* Effect.makeSemaphore(1)
+    const pythonLock = yield* Effect.makeSemaphore(Math.max(1, options.pythonConcurrency ?? 1))
+    const modelLock = yield* Effect.makeSemaphore(1)
+    const ensureModel: EnsureModel | undefined = options.ensureModel
+      ? (spec, onEvent) => modelLock.withPermits(1)(options.ensureModel!(spec, onEvent))
+      : undefined
     const stepsState = (): StepsState =>
       Object.fromEntries(
         [...outcomes].map(([id, o]) => [id, { status: o.status, uses: plan.steps.find((s) => s.id === id)?.uses ?? "", ...(o.outputs !== undefined ? { outputs: o.outputs } : {}) }])
@@ -205,7 +214,7 @@ export const runPlan = (plan: Plan, options: EngineOptions = {}) =>
         const impl = options.local?.[step.id] ?? options.local?.[step.baseId]
         if (impl) return yield* localStep(ctx, step, impl, withValue)
         const kernel = yield* kernelOf(step)
-        return yield* pythonLock.withPermits(1)(pythonStep(ctx, budgets, step, kernel, withValue, options.ensureModel))
+        return yield* pythonLock.withPermits(1)(pythonStep(ctx, budgets, step, kernel, withValue, ensureModel))
       }).pipe(
         // what the step's own parts did not record (an unresolvable `with`, an unknown kernel, a
         // store write that failed, a bug) is recorded here, the same way for every tag

@@ -155,6 +155,7 @@ export const plan = (workflow: Workflow, options: PlanOptions = {}): Plan => {
     steps: order.map((id) => ({ ...byId.get(id)!, needs: needs.get(id) ?? [] })),
     stages,
     budgets: workflow.budgets,
+    ...(workflow.runtime !== undefined ? { runtime: workflow.runtime } : {}),
     platforms: Object.values(platforms),
     models: [...new Set(drafts.flatMap((d) => (d.resources ? [d.resources.model] : [])))].map((id) => ({
       id,

@@ -2,6 +2,7 @@
  * The Plan: what `plan()` computes from a validated Workflow and the engine executes.
  * Plain data (no functions, no Effects), so it can be printed, snapshot-tested and stored.
  */
+import type { RuntimeSpec } from "../workflow/types.js"
 
 export interface BudgetSpec {
   readonly platform: string
@@ -115,6 +116,8 @@ export interface Plan {
   /** steps grouped so that each stage depends only on earlier stages */
   readonly stages: ReadonlyArray<ReadonlyArray<string>>
   readonly budgets: ReadonlyArray<BudgetSpec>
+  /** the workflow's `runtime:` block (where steps run; flags override it) */
+  readonly runtime?: RuntimeSpec
   /** built-in platforms plus the workflow's own `platforms:` */
   readonly platforms?: ReadonlyArray<PlatformSpec>
   /** each model the steps load, with what is known of its architecture before it loads */

@@ -83,7 +83,22 @@ export interface PythonRuntimeService {
 
 export class PythonRuntime extends Context.Tag("polyquant/PythonRuntime")<PythonRuntime, PythonRuntimeService>() {}
 
+/** Where kernels run (src/engine/executor.ts): the one worker, or Ray actors driven from it. */
+export type ExecutorConfig =
+  | { readonly kind: "local" }
+  | {
+      readonly kind: "ray"
+      /** `auto` or HOST:PORT of a running cluster; none: a local Ray started for the run */
+      readonly address?: string
+      /** how many actors (default: one per GPU, else 2 CPU actors) */
+      readonly actors?: number
+      /** torch threads per CPU actor (default: the CPUs shared out) */
+      readonly threads?: number
+    }
+
 export interface PythonRuntimeConfig {
+  /** local (default) or ray */
+  readonly executor?: ExecutorConfig
   /** the interpreter; default: POLYQUANT_PYTHON, else .venv/bin/python (src/python/interpreter.ts) */
   readonly python?: string
   /** the worker log when a call names none; default: <tmpdir>/polyquant/worker-<node pid>.log */
@@ -99,6 +114,7 @@ export interface PythonRuntimeConfig {
 const DEFAULT_BRIDGE_TIMEOUT_MS = 120_000 // importing api.py takes well under a second; 2 min covers a cold disk
 const DEFAULT_POLL_MS = 100 // progress arrives at most 4/s (context.py), so 10 reads a second keep up
 const LOG_TAIL_LINES = 30
+const RAY_POLL_WAIT_S = 0.05 // a poll holds the bridge this long at most: other steps' requests wait no longer
 const STOP_GRACE_MS = 2_000 // SIGTERM, then SIGKILL after this long
 
 // ---------------------------------------------------------------------------------------------
@@ -117,6 +133,10 @@ interface PythoniaModule {
 interface PyApi {
   start$: (optionsJson: string, kwargs: { $timeout: number }) => Promise<string>
   call$: (kernel: string, paramsJson: string, ctxJson: string, kwargs: { $timeout: number }) => Promise<string>
+  // the Ray executor (python/polyquant/executor): a step is submitted, then polled for its envelope
+  submit$: (kernel: string, paramsJson: string, ctxJson: string, optionsJson: string, kwargs: { $timeout: number }) => Promise<string>
+  poll$: (job: string, waitS: number, kwargs: { $timeout: number }) => Promise<string>
+  cancel$: (job: string, kwargs: { $timeout: number }) => Promise<string>
 }
 
 let pythonia: PythoniaModule | undefined
@@ -313,6 +333,18 @@ const parseEnvelope = (kernel: string, text: string): { ok: true; result: unknow
   }
 }
 
+/** The kernel's context (python/polyquant/context.py) as the worker reads it. */
+const contextJson = (kernel: string, options: CallOptions): string =>
+  JSON.stringify({
+    kernel,
+    run_id: options.runId ?? "local",
+    step_id: options.stepId ?? kernel,
+    events_path: options.eventsPath ?? null,
+    checkpoint_path: options.checkpointPath ?? null,
+    stop_path: options.stopPath ?? null,
+    artifacts_dir: options.artifactsDir ?? null
+  })
+
 // ---------------------------------------------------------------------------------------------
 // the service
 
@@ -462,15 +494,7 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
     const runCall = async (kernel: string, params: unknown, options: CallOptions, signal: AbortSignal): Promise<unknown> => {
       const logPath = options.logPath ?? defaultLog
       const worker = await ensure(kernel, logPath)
-      const ctx = JSON.stringify({
-        kernel,
-        run_id: options.runId ?? "local",
-        step_id: options.stepId ?? kernel,
-        events_path: options.eventsPath ?? null,
-        checkpoint_path: options.checkpointPath ?? null,
-        stop_path: options.stopPath ?? null,
-        artifacts_dir: options.artifactsDir ?? null
-      })
+      const ctx = contextJson(kernel, options)
       const paramsJson = JSON.stringify(params ?? {})
       const tail = options.eventsPath && options.onEvent ? tailEvents(options.eventsPath, options.onEvent, pollMs) : undefined
       const aborted = new Promise<never>((_, reject) => {
@@ -516,10 +540,90 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
             message: `the Python bridge failed while running kernel ${kernel}: ${error instanceof Error ? error.message || error.name : String(error)}`
           })
 
+    const callLocal = (kernel: string, params: unknown, options: CallOptions) =>
+      lock.withPermits(1)(Effect.tryPromise({ try: (signal) => runCall(kernel, params, options, signal), catch: toKernelError(kernel) }))
+
+    /**
+     * The Ray executor: the worker (Ray's driver) places the step on an actor and answers at once;
+     * the call then polls, taking the lock only for each short request, so that other steps can be
+     * submitted and polled meanwhile. A forced stop or a timeout cancels the job (its actor is
+     * replaced); the worker itself stays up.
+     */
+    const callRay = (kernel: string, params: unknown, options: CallOptions, executor: Extract<ExecutorConfig, { kind: "ray" }>) =>
+      Effect.gen(function* () {
+        const logPath = options.logPath ?? defaultLog
+        const request = <T>(f: (worker: Worker) => Promise<T>) =>
+          lock.withPermits(1)(
+            Effect.tryPromise({
+              try: async () => {
+                const worker = await ensure(kernel, logPath)
+                const outcome = await raceExit(f(worker), worker.exited)
+                if (outcome.kind === "exit") {
+                  if (current === worker) current = undefined
+                  discard(worker.proc)
+                  throw crashed(kernel, worker, outcome.exit, "call")
+                }
+                if (outcome.kind !== "reply") throw new Error("no reply")
+                return outcome.value
+              },
+              catch: toKernelError(kernel)
+            })
+          )
+        const rayOptions = JSON.stringify({
+          log_path: logPath,
+          ...(executor.address !== undefined ? { address: executor.address } : {}),
+          ...(executor.actors !== undefined ? { actors: executor.actors } : {}),
+          ...(executor.threads !== undefined ? { threads: executor.threads } : {})
+        })
+        const submitted = parseEnvelope(kernel, yield* request((w) => w.api.submit$(kernel, JSON.stringify(params ?? {}), contextJson(kernel, options), rayOptions, { $timeout: Infinity })))
+        if (!submitted.ok) return yield* Effect.fail(submitted.error)
+        const job = (submitted.result as { job: string }).job
+        const poll: Effect.Effect<unknown, KernelCallError> = Effect.gen(function* () {
+          let told = false
+          for (;;) {
+            const text = yield* request((w) => w.api.poll$(job, RAY_POLL_WAIT_S, { $timeout: bridgeTimeoutMs }))
+            const reply = JSON.parse(text) as { pending?: boolean; where?: { state?: string } }
+            if (reply.pending === true) {
+              if (!told && reply.where?.state === "queued") {
+                told = true // where it runs is said by the pool in the events file once it is placed
+                options.onEvent?.({ type: "log", level: "info", message: "waiting for a free Ray actor" })
+              }
+              yield* Effect.sleep(pollMs)
+              continue
+            }
+            const envelope = parseEnvelope(kernel, text)
+            if (!envelope.ok) return yield* Effect.fail(envelope.error)
+            return envelope.result
+          }
+        })
+        const cancel = request((w) => w.api.cancel$(job, { $timeout: bridgeTimeoutMs })).pipe(Effect.ignore)
+        const timed =
+          options.timeoutMs === undefined
+            ? poll
+            : poll.pipe(
+                Effect.timeoutFail({
+                  duration: options.timeoutMs,
+                  onTimeout: () => new KernelTimeoutError({ kernel, timeoutMs: options.timeoutMs ?? 0, message: `kernel ${kernel} ran past its timeout of ${options.timeoutMs} ms; its Ray actor was stopped` })
+                }),
+                Effect.tapErrorTag("KernelTimeoutError", () => cancel)
+              )
+        return yield* timed.pipe(Effect.onInterrupt(() => cancel))
+      }).pipe((effect) => withEventsTail(effect, options))
+
+    /** The call with the events file tailed meanwhile (the local call tails inside runCall). */
+    const withEventsTail = <A, E>(effect: Effect.Effect<A, E>, options: CallOptions) =>
+      options.eventsPath && options.onEvent
+        ? Effect.acquireUseRelease(
+            Effect.sync(() => tailEvents(options.eventsPath!, options.onEvent!, pollMs)),
+            () => effect,
+            (tail) => Effect.sync(() => tail.stop())
+          )
+        : effect
+
     const call = (kernel: string, params: unknown, options: CallOptions = {}) =>
-      lock.withPermits(1)(
-        Effect.tryPromise({ try: (signal) => runCall(kernel, params, options, signal), catch: toKernelError(kernel) })
-      ).pipe(Effect.withSpan("PythonRuntime.call", { attributes: { kernel } }))
+      (config.executor?.kind === "ray" ? callRay(kernel, params, options, config.executor) : callLocal(kernel, params, options)).pipe(
+        Effect.withSpan("PythonRuntime.call", { attributes: { kernel } })
+      )
 
     const worker = lock.withPermits(1)(
       Effect.tryPromise({

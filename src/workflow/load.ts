@@ -20,9 +20,9 @@ import { stepInstances } from "./instances.js"
 import { limitOf, MATRIX_INSTANCES, overLimit, withinLimit, WORKFLOW_BYTES, WORKFLOW_STEPS, YAML_ALIASES } from "./limits.js"
 import { readMatrix } from "./matrix.js"
 import { BUILTIN_PLATFORMS, DEFAULT_PLATFORM } from "./platforms.js"
-import { Budget, CustomPlatform, Defaults, PLATFORM_NAME, Retry, STEP_ID, StepStructure, WorkflowFile } from "./schema.js"
+import { Budget, CustomPlatform, Defaults, PLATFORM_NAME, Retry, Runtime, STEP_ID, StepStructure, WorkflowFile } from "./schema.js"
 import { staticChecks } from "./static.js"
-import type { CustomStep, MatrixSpec, SourcePosition, Workflow, WorkflowStep } from "./types.js"
+import type { CustomStep, MatrixSpec, RuntimeSpec, SourcePosition, Workflow, WorkflowStep } from "./types.js"
 import { schemaAt } from "./zodwalk.js"
 
 export type PathKey = string | number
@@ -378,6 +378,21 @@ export const checkWorkflow = (
   }
   const platformList = Object.keys(platforms).join(", ")
 
+  let runtime: RuntimeSpec | undefined
+  if (raw["runtime"] !== undefined) {
+    const parsed = Runtime.safeParse(raw["runtime"])
+    if (!parsed.success) zodInto(out, ["runtime"], parsed.error, raw["runtime"], Runtime)
+    else {
+      const r = parsed.data
+      runtime = {
+        ...(r.executor !== undefined ? { executor: r.executor } : {}),
+        ...(r.ray_address !== undefined ? { rayAddress: r.ray_address } : {}),
+        ...(r.actors !== undefined ? { actors: r.actors } : {}),
+        ...(r.threads !== undefined ? { threads: r.threads } : {})
+      }
+    }
+  }
+
   const budgets: BudgetSpec[] = []
   if (raw["budgets"] !== undefined) {
     if (!isMap(raw["budgets"])) out.add(["budgets"], `budgets is a map of platform → {gpu_hours, per}, got ${describeValue(raw["budgets"])}`)
@@ -613,6 +628,7 @@ export const checkWorkflow = (
     defaults,
     budgets,
     platforms,
+    ...(runtime !== undefined ? { runtime } : {}),
     steps
   }
   return { ok: true, workflow }

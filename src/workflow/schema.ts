@@ -72,12 +72,22 @@ export const Defaults = z
   })
   .describe("merged into each step's `with` wherever its kernel accepts the key")
 
+export const Runtime = z
+  .strictObject({
+    executor: z.enum(["local", "ray"]).optional().describe("local: one worker (default); ray: Ray actors, one per GPU"),
+    ray_address: z.string().min(1).optional().describe("auto or HOST:PORT of a running Ray cluster; none: a local Ray for the run"),
+    actors: z.number().int().min(1).optional().describe("Ray actors (default: one per GPU, else 2 CPU actors)"),
+    threads: z.number().int().min(1).optional().describe("torch threads per CPU actor (default: the CPUs shared out)")
+  })
+  .describe("where the steps run (the command line's --executor and --ray-address win)")
+
 export const WorkflowFile = z.strictObject({
   name: z.string().min(1, "a workflow needs a name"),
   description: z.string().optional(),
   defaults: Defaults.optional(),
   budgets: z.record(z.string(), Budget).optional().describe("platform → GPU hours per day, week or session"),
   platforms: z.record(z.string().regex(PLATFORM_NAME), CustomPlatform).optional(),
+  runtime: Runtime.optional(),
   steps: z.record(z.string(), StepStructure).refine((s) => Object.keys(s).length > 0, "a workflow needs at least one step")
 })
 export type WorkflowFile = z.infer<typeof WorkflowFile>

@@ -49,6 +49,14 @@ export interface WorkflowStep {
   readonly custom?: CustomStep
 }
 
+/** The workflow's `runtime:` block (src/engine/executor.ts resolves it with the flags). */
+export interface RuntimeSpec {
+  readonly executor?: "local" | "ray"
+  readonly rayAddress?: string
+  readonly actors?: number
+  readonly threads?: number
+}
+
 export interface Workflow {
   readonly name: string
   readonly description?: string
@@ -61,6 +69,7 @@ export interface Workflow {
   readonly budgets: ReadonlyArray<BudgetSpec>
   /** built-in platforms and the workflow's own, by name */
   readonly platforms: Readonly<Record<string, PlatformSpec>>
+  readonly runtime?: RuntimeSpec
   /** in the order written */
   readonly steps: ReadonlyArray<WorkflowStep>
 }

@@ -101,8 +101,8 @@ const unknownOption: ReadonlyArray<Case> = [
   { args: ["schema", "--foo"], stderr: "polyquant schema: unknown option '--foo' (options: --out)" },
   { args: ["corpus", "--foo"], stderr: "polyquant corpus: unknown option '--foo' (options: --languages, --split, --json)" },
   { args: ["replay", "events.jsonl", "--foo"], stderr: "polyquant replay: unknown option '--foo' (options: --speed, --plain, --json)" },
-  { args: ["run", "wf.yaml", "--foo"], stderr: "polyquant run: unknown option '--foo' (options: --set, --force, --plain, --json, --store, --no-report)" },
-  { args: ["resume", "r-1", "--foo"], stderr: "polyquant resume: unknown option '--foo' (options: --plain, --json, --takeover, --force, --store, --no-report)" },
+  { args: ["run", "wf.yaml", "--foo"], stderr: "polyquant run: unknown option '--foo' (options: --set, --force, --plain, --json, --store, --no-report, --executor, --ray-address)" },
+  { args: ["resume", "r-1", "--foo"], stderr: "polyquant resume: unknown option '--foo' (options: --plain, --json, --takeover, --force, --store, --no-report, --executor, --ray-address)" },
   { args: ["runs", "--foo"], stderr: "polyquant runs: unknown option '--foo' (options: --limit, --json, --store)" },
   { args: ["show", "r-1", "--foo"], stderr: "polyquant show: unknown option '--foo' (options: --json, --store)" },
   { args: ["explain", "r-1", "one", "--foo"], stderr: "polyquant explain: unknown option '--foo' (options: --json, --store)" },
@@ -141,7 +141,7 @@ const positionals: ReadonlyArray<Case> = [
   { args: ["validate", "wf.yaml", "other.yaml"], stderr: "polyquant validate: unexpected argument 'other.yaml' (usage: polyquant validate FILE [--set path=value]...)" },
   { args: ["schema", "--", "--out"], stderr: "polyquant schema: unexpected argument '--out' (usage: polyquant schema [--out FILE])" },
   { args: ["validate"], stderr: "polyquant validate: name one workflow file (usage: polyquant validate FILE [--set path=value]...)" },
-  { args: ["run"], stderr: "polyquant run: name a workflow file (usage: polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report])" }
+  { args: ["run"], stderr: "polyquant run: name a workflow file (usage: polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report] [--executor local|ray] [--ray-address auto|HOST:PORT])" }
 ]
 
 const paths: ReadonlyArray<Case> = [

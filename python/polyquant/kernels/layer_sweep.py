@@ -51,6 +51,7 @@ from ..context import KernelContext
 from ..errors import CheckpointError, KernelStopped, ParameterError
 from ..eval.compare import language_windows, window_nll
 from ..eval.perplexity import Protocol
+from ..executor.fanout import run_units
 from ..models import resident, structure
 from ..quant.apply import apply_weights
 from ..quant.coded import CodedWeight
@@ -118,17 +119,25 @@ class Sweep:
     `close()` puts every original back, bit for bit.
     """
 
-    def __init__(self, loaded: Any, targets: list, coded: dict[str, CodedWeight], windows: dict, batch_size: int, ctx: KernelContext):
+    def __init__(self, loaded: Any, targets: list, coded: dict[str, CodedWeight], windows: dict, batch_size: int, ctx: KernelContext, baseline: bool = True):
         self.loaded, self.targets, self.coded, self.windows = loaded, targets, coded, windows
         self.batch_size, self.ctx = batch_size, ctx
         self.swappable = {t.param_name for t in targets if t.kind == "linear"}  # the rest is copied in (quant/swap.py)
         self.tokens = {lang: float(sum(w.scored for w in ws)) for lang, ws in windows.items()}
-        self.base = window_nll(loaded, windows, batch_size)
+        # the baseline before any weight is switched (the switches are in place)
+        self._base: Optional[dict[str, np.ndarray]] = window_nll(loaded, windows, batch_size) if baseline else None
         try:  # the block linears switch in place between their codes and their originals (kept in a file)
             self.mixed: Optional[MixedWeights] = MixedWeights(loaded.model, self.swappable)
         except OSError as exc:
             log.warning("layer-sweep: could not write the originals to a temporary file (%s); swapping weights in per module call", exc)
             self.mixed = None
+
+    @property
+    def base(self) -> dict[str, np.ndarray]:
+        """Per-window NLLs of the model as it came (measured at the start; a helper's sweep has none)."""
+        if self._base is None:
+            raise RuntimeError("this sweep was opened without its baseline (a helper's: executor/units.py)")
+        return self._base
 
     def params_for(self, quantized_layers: Optional[set[int]], protected_layers: set[int]) -> list[str]:
         """Parameter names to swap in: targets in `quantized_layers` (None: all) minus `protected_layers`.
@@ -167,6 +176,21 @@ class Sweep:
             self.mixed = None
 
 
+def open_sweep(params: dict, ctx: KernelContext, baseline: bool = True) -> tuple:
+    """The sweep's deterministic setup: (quant, protected, protocol, windows, Sweep). A helper actor
+    (executor/units.py) makes the same one from the same params, so its units equal this actor's."""
+    loaded = resident.get(params["model"])
+    quant, targets, protected = quantize_kernel.plan(loaded, params)
+    result = quantize_model(loaded, quant, targets, ctx, coded=True)  # the one quantization pass (recomputed on resume)
+    protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params["protocol"]))
+    return quant, protected, protocol, windows, Sweep(loaded, targets, result.coded, windows, protocol.batch_size, ctx, baseline)
+
+
+def evaluate_unit(sweep: Sweep, names: list[str]) -> dict[str, list[float]]:
+    """One configuration's per-window NLLs, as stored in the checkpoint (float64 lists: exact)."""
+    return {lang: v.tolist() for lang, v in sweep.evaluate(names).items()}
+
+
 @kernel("layer-sweep")
 def run(params: dict, ctx: KernelContext) -> dict:
     mode, every = params["mode"], params["checkpoint_every"]
@@ -184,48 +208,48 @@ def run(params: dict, ctx: KernelContext) -> dict:
     else:
         state = {"key": key, "evaluated": {}}
 
-    quant, targets, protected = quantize_kernel.plan(loaded, params)
-    result = quantize_model(loaded, quant, targets, ctx, coded=True)  # the one quantization pass (recomputed on resume)
-    protocol, windows, _ = language_windows(loaded, params["corpus"], Protocol.from_params(params["protocol"]))
-    sweep = Sweep(loaded, targets, result.coded, windows, protocol.batch_size, ctx)
+    quant, protected, protocol, windows, sweep = open_sweep(params, ctx)
     try:
-        if "all" not in state["evaluated"]:
-            state["evaluated"]["all"] = {lang: v.tolist() for lang, v in sweep.evaluate(sweep.params_for(None, set())).items()}
-        all_d = sweep.degradation(_arrays(state["evaluated"]["all"]))
-
         if mode == "protect-cumulative":
             total = sum(len(groups) - k for k in range(steps))
         else:
             total = len(groups)
         since = [0]  # configurations since the last checkpoint
 
-        def config(cfg_id: str, names: list[str]) -> dict[str, float]:
-            """Evaluate one configuration, or reuse it from the checkpoint."""
-            if cfg_id in state["evaluated"]:
-                return sweep.degradation(_arrays(state["evaluated"][cfg_id]))
-            if ctx.should_stop():
-                ctx.checkpoint(state)
-                raise KernelStopped(f"layer-sweep stopped after {len(state['evaluated']) - 1} of {total} configurations")
-            nll = sweep.evaluate(names)
-            state["evaluated"][cfg_id] = {lang: v.tolist() for lang, v in nll.items()}
-            d = sweep.degradation(nll)
-            ctx.progress(len(state["evaluated"]) - 1, total, "configurations", cfg_id)
+        def finished(cfg_id: str, nll: dict[str, list[float]], where: str = "") -> None:
+            state["evaluated"][cfg_id] = nll
+            if cfg_id == "all":
+                return
+            ctx.progress(len(state["evaluated"]) - 1, total, "configurations", f"{cfg_id} on {where}" if where else cfg_id)
             since[0] += 1
             if since[0] >= every:
                 ctx.checkpoint(state)
                 since[0] = 0
-            return d
+
+        def stopped() -> None:
+            ctx.checkpoint(state)
+            raise KernelStopped(f"layer-sweep stopped after {max(0, len(state['evaluated']) - 1)} of {total} configurations")
+
+        def evaluate(configs: list[tuple[str, list[str]]]) -> list[dict[str, float]]:
+            """Each configuration's degradation; those not in the checkpoint evaluated here or on the
+            helper actors lent to this step (executor/fanout.py), merged by configuration id."""
+            missing = [(cid, names) for cid, names in dict(configs).items() if cid not in state["evaluated"]]
+            run_units(ctx, missing, lambda names: evaluate_unit(sweep, names), finished, stopped, remote=("layer-sweep", params))
+            return [sweep.degradation(_arrays(state["evaluated"][cid])) for cid, _ in configs]
 
         rows: list[dict] = []
         row_ids: list[str] = []  # each row's configuration in state["evaluated"]
+        everything = ("all", sweep.params_for(None, set()))
         if mode in ("protect-one", "quantize-one"):
+            configs = []
             for g in groups:
                 if mode == "protect-one":
                     names = sweep.params_for(None, set(g))
                 else:
                     names = sweep.params_for(set(g), set())
-                cid = f"{mode}:{','.join(map(str, g))}"
-                d = config(cid, names)
+                configs.append((f"{mode}:{','.join(map(str, g))}", names))
+            all_d, *found = evaluate([everything, *configs])
+            for g, (cid, _), d in zip(groups, configs, found):
                 rows.append({"layers": g, "label": label(g), "degradation": d, "mean": _mean(d)})
                 row_ids.append(cid)
             if mode == "protect-one":
@@ -235,16 +259,18 @@ def run(params: dict, ctx: KernelContext) -> dict:
             order = sorted(range(len(rows)), key=lambda i: (-scores[i], i))
             critical = [{"layers": rows[i]["layers"], "label": rows[i]["label"], "score": scores[i]} for i in order]
         else:
+            (all_d,) = evaluate([everything])
             chosen: list[int] = []  # group indices protected so far, in greedy order
             critical = []
             prev = _mean(all_d)
             for _ in range(steps):
-                best = None
-                for gi, g in enumerate(groups):
-                    if gi in chosen:
-                        continue
+                candidates = [gi for gi in range(len(groups)) if gi not in chosen]
+                configs = []
+                for gi in candidates:
                     prot = sorted({i for c in chosen + [gi] for i in groups[c]})
-                    d = config("protect:" + ",".join(map(str, prot)), sweep.params_for(None, set(prot)))
+                    configs.append(("protect:" + ",".join(map(str, prot)), sweep.params_for(None, set(prot))))
+                best = None
+                for gi, d in zip(candidates, evaluate(configs)):
                     if best is None or _mean(d) < _mean(best[1]):
                         best = (gi, d)
                 gi, d = best

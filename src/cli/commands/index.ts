@@ -10,6 +10,8 @@ const set = { type: "string", value: "path=value", multiple: true, description: 
 const plain = { type: "boolean", description: "plain lines instead of the live dashboard" } as const
 const jsonLines = { type: "boolean", description: "JSON lines of events instead of the dashboard" } as const
 const noReport = { type: "boolean", description: "do not write the Markdown report when the run ends" } as const
+const executor = { type: "string", value: "local|ray", description: "where the Python steps run: one worker (local, the default) or Ray actors, one per GPU (ray; the workflow's runtime.executor otherwise)" } as const
+const rayAddress = { type: "string", value: "auto|HOST:PORT", description: "join a running Ray cluster instead of starting a local Ray (implies --executor ray)" } as const
 
 export const table = {
   validate: {
@@ -63,7 +65,7 @@ export const table = {
   run: {
     name: "run",
     summary: "run a workflow (YAML or TypeScript)",
-    usage: "polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report]",
+    usage: "polyquant run FILE [--set path=value]... [--force] [--plain|--json] [--store PATH] [--no-report] [--executor local|ray] [--ray-address auto|HOST:PORT]",
     positionals: ["FILE"],
     options: {
       set,
@@ -71,14 +73,16 @@ export const table = {
       plain,
       json: jsonLines,
       store,
-      "no-report": noReport
+      "no-report": noReport,
+      executor,
+      "ray-address": rayAddress
     },
     load: (): Promise<CommandModule> => import("./run.js")
   },
   resume: {
     name: "resume",
     summary: "continue a stopped, crashed or deferred run",
-    usage: "polyquant resume RUN [--plain|--json] [--takeover] [--force] [--store PATH] [--no-report]",
+    usage: "polyquant resume RUN [--plain|--json] [--takeover] [--force] [--store PATH] [--no-report] [--executor local|ray] [--ray-address auto|HOST:PORT]",
     positionals: ["RUN"],
     options: {
       plain,
@@ -86,7 +90,9 @@ export const table = {
       takeover: { type: "boolean", description: "resume a run stored as running on another host, whose process is gone" },
       force: { type: "boolean", description: "run the remaining steps again instead of taking cached outputs" },
       store,
-      "no-report": noReport
+      "no-report": noReport,
+      executor,
+      "ray-address": rayAddress
     },
     load: (): Promise<CommandModule> => import("./resume.js")
   },

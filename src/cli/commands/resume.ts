@@ -13,7 +13,7 @@ import { ExitCode } from "../command.js"
 import { parseFlagsOrReport } from "../flags.js"
 import { findRunForCli, openStoreForCli } from "../store.js"
 import { table } from "./index.js"
-import { execute, loadPlan } from "./run.js"
+import { execute, executorFlags, loadPlan } from "./run.js"
 
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   const parsed = parseFlagsOrReport(table.resume, args)
@@ -57,6 +57,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     sets: record.options.sets,
     resume: record.id,
     takeover,
-    report: !values["no-report"]
+    report: !values["no-report"],
+    executor: executorFlags(values)
   })
 }

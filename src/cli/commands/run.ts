@@ -7,7 +7,9 @@
  */
 import { join } from "node:path"
 import { Effect, Either, Layer } from "effect"
+import { pythonConcurrencyOf, resolveExecutor, type ExecutorFlags } from "../../engine/executor.js"
 import { workerFactsFor } from "../../engine/workerFacts.js"
+import { rayMissing } from "../../python/extras.js"
 import { resolveInterpreter } from "../../python/interpreter.js"
 import { runPlan, makeStopSignal, type LocalStep, type RunResult } from "../../engine/Engine.js"
 import type { ModelSpec } from "../../kernels/common.js"
@@ -68,6 +70,8 @@ export interface ExecuteInput {
   readonly takeover?: boolean
   /** write the Markdown report (with plots) when the run ends */
   readonly report: boolean
+  /** --executor and --ray-address (the plan's runtime block otherwise) */
+  readonly executor?: ExecutorFlags
 }
 
 /** Run (or resume) a plan with the real runtime, rendering its events; resolves to the exit code. */
@@ -85,6 +89,20 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
     process.stderr.write(`polyquant ${input.command}: ${error instanceof StoreOpenError ? error.message : String(error)}\n`)
     return ExitCode.invalidInput
   }
+  const executor = resolveExecutor(input.executor ?? {}, input.plan.runtime)
+  if ("error" in executor) {
+    process.stderr.write(`polyquant ${input.command}: ${executor.error}\n`)
+    store.close()
+    return ExitCode.invalidInput
+  }
+  if (executor.kind === "ray") {
+    const missing = rayMissing(resolveInterpreter().path)
+    if (missing !== undefined) {
+      process.stderr.write(`polyquant ${input.command}: ${missing}\n`)
+      store.close()
+      return ExitCode.invalidInput
+    }
+  }
   const stop = makeStopSignal()
   const renderer = createRenderer(pickMode(input.mode), { onStop: ({ force }) => stop.request({ force }) })
   let runDir: string | undefined
@@ -98,6 +116,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
         renderer.handle(e)
       },
       ensureModel,
+      pythonConcurrency: pythonConcurrencyOf(executor),
       workerFacts: workerFactsFor(resolveInterpreter().path),
       ...(input.report
         ? {
@@ -111,7 +130,7 @@ export const execute = async (input: ExecuteInput): Promise<number> => {
       ...(input.resume !== undefined ? { resume: input.resume, takeover: input.takeover === true } : {}),
       ...(input.workflow ? { local: localSteps(input.workflow) } : {})
     })
-    const runtime = PythonRuntimeLive({ logPath: join(store.root, "worker.log") })
+    const runtime = PythonRuntimeLive({ logPath: join(store.root, "worker.log"), executor })
     const outcome = await Effect.runPromise(program.pipe(Effect.provide(Layer.merge(runtime, Layer.succeed(Store, makeStoreService(store)))), Effect.either))
     await renderer.close()
     if (Either.isLeft(outcome)) {
@@ -169,6 +188,13 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
     mode: { plain: values.plain, json: values.json },
     force: values.force,
     sets,
-    report: !values["no-report"]
+    report: !values["no-report"],
+    executor: executorFlags(values)
   })
 }
+
+/** The executor flags as given (the workflow's runtime block fills what is not). */
+export const executorFlags = (values: { readonly executor: string | undefined; readonly "ray-address": string | undefined }): ExecutorFlags => ({
+  ...(values.executor !== undefined ? { executor: values.executor } : {}),
+  ...(values["ray-address"] !== undefined ? { rayAddress: values["ray-address"] } : {})
+})
