@@ -4,7 +4,7 @@
  * written to bench/RESULTS.md (machine, date, command, figures). Not part of `npm test`; the
  * figures depend on the machine and its load, the ratios much less.
  *
- *   node bench/run.mjs [--only cli,bridge,sweep,ppl,memory,gptq] [--no-write]
+ *   node bench/run.mjs [--only cli,bridge,sweep,ppl,memory,gptq,ray] [--no-write]
  *
  * - cli:    `polyquant --help` and `validate` (median of 7), run with a POLYQUANT_PYTHON wrapper
  *           that leaves a marker if anything starts Python;
@@ -14,7 +14,8 @@
  *           vs the seed's reload per configuration);
  * - ppl:    bench/ppl_throughput.py (batched windows vs one at a time, same windows, NLL to 1e-5);
  * - memory: bench/sweep_memory.py (peak RSS of a sweep vs model + one evaluation's activations);
- * - gptq:   bench/gptq_layer.py (one 4096 × 11008 layer on CPU).
+ * - gptq:   bench/gptq_layer.py (one 4096 × 11008 layer on CPU);
+ * - ray:    bench/ray_sweep.py (the same protect-one sweep on 2 Ray actors against 1).
  */
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
@@ -214,6 +215,21 @@ if (wants("gptq")) {
   const [timeRatio, errRatio] = [Number(ref[3]), Number(ref[4])]
   record("GPTQ vs reference fasterquant (CPU, same layer and Hessian)", `${fmt(timeRatio, 3)}× its time (${ref[1]} s vs ${ref[2]} s) at ${fmt(errRatio, 4)}× its output error`, "≤ 1.0× time at ≤ 1.0× error", timeRatio <= 1.0 && errRatio <= 1.0 + 1e-6)
   details.push(`### GPTQ\n\n\`.venv/bin/python bench/gptq_layer.py --devices cpu\`:\n\n\`\`\`\n${stdout.trim()}\n\`\`\`\n${cols.length ? "" : ""}`)
+}
+
+// ---------- Ray: the same sweep on 2 actors against 1 ----------
+if (wants("ray")) {
+  const shape = ["--hidden", "256", "--layers", "16", "--threads", "1"]
+  const { stdout } = await exec(python, [join(root, "bench", "ray_sweep.py"), ...shape], { cwd: root, maxBuffer: 16 * 2 ** 20 })
+  const out = lastJson(stdout)
+  if (!out.equal) throw new Error(`bench ray: the 2-actor sweep's outputs differ from the 1-actor sweep's:\n${stdout}`)
+  record(
+    `Ray: protect-one sweep, ${out.actors} actors vs 1 (CPU)`,
+    `${fmt(out.speedup)}× faster (${fmt(out.one_s, 1)} s vs ${fmt(out.many_s, 1)} s, ${out.configurations} configurations, outputs equal)${out.ceiling ? `; this machine's ceiling for two processes at once, measured in the same run: ${fmt(out.ceiling)}×` : ""}`,
+    "≥ 1.7×",
+    out.speedup >= 1.7
+  )
+  details.push(`### Ray scale-out\n\n\`.venv/bin/python bench/ray_sweep.py ${shape.join(" ")}\` (one local Ray; each actor one torch thread; model loading and the quantization pass inside the timing, Ray's start-up outside):\n\n\`\`\`\n${stdout.trim()}\n\`\`\`\n`)
 }
 
 // ---------- RESULTS.md ----------

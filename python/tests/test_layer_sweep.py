@@ -106,7 +106,7 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_result(model_dir, tmp_
     with pytest.raises(KernelStopped, match=f"after {stop_after} of {full['configurations']} configurations"):
         layer_sweep.run(_params(model_dir, mode=mode, checkpoint_every=3), ctx)
     resumed_ctx = KernelContext.from_json({"checkpoint_path": ck})
-    assert len(resumed_ctx.resume_state["evaluated"]) == stop_after + 1  # and the all-quantized model
+    assert len(resumed_ctx.resume_state["evaluated"]) == stop_after + 2  # and the baseline and the all-quantized model
     resumed = layer_sweep.run(_params(model_dir, mode=mode, checkpoint_every=3), resumed_ctx)
     assert resumed == full
     if mode == "protect-cumulative":

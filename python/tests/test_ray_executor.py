@@ -85,7 +85,7 @@ def test_a_helper_killed_mid_sweep_still_gives_identical_results(local_ray, mode
         assert marker.exists()  # a helper did die
         assert out["ok"], out.get("error")
         warnings = [e["message"] for e in events(ev) if e.get("level") == "warn"]
-        assert any("helper actor died while evaluating protect-one:" in w and "retry 1 of" in w for w in warnings), warnings
+        assert any("helper actor died while evaluating " in w and "retry 1 of" in w for w in warnings), warnings
         assert pool.replaced == 1  # the dead helper was replaced when the step ended
         assert run_job(pool, "test-echo", {"message": "after"})["ok"]  # the pool still works
     finally:

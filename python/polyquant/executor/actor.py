@@ -24,10 +24,15 @@ class KernelActor:
     def __init__(self, index: int, threads: Optional[int] = None) -> None:
         self.index = index
         self.log_path: Optional[str] = None
-        if threads:
-            import torch
+        import torch
 
+        if threads:
             torch.set_num_threads(int(threads))
+        # the imports every kernel needs, while the actor starts (in parallel with the others), not
+        # inside the first step or the first helper unit, where they would stall the step
+        import transformers  # noqa: F401
+
+        from ..kernels import layer_sweep  # noqa: F401
 
     def info(self) -> dict[str, Any]:
         import ray

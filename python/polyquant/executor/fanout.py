@@ -2,8 +2,8 @@
 
 A kernel whose work is a list of independent units (a layer sweep's configurations) hands them to
 `run_units`. On the local executor (no helpers) the units run here, one after another, exactly as
-before. With helpers (Ray actors lent by executor/pool.py) each idle helper is sent the next unit,
-while this actor evaluates units itself; a helper opens the step's state once (units.py: the same
+before. With helpers (Ray actors lent by executor/pool.py) a feeder thread sends each helper its
+next unit the moment it returns one, while this actor evaluates units itself; a helper opens the step's state once (units.py: the same
 deterministic setup the kernel made here) and keeps it for its next units. Every result reaches the
 kernel through `done(unit_id, result)` keyed by its id, so the rows the kernel builds from them do
 not depend on which actor finished first: the outputs equal the local executor's.
@@ -15,6 +15,9 @@ A stop request is checked before each unit, as the local loop does; units in fli
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections import deque
 from typing import Any, Callable, Optional
 
@@ -22,6 +25,15 @@ from ..context import KernelContext
 
 MAX_UNIT_RETRIES = 3
 POLL_S = 0.05
+
+
+def open_on_helpers(ctx: KernelContext, remote: tuple[str, dict]) -> None:
+    """Let the helpers open the step's state now, while this actor makes its own (their first unit
+    then finds it ready). Fire and forget: a helper that fails here fails its first unit, which is
+    handled there."""
+    kind, setup = remote
+    for handle, _ in ctx.helpers:
+        handle.run_unit.remote(kind, setup, None)
 
 
 def run_units(
@@ -47,47 +59,103 @@ def run_units(
     import ray
     from ray import exceptions as rex
 
-    queue = deque(units)
-    idle = list(helpers)
+    work = deque(units)
+    lock = threading.Lock()  # guards `work`, `places`, `inflight` between this thread and the feeder
+    places = list(helpers)  # helpers free for a unit
     inflight: dict[Any, tuple[Any, str, Any]] = {}  # ref -> ((helper, label), unit id, payload)
     retries: dict[str, int] = {}
     kind, setup = remote
+    messages: "queue.Queue[tuple]" = queue.Queue()  # the feeder's news, handled by this thread only
+    closing = threading.Event()
 
-    def requeue(uid: str, payload: Any, why: str) -> None:
-        retries[uid] = retries.get(uid, 0) + 1
-        if retries[uid] > MAX_UNIT_RETRIES:
-            raise RuntimeError(f"unit {uid} failed on {MAX_UNIT_RETRIES + 1} actors; the last: {why}")
-        ctx.log(f"a helper actor died while evaluating {uid} ({why[:200]}); evaluating it again (retry {retries[uid]} of {MAX_UNIT_RETRIES})", level="warn")
-        queue.appendleft((uid, payload))
+    def dispatch() -> None:  # caller holds the lock
+        while places and work:
+            uid, payload = work.popleft()
+            helper = places.pop(0)
+            inflight[helper[0].run_unit.remote(kind, setup, payload)] = (helper, uid, payload)
 
-    def collect(timeout: float) -> None:
-        if not inflight:
-            return
-        ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=timeout)
-        for ref in ready:
-            helper, uid, payload = inflight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except rex.RayActorError as exc:
-                requeue(uid, payload, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                continue  # the helper is gone: not returned to `idle`
-            idle.append(helper)
-            done(uid, result, helper[1])
+    def feeder() -> None:
+        """Hands a helper its next unit the moment it returns one, while this actor evaluates its own."""
+        while not closing.is_set():
+            with lock:
+                dispatch()
+                refs = list(inflight)
+                if not refs and not work:
+                    break
+            if not refs:
+                time.sleep(POLL_S)
+                continue
+            ready, _ = ray.wait(refs, num_returns=1, timeout=POLL_S)
+            for ref in ready:
+                try:
+                    result, failure = ray.get(ref), None
+                except rex.RayActorError as exc:
+                    result, failure = None, (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                except BaseException as exc:  # noqa: BLE001 - the unit itself failed: the step fails
+                    with lock:
+                        inflight.pop(ref, None)
+                    messages.put(("failed", exc))
+                    return
+                with lock:
+                    helper, uid, payload = inflight.pop(ref)
+                    if failure is None:
+                        places.append(helper)
+                        messages.put(("done", uid, result, helper[1]))
+                        continue
+                    retries[uid] = retries.get(uid, 0) + 1  # the helper is gone: its place does not come back
+                    if retries[uid] > MAX_UNIT_RETRIES:
+                        messages.put(("failed", RuntimeError(f"unit {uid} failed on {MAX_UNIT_RETRIES + 1} actors; the last: {failure}")))
+                        return
+                    work.appendleft((uid, payload))
+                    messages.put(("retry", uid, failure, retries[uid]))
+        messages.put(("feeder-done",))
 
+    def handle(message: tuple) -> None:
+        if message[0] == "done":
+            done(message[1], message[2], message[3])
+        elif message[0] == "retry":
+            _, uid, why, n = message
+            ctx.log(f"a helper actor died while evaluating {uid} ({why[:200]}); evaluating it again (retry {n} of {MAX_UNIT_RETRIES})", level="warn")
+        elif message[0] == "failed":
+            raise message[1]
+
+    thread = threading.Thread(target=feeder, name="polyquant-fanout", daemon=True)
+    thread.start()
     try:
-        while queue or inflight:
+        feeding = True
+        while True:
             if ctx.should_stop():
                 stopped()
-            mine = queue.popleft() if queue else None  # the head is evaluated here: no helper setup to wait for
-            while idle and queue:
-                uid, payload = queue.popleft()
-                helper = idle.pop(0)
-                inflight[helper[0].run_unit.remote(kind, setup, payload)] = (helper, uid, payload)
+            with lock:
+                mine = work.popleft() if work else None  # evaluated here, in the order given
             if mine is not None:
                 done(mine[0], local(mine[1]), ctx.where)
-                collect(0)
+            elif not feeding:
+                break
             else:
-                collect(POLL_S)
+                try:
+                    message = messages.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
+                if message[0] == "feeder-done":
+                    feeding = False
+                else:
+                    handle(message)
+            while True:  # what the helpers finished meanwhile
+                try:
+                    message = messages.get_nowait()
+                except queue.Empty:
+                    break
+                if message[0] == "feeder-done":
+                    feeding = False
+                else:
+                    handle(message)
+            with lock:
+                if not feeding and not work and not inflight:
+                    break
     finally:
-        for ref in inflight:
-            ray.cancel(ref, force=False)
+        closing.set()
+        thread.join(timeout=10)
+        with lock:
+            for ref in inflight:
+                ray.cancel(ref, force=False)

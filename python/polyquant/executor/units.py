@@ -48,6 +48,8 @@ def run_unit(kind: str, setup: dict, payload: Any) -> Any:
     if key not in _opened:
         close_all()
         _opened[key] = opener(setup)
+    if payload is None:  # only open (fanout.open_on_helpers)
+        return None
     return evaluate(_opened[key], payload)
 
 

@@ -51,7 +51,7 @@ from ..context import KernelContext
 from ..errors import CheckpointError, KernelStopped, ParameterError
 from ..eval.compare import language_windows, window_nll
 from ..eval.perplexity import Protocol
-from ..executor.fanout import run_units
+from ..executor.fanout import open_on_helpers, run_units
 from ..models import resident, structure
 from ..quant.apply import apply_weights
 from ..quant.coded import CodedWeight
@@ -101,6 +101,9 @@ def _mean(d: dict[str, float]) -> float:
     return math.fsum(d.values()) / len(d)
 
 
+REFERENCE_UNITS = ("base", "all")  # the baseline and the all-quantized model: not configurations
+
+
 def _key(params: dict, groups: list[list[int]], fingerprint: str) -> str:
     """What a checkpoint must match to be resumed: everything that changes the rows."""
     relevant = {k: params.get(k) for k in ("quant", "protect", "overrides", "mode", "protocol", "max_steps")}
@@ -138,6 +141,10 @@ class Sweep:
         if self._base is None:
             raise RuntimeError("this sweep was opened without its baseline (a helper's: executor/units.py)")
         return self._base
+
+    def set_baseline(self, nll: dict[str, np.ndarray]) -> None:
+        """The baseline measured as a unit (here or on a helper: `run`), for a sweep opened without it."""
+        self._base = nll
 
     def params_for(self, quantized_layers: Optional[set[int]], protected_layers: set[int]) -> list[str]:
         """Parameter names to swap in: targets in `quantized_layers` (None: all) minus `protected_layers`.
@@ -208,7 +215,8 @@ def run(params: dict, ctx: KernelContext) -> dict:
     else:
         state = {"key": key, "evaluated": {}}
 
-    quant, protected, protocol, windows, sweep = open_sweep(params, ctx)
+    open_on_helpers(ctx, ("layer-sweep", params))  # Ray helpers make the same setup meanwhile
+    quant, protected, protocol, windows, sweep = open_sweep(params, ctx, baseline=False)  # the baseline is a unit below
     try:
         if mode == "protect-cumulative":
             total = sum(len(groups) - k for k in range(steps))
@@ -216,11 +224,14 @@ def run(params: dict, ctx: KernelContext) -> dict:
             total = len(groups)
         since = [0]  # configurations since the last checkpoint
 
+        def configurations_done() -> int:
+            return len([c for c in state["evaluated"] if c not in REFERENCE_UNITS])
+
         def finished(cfg_id: str, nll: dict[str, list[float]], where: str = "") -> None:
             state["evaluated"][cfg_id] = nll
-            if cfg_id == "all":
+            if cfg_id in REFERENCE_UNITS:
                 return
-            ctx.progress(len(state["evaluated"]) - 1, total, "configurations", f"{cfg_id} on {where}" if where else cfg_id)
+            ctx.progress(configurations_done(), total, "configurations", f"{cfg_id} on {where}" if where else cfg_id)
             since[0] += 1
             if since[0] >= every:
                 ctx.checkpoint(state)
@@ -228,18 +239,22 @@ def run(params: dict, ctx: KernelContext) -> dict:
 
         def stopped() -> None:
             ctx.checkpoint(state)
-            raise KernelStopped(f"layer-sweep stopped after {max(0, len(state['evaluated']) - 1)} of {total} configurations")
+            raise KernelStopped(f"layer-sweep stopped after {configurations_done()} of {total} configurations")
 
         def evaluate(configs: list[tuple[str, list[str]]]) -> list[dict[str, float]]:
             """Each configuration's degradation; those not in the checkpoint evaluated here or on the
             helper actors lent to this step (executor/fanout.py), merged by configuration id."""
             missing = [(cid, names) for cid, names in dict(configs).items() if cid not in state["evaluated"]]
             run_units(ctx, missing, lambda names: evaluate_unit(sweep, names), finished, stopped, remote=("layer-sweep", params))
+            sweep.set_baseline(_arrays(state["evaluated"]["base"]))
             return [sweep.degradation(_arrays(state["evaluated"][cid])) for cid, _ in configs]
 
         rows: list[dict] = []
         row_ids: list[str] = []  # each row's configuration in state["evaluated"]
+        # the baseline (nothing quantized: every original written back, bit for bit) and the
+        # all-quantized model are units like the configurations, so that helpers share them too
         everything = ("all", sweep.params_for(None, set()))
+        reference = [("base", []), everything]
         if mode in ("protect-one", "quantize-one"):
             configs = []
             for g in groups:
@@ -248,7 +263,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
                 else:
                     names = sweep.params_for(set(g), set())
                 configs.append((f"{mode}:{','.join(map(str, g))}", names))
-            all_d, *found = evaluate([everything, *configs])
+            all_d, *found = evaluate([*reference, *configs])[1:]
             for g, (cid, _), d in zip(groups, configs, found):
                 rows.append({"layers": g, "label": label(g), "degradation": d, "mean": _mean(d)})
                 row_ids.append(cid)
@@ -259,7 +274,7 @@ def run(params: dict, ctx: KernelContext) -> dict:
             order = sorted(range(len(rows)), key=lambda i: (-scores[i], i))
             critical = [{"layers": rows[i]["layers"], "label": rows[i]["label"], "score": scores[i]} for i in order]
         else:
-            (all_d,) = evaluate([everything])
+            all_d = evaluate(reference)[1]
             chosen: list[int] = []  # group indices protected so far, in greedy order
             critical = []
             prev = _mean(all_d)
