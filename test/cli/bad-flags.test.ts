@@ -112,7 +112,7 @@ const unknownOption: ReadonlyArray<Case> = [
   { args: ["report", "r-1", "--foo"], stderr: "polyquant report: unknown option '--foo' (options: --out, --store, --no-plots, --html, --compare, --compare-by)" },
   { args: ["notebook", "workflows/quickstart.yaml", "--foo"], stderr: "polyquant notebook: unknown option '--foo' (options: --platform, --out, --set, --source, --root)" },
   { args: ["fixture", "--foo"], stderr: "polyquant fixture: unknown option '--foo' (options: --force, --name)" },
-  { args: ["doctor", "--foo"], stderr: "polyquant doctor: unknown option '--foo' (options: --store)" },
+  { args: ["doctor", "--foo"], stderr: "polyquant doctor: unknown option '--foo' (options: --store, --ray-address)" },
   // the value of an unknown option is not echoed; one-dash options are unknown too
   { args: ["show", "r-1", "--jsn=yes"], stderr: "polyquant show: unknown option '--jsn' (options: --json, --store)" },
   { args: ["runs", "-n", "5"], stderr: "polyquant runs: unknown option '-n' (options: --limit, --json, --store)" }

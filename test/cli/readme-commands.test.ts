@@ -80,6 +80,8 @@ const skipReason = (command: string, layout: string): string | undefined => {
   if (/^npm run (bench|fuzz)\b/.test(command)) return "minutes on its own (npm run bench / fuzz are run apart from the tests)"
   if (/^npm run build\b/.test(command)) return "setup runs the build before every `npm test`"
   if (/^npx vitest\b/.test(command)) return "a vitest run inside vitest"
+  if (/(^|\s)npm install\b/.test(command)) return "installs into node_modules and .venv, which the layout links to the checkout's own (the suite's setup ran it)"
+  if (/--ray-address\b/.test(command)) return "joins a running Ray cluster (there is none here; test/cli/ray.test.ts runs the Ray executor on a local Ray)"
   const hub = hubIdIn(command, layout)
   if (hub !== undefined) return `names the hub model or dataset ${hub} (needs the network)`
   const file = /^npx polyquant run (\S+\.yaml)/.exec(command)?.[1]

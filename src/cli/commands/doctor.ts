@@ -1,7 +1,8 @@
 /**
  * `polyquant doctor [--store PATH]`: what polyquant runs on. Node, the Python interpreter (path,
  * version), torch, transformers and the other Python packages, CUDA (device name and memory) or
- * CPU, SQLite, the fixture models and the store. Everything missing comes with the exact command
+ * CPU, Ray (the extra; with --ray-address, the cluster's nodes, CPUs and GPUs), SQLite, the
+ * fixture models and the store. Everything missing comes with the exact command
  * that fixes it; the exit code is 1 when something required is missing.
  * The Python facts come from the `environment` kernel, run through the PythonRuntime, so a
  * passing doctor means the bridge itself works.
@@ -13,6 +14,7 @@ import { describeKernelError } from "../../python/errors.js"
 import { FIXTURE_NAMES, fixtureStatus, type FixtureStatus } from "../../python/fixtures.js"
 import { projectRoot, resolveInterpreter, type Interpreter } from "../../python/interpreter.js"
 import { PythonRuntime, PythonRuntimeLive } from "../../python/PythonRuntime.js"
+import { rayCluster, rayVersion, type RayCluster } from "../../python/extras.js"
 import { EnvironmentInfo, REQUIRED_PACKAGES } from "../../kernels/internal.js"
 import { ExitCode } from "../command.js"
 import { parseFlagsOrReport } from "../flags.js"
@@ -35,6 +37,8 @@ export interface DoctorFacts {
   readonly storePath: string
   /** why the file at storePath cannot be the store (a folder, not SQLite, unreadable); see storeFileProblem */
   readonly storeProblem?: string
+  /** the ray extra: its version (null: not installed), and the cluster `--ray-address` names */
+  readonly ray?: { readonly version: string | null; readonly cluster?: RayCluster | string }
 }
 
 export interface Problem {
@@ -102,6 +106,16 @@ export const diagnose = (facts: DoctorFacts): Diagnosis => {
     }
   }
 
+  if (facts.ray !== undefined) {
+    lines.push(row("ray", facts.ray.version ?? "not installed (the Ray executor, --executor ray, is an extra: `POLYQUANT_EXTRAS=ray npm install`)"))
+    const cluster = facts.ray.cluster
+    if (typeof cluster === "string") {
+      lines.push(row("ray cluster", `cannot be joined: ${cluster}`))
+      problems.push({ what: `the Ray cluster cannot be joined (${cluster})`, fix: "start it (`ray start --head` on the head node) or pass its address: --ray-address HOST:PORT", required: false })
+    } else if (cluster !== undefined) {
+      lines.push(row("ray cluster", `${cluster.address}: ${cluster.nodes} node(s), ${cluster.cpus} CPUs, ${cluster.gpus} GPUs (--executor ray makes ${cluster.gpus > 0 ? `${cluster.gpus} GPU actor(s)` : "2 CPU actors"})`))
+    }
+  }
   lines.push(row("sqlite", facts.sqliteError === undefined ? "better-sqlite3 loads" : `better-sqlite3 does not load: ${facts.sqliteError}`))
   if (facts.sqliteError !== undefined) problems.push({ what: "the SQLite driver (better-sqlite3) does not load", fix: "run `npm rebuild better-sqlite3` (or `npm install`)", required: true })
 
@@ -166,7 +180,7 @@ export const storeFileProblem = (path: string): string | undefined => {
 }
 
 /** Gather the facts: the environment kernel through the runtime in context, plus local checks. */
-export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never, PythonRuntime> =>
+export const gatherFacts = (storePath: string, rayAddress?: string): Effect.Effect<DoctorFacts, never, PythonRuntime> =>
   Effect.gen(function* () {
     const interpreter = resolveInterpreter()
     let environment: EnvironmentInfo | undefined
@@ -192,6 +206,8 @@ export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never
       }
     })
     const storeProblem = storeFileProblem(resolve(storePath))
+    const rayInstalled = interpreter.exists ? (rayVersion(interpreter.path) ?? null) : null
+    const cluster = rayAddress !== undefined && rayInstalled !== null ? rayCluster(interpreter.path, rayAddress) : undefined
     return {
       node: process.versions.node,
       interpreter,
@@ -200,7 +216,8 @@ export const gatherFacts = (storePath: string): Effect.Effect<DoctorFacts, never
       ...(sqliteError !== undefined ? { sqliteError } : {}),
       fixtures: FIXTURE_NAMES.map((name) => fixtureStatus(name)),
       storePath: resolve(storePath),
-      ...(storeProblem !== undefined ? { storeProblem } : {})
+      ...(storeProblem !== undefined ? { storeProblem } : {}),
+      ray: { version: rayInstalled, ...(cluster !== undefined ? { cluster } : {}) }
     }
   })
 
@@ -208,7 +225,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   const parsed = parseFlagsOrReport(table.doctor, args)
   if (parsed === undefined) return ExitCode.invalidInput
   const store = parsed.values.store ?? join(".polyquant", "polyquant.db")
-  const facts = await Effect.runPromise(Effect.scoped(gatherFacts(store)).pipe(Effect.provide(PythonRuntimeLive())))
+  const facts = await Effect.runPromise(Effect.scoped(gatherFacts(store, parsed.values["ray-address"])).pipe(Effect.provide(PythonRuntimeLive())))
   const diagnosis = diagnose(facts)
   process.stdout.write(render(diagnosis))
   return diagnosis.ok ? 0 : 1

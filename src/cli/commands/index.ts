@@ -207,9 +207,9 @@ export const table = {
   doctor: {
     name: "doctor",
     summary: "check Node, Python, torch, transformers, CUDA, the fixtures and the store",
-    usage: "polyquant doctor [--store PATH]",
+    usage: "polyquant doctor [--store PATH] [--ray-address auto|HOST:PORT]",
     positionals: [],
-    options: { store },
+    options: { store, "ray-address": { type: "string", value: "auto|HOST:PORT", description: "also join this Ray cluster and report its nodes, CPUs and GPUs" } },
     load: (): Promise<CommandModule> => import("./doctor.js")
   }
 } as const satisfies Record<string, Command>
