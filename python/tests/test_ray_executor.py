@@ -70,6 +70,7 @@ def test_a_sweep_fanned_out_over_two_actors_equals_the_local_executor(local_ray,
         assert out["ok"], out.get("error")
         placed = [e["message"] for e in events(ev) if e["type"] == "log" and e["message"].startswith("running on")]
         assert placed and "helped by actor" in placed[0]  # the second actor evaluated configurations
+        assert out["workers"] == 2  # both actors held: the budgets charge both
     finally:
         pool.close()
     assert same(out["result"], run_direct("layer-sweep", sweep_params(model_dir, mode)))

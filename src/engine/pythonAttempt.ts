@@ -55,7 +55,8 @@ export const pythonAttempt = (
   ctx: RunContext,
   step: PlannedStep,
   params: Record<string, unknown>,
-  attempt: number
+  attempt: number,
+  onWorkers?: (workers: number) => void
 ): Effect.Effect<Either.Either<unknown, KernelCallError | Interrupted>, StoreWriteError> =>
   Effect.gen(function* () {
     const { runId, now } = ctx
@@ -71,6 +72,7 @@ export const pythonAttempt = (
       artifactsDir: ctx.store.artifactsDir,
       logPath: join(ctx.runDir, "worker.log"),
       onEvent: workerEventHandler(ctx, step, files),
+      ...(onWorkers ? { onWorkers } : {}),
       ...(step.timeoutSeconds !== undefined ? { timeoutMs: step.timeoutSeconds * 1000 } : {})
     })
     return yield* underStop(ctx.stop, step.id, files.stopPath, call).pipe(

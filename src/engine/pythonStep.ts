@@ -52,9 +52,12 @@ const attempts = (ctx: RunContext, budgets: Budgets, step: PlannedStep, kernel: 
     let attempt = ctx.previous.get(step.id)?.attempts ?? 0
     const firstAttempt = attempt + 1
     const runStart = now()
+    // the budgets charge every worker's time: a sweep lent helper actors held them all along
+    let workers = 1
+    const charge = (durationMs: number) => budgets.charge(step, (durationMs / 1000) * workers)
     for (;;) {
       attempt += 1
-      const result = yield* pythonAttempt(ctx, step, params, attempt)
+      const result = yield* pythonAttempt(ctx, step, params, attempt, (n) => (workers = Math.max(workers, n)))
       const tEnd = now()
       const durationMs = tEnd - runStart
       const ended = (status: "succeeded" | "failed" | "interrupted", error?: KernelError) =>
@@ -64,17 +67,17 @@ const attempts = (ctx: RunContext, budgets: Budgets, step: PlannedStep, kernel: 
         if (!parsed.success) {
           const error = recordedError(new StepOutputInvalidError({ stepId: step.id, kernel: kernel.name, issues: issuesText(parsed.error.issues) }))
           yield* ended("failed", error)
-          yield* budgets.charge(step, durationMs / 1000)
+          yield* charge(durationMs)
           return yield* ctx.finish(step, failedOutcome(step, error), { durationMs, ...keyed })
         }
         yield* ended("succeeded")
-        yield* budgets.charge(step, durationMs / 1000)
+        yield* charge(durationMs)
         return yield* ctx.finish(step, { status: "succeeded", outputs: parsed.data }, { durationMs, ...keyed, cache: { kernel: step.uses, version: kernel.version } })
       }
       const error = recordedError(result.left)
       if (endedByStop(stop, result.left)) {
         yield* ended("interrupted", error)
-        yield* budgets.charge(step, durationMs / 1000)
+        yield* charge(durationMs)
         return yield* ctx.finish(step, { status: "interrupted" }, { durationMs, reason: "stopped by the user; its last checkpoint is stored", ...keyed })
       }
       yield* ended("failed", error)
@@ -87,7 +90,7 @@ const attempts = (ctx: RunContext, budgets: Budgets, step: PlannedStep, kernel: 
         yield* Effect.sleep(delay)
         continue
       }
-      yield* budgets.charge(step, durationMs / 1000)
+      yield* charge(durationMs)
       return yield* ctx.finish(step, failedOutcome(step, error), { durationMs, ...keyed })
     }
   })

@@ -60,6 +60,8 @@ export interface CallOptions {
   readonly onEvent?: (event: WorkerEvent) => void
   /** fail with KernelTimeoutError (and stop the worker) after this long; none by default */
   readonly timeoutMs?: number
+  /** how many workers (Ray actors: the step's own and its helpers) the call held; the budgets charge each one's time */
+  readonly onWorkers?: (workers: number) => void
 }
 
 export interface WorkerInfo {
@@ -591,6 +593,8 @@ export const makePythonRuntime = (config: PythonRuntimeConfig = {}) =>
               yield* Effect.sleep(pollMs)
               continue
             }
+            const workers = (JSON.parse(text) as { workers?: unknown }).workers
+            if (typeof workers === "number" && workers >= 1) options.onWorkers?.(workers)
             const envelope = parseEnvelope(kernel, text)
             if (!envelope.ok) return yield* Effect.fail(envelope.error)
             return envelope.result

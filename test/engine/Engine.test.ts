@@ -265,6 +265,23 @@ describe("Engine: cache", () => {
 })
 
 describe("Engine: budgets", () => {
+  it("charges every worker a step held (a sweep lent helper actors on the Ray executor)", async () => {
+    const { dir, db } = open()
+    let clock = Date.UTC(2026, 10, 25, 12)
+    const rt = scriptedRuntime({
+      "test-echo": (p, options) =>
+        Effect.sync(() => {
+          clock += 60_000
+          options.onWorkers?.(3)
+          return { echo: p, pid: 1 }
+        })
+    })
+    const plan = makePlan(dir, [step("wide", "test-echo", { platform: "kaggle", with: { value: 1 } })], [{ platform: "kaggle", gpuHours: 30, per: "week" }])
+    const { result } = await run(db, plan, rt.layer, { now: () => clock })
+    expect(result.steps["wide"]?.status).toBe("succeeded")
+    expect(db.ledger(result.runId).map((r) => r.seconds)).toEqual([180]) // 60 s × 3 workers
+  })
+
   it("defers a step whose estimate exceeds what is left, runs one that fits, and charges its wall time", async () => {
     const { dir, db } = open()
     const now = Date.UTC(2026, 10, 25, 12)

@@ -110,6 +110,8 @@ def run_units(
                     messages.put(("retry", uid, failure, retries[uid]))
         messages.put(("feeder-done",))
 
+    feeding = [True]  # the feeder is still running
+
     def handle(message: tuple) -> None:
         if message[0] == "done":
             done(message[1], message[2], message[3])
@@ -118,11 +120,24 @@ def run_units(
             ctx.log(f"a helper actor died while evaluating {uid} ({why[:200]}); evaluating it again (retry {n} of {MAX_UNIT_RETRIES})", level="warn")
         elif message[0] == "failed":
             raise message[1]
+        elif message[0] == "feeder-done":
+            feeding[0] = False
+
+    def drain(wait_s: float) -> None:
+        """Handle the feeder's news: what it has now, or the first that arrives within `wait_s`."""
+        try:
+            handle(messages.get(timeout=wait_s) if wait_s > 0 else messages.get_nowait())
+        except queue.Empty:
+            return
+        while True:
+            try:
+                handle(messages.get_nowait())
+            except queue.Empty:
+                return
 
     thread = threading.Thread(target=feeder, name="polyquant-fanout", daemon=True)
     thread.start()
     try:
-        feeding = True
         while True:
             if ctx.should_stop():
                 stopped()
@@ -130,28 +145,11 @@ def run_units(
                 mine = work.popleft() if work else None  # evaluated here, in the order given
             if mine is not None:
                 done(mine[0], local(mine[1]), ctx.where)
-            elif not feeding:
-                break
-            else:
-                try:
-                    message = messages.get(timeout=POLL_S)
-                except queue.Empty:
-                    continue
-                if message[0] == "feeder-done":
-                    feeding = False
-                else:
-                    handle(message)
-            while True:  # what the helpers finished meanwhile
-                try:
-                    message = messages.get_nowait()
-                except queue.Empty:
-                    break
-                if message[0] == "feeder-done":
-                    feeding = False
-                else:
-                    handle(message)
+                drain(0)  # what the helpers finished meanwhile
+            elif feeding[0]:
+                drain(POLL_S)
             with lock:
-                if not feeding and not work and not inflight:
+                if not feeding[0] and not work and not inflight:
                     break
     finally:
         closing.set()

@@ -282,10 +282,12 @@ class Pool:
         self.replaced += 1
 
     def _finish(self, job: Job) -> str:
+        workers = 1 + len(job.helpers)  # held for the whole step: the budgets charge each one's time
         self._release(job)
         self.jobs.pop(job.id, None)
         self._place()
-        return job.envelope or _envelope_error("EnvelopeError", "no envelope")
+        envelope = json.loads(job.envelope or _envelope_error("EnvelopeError", "no envelope"))
+        return json.dumps({**envelope, "workers": workers})
 
     def cancel(self, job_id: str) -> None:
         job = self.jobs.pop(job_id, None)
