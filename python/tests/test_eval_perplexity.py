@@ -191,3 +191,20 @@ def test_trained_fixtures_match_transformers_loss(trained_fixtures, heldout_corp
         assert stats[lang]["nll"] == pytest.approx(total, rel=1e-5)
         # a trained model is far better than uniform over its 2000 tokens
         assert stats[lang]["ppl"] < 2000 / 4
+
+
+def test_batches_are_length_sorted_with_bounded_padding():
+    """Every window once; longest first; no batch over batch_size or over PADDING_WASTE_MAX padding
+    (UDHR's en documents at Llama-2's tokenizer: 138, 61, 27, 108, 47 tokens)."""
+    from polyquant.eval.perplexity import PADDING_WASTE_MAX, Window, batch_indices
+
+    lengths = [138, 61, 27, 108, 47, 140, 139, 12, 12, 12, 12, 12, 12, 12, 12, 12]
+    windows = [Window(doc=i, segment=0, input_ids=[1] * n, labels=[1] * n) for i, n in enumerate(lengths)]
+    batches = batch_indices(windows, 8)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert [lengths[b[0]] for b in batches] == sorted((lengths[b[0]] for b in batches), reverse=True)
+    for b in batches:
+        assert len(b) <= 8
+        padded = len(b) * lengths[b[0]]
+        assert padded - sum(lengths[i] for i in b) <= PADDING_WASTE_MAX * padded
+    assert batches[0] == [5, 6, 0, 3, 1, 4] and [len(b) for b in batches if lengths[b[0]] == 12] == [8, 1]

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import KernelStopped, ParameterError
-from .perplexity import IGNORE, Protocol, Window, _check_corpus, iterate_batches, make_windows, text_stats, token_nll
+from .perplexity import IGNORE, Protocol, Window, _check_corpus, batch_indices, iterate_batches, make_windows, padded_forward, text_stats, token_nll
 from .window_memory import KL_CHUNK_ELEMENTS
 
 log = logging.getLogger("polyquant.eval")
@@ -272,20 +272,21 @@ def compare(
 
 
 def _paired_batches(loaded: Any, windows: list[Window], batch_size: int, paired: Callable[[list[Window]], torch.Tensor]):
-    """(indices, quantized logits, labels, baseline logits) per batch: the baseline's first (it may
-    swap the original weights in and back), then the quantized model's, on the same padded batch."""
-    for b in range(0, len(windows), batch_size):
-        batch = windows[b : b + batch_size]
+    """(indices, quantized logits, labels, baseline logits) per batch, batched as `iterate_batches`
+    batches (so the tokens line up with the baseline's records): the baseline's logits first (it
+    may swap the original weights in and back), then the quantized model's, on the same padded batch."""
+    for idx in batch_indices(windows, batch_size):
+        batch = [windows[i] for i in idx]
         base_logits = paired(batch)
-        for _, logits, labels in iterate_batches(loaded.model, batch, len(batch), loaded.device, _pad_id(loaded)):
-            yield list(range(b, b + len(batch))), logits, labels, base_logits
+        logits, labels = padded_forward(loaded.model, batch, loaded.device, _pad_id(loaded))
+        yield idx, logits, labels, base_logits
 
 
 def batch_logits(loaded: Any, windows: list[Window]) -> torch.Tensor:
     """The logits of one padded batch of windows (as `iterate_batches` pads it)."""
-    for _, logits, _ in iterate_batches(loaded.model, windows, len(windows), loaded.device, _pad_id(loaded)):
-        return logits
-    raise ParameterError("batch_logits got no windows")
+    if not windows:
+        raise ParameterError("batch_logits got no windows")
+    return padded_forward(loaded.model, windows, loaded.device, _pad_id(loaded))[0]
 
 
 @torch.no_grad()
