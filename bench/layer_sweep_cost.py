@@ -15,6 +15,14 @@ Every time is the best of `--repeats` runs (3): a shared machine only ever adds 
 
     .venv/bin/python bench/layer_sweep_cost.py
     .venv/bin/python bench/layer_sweep_cost.py --hidden 512 --layers 8 --threads 2
+    .venv/bin/python bench/layer_sweep_cost.py --llama2-shaped 4096x4 --texts seed --threads 2
+
+`--llama2-shaped 4096x4` builds Llama-2-7B's blocks (hidden 4096, MLP 11008, 32 heads, the real
+32k tokenizer; 4 of its 32 blocks, 1.07 B parameters, 4.3 GB of float32 safetensors on disk) and
+`--texts seed` evaluates what the seed's template evaluates, one sentence per language: the
+workload a Kaggle user runs, where reloading the checkpoint is most of each configuration's cost.
+The last line projects the measured per-configuration costs onto a 32-block model (a projection
+from this run's figures, labelled as such, not a measurement).
 
 Not part of the test suite; timings depend on the machine, the ratios much less.
 """
@@ -41,7 +49,7 @@ from polyquant.quant.methods import quantize_model  # noqa: E402
 from polyquant.quant.plan import resolve_targets  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_model import CORPUS, saved_bench_llama  # noqa: E402
+from bench_model import CORPUS, saved_bench_llama, saved_llama2_shaped  # noqa: E402
 
 
 
@@ -62,18 +70,33 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bits", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="each time is the best of this many runs")
+    ap.add_argument("--llama2-shaped", metavar="HIDDENxLAYERS", help="a random Llama with Llama-2's tokenizer and proportions instead")
+    ap.add_argument("--texts", choices=("bench", "seed"), default="bench", help="bench: four documents a language; seed: the seed template's one sentence a language")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    with saved_bench_llama(args.hidden, args.layers) as folder:
-        measure(args, folder)
+    corpus = SEED_TEXTS if args.texts == "seed" else CORPUS
+    if args.llama2_shaped:
+        args.hidden, args.layers = (int(x) for x in args.llama2_shaped.lower().split("x"))
+        with saved_llama2_shaped(args.hidden, args.layers) as folder:
+            measure(args, folder, corpus)
+    else:
+        with saved_bench_llama(args.hidden, args.layers) as folder:
+            measure(args, folder, corpus)
 
 
-def measure(args: argparse.Namespace, folder: str) -> None:
+# the seed's template (colab-kaggle-experiments.md, Template 1): one sentence a language
+SEED_TEXTS = {"source": "seed", "split": "heldout", "digest": "seed", "languages": {
+    "en": ["The quick brown fox jumps."], "he": ["השועל החום המהיר קופץ."],
+    "ar": ["الثعلب البني السريع يقفز."], "zh": ["敏捷的狐狸跳跃。"],
+}}
+
+
+def measure(args: argparse.Namespace, folder: str, corpus: dict) -> None:
     spec = {"id": folder, "device": "cpu"}
     quant = {"method": "rtn", "bits": args.bits, "group_size": 64}
 
     loaded = resident.get(spec)
-    protocol, windows, _ = language_windows(loaded, CORPUS, Protocol())
+    protocol, windows, _ = language_windows(loaded, corpus, Protocol())
     window_nll(loaded, windows, protocol.batch_size)  # warm-up
     G = args.layers  # protect-one: one configuration per block
     # (G + 2) evaluations back to back, timed as one unit like the sweep: the best of a sum, not a sum of bests
@@ -87,7 +110,7 @@ def measure(args: argparse.Namespace, folder: str) -> None:
         snapshot_bytes = snap.nbytes()
     model_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
 
-    params = {"model": spec, "corpus": CORPUS, "quant": quant, "mode": "protect-one", "checkpoint_every": 1000}
+    params = {"model": spec, "corpus": corpus, "quant": quant, "mode": "protect-one", "checkpoint_every": 1000}
     t_sweep, out = timed(lambda: layer_sweep.run(params, KernelContext()), args.repeats)
     assert len(out["rows"]) == G
     target = t_quant + t_evals
@@ -107,6 +130,14 @@ def measure(args: argparse.Namespace, folder: str) -> None:
     print(f"sweep / (T_quant + (G+2)·T_eval) = {t_sweep / target:.2f}   (target: close to 1)")
     print(f"T_reload {t_reload:8.3f} s   one seed-style configuration (reload + quantize + evaluate)")
     print(f"G seed-style configurations / sweep = {G * t_reload / t_sweep:.2f}")
+    disk = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors"))
+    print(f"checkpoint on disk: {disk / 2**30:.2f} GiB of safetensors, reloaded per seed-style configuration (from the page cache: a cold disk only adds time)")
+    # a 32-block model of this shape: reload, quantization and evaluation all grow with the blocks
+    # (the embeddings aside), so the factor cancels and only the number of configurations changes
+    blocks = 32
+    swaps = max(0.0, t_sweep - target) / G  # what each configuration's weight swap costs beyond its evaluation
+    projected = blocks * t_reload / (t_quant + (blocks + 2) * t_eval + blocks * swaps)
+    print(f"projection from this run's figures, not a measurement: a {blocks}-block model of this shape, {blocks} configurations: seed-style / sweep ~ {projected:.1f}")
     print(f"snapshot of one protect-one configuration: {snapshot_bytes / 2**20:.1f} MiB = {snapshot_bytes / model_bytes:.2f} of the model")
 
 

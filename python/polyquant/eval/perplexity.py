@@ -257,11 +257,16 @@ def _model_device(model: nn.Module) -> torch.device:
 # that is half padding is slower than its windows one at a time: measured 0.53x on UDHR's five
 # documents a language at a 168 M Llama. A window that would push its batch past this starts a new one.
 PADDING_WASTE_MAX = 0.25
+# ...except that a few padded positions are always worth a shared forward pass: windows of a few
+# dozen tokens are bound by reading the weights, not by arithmetic (the seed's one sentence a
+# language at 4 of Llama-2-7B's blocks: four batch-1 passes cost four weight reads).
+PADDING_POSITIONS_FREE = 64
 
 
 def batch_indices(windows: Sequence[Window], batch_size: int) -> list[list[int]]:
     """Window indices per forward pass: the windows sorted by length, longest first (ties in corpus
-    order), cut into batches of at most `batch_size` whose padding stays within PADDING_WASTE_MAX.
+    order), cut into batches of at most `batch_size` whose padding stays within PADDING_WASTE_MAX of their
+    positions or PADDING_POSITIONS_FREE positions, whichever is more.
     Every pass over the same windows (baseline, variant, paired recompute) batches them alike, so
     per-token records line up; a window's logits do not depend on its batch mates."""
     if batch_size < 1:
@@ -273,7 +278,8 @@ def batch_indices(windows: Sequence[Window], batch_size: int) -> list[list[int]]
         n = len(windows[i].input_ids)
         if batches and len(batches[-1]) < batch_size:
             longest = len(windows[batches[-1][0]].input_ids)
-            if (real + n) >= (1 - PADDING_WASTE_MAX) * longest * (len(batches[-1]) + 1):
+            padded = longest * (len(batches[-1]) + 1)
+            if padded - (real + n) <= max(PADDING_WASTE_MAX * padded, PADDING_POSITIONS_FREE):
                 batches[-1].append(i)
                 real += n
                 continue
