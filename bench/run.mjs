@@ -178,8 +178,17 @@ if (wants("sweep")) {
   const ratio = grab(/sweep \/ \(T_quant \+ \(G\+2\)·T_eval\) = ([\d.]+)/)
   const speedup = grab(/G seed-style configurations \/ sweep = ([\d.]+)/)
   record("sweep efficiency", `${fmt(ratio)} × (one RTN pass + (G+2) evaluations)`, "≤ 1.15", ratio <= 1.15)
-  record("sweep vs seed template", `${fmt(speedup)}× faster than reloading per configuration`, "≥ 10× (issue 21: at 7B-like scale)", speedup >= 10)
+  record("sweep vs seed template (20 MiB smoke model)", `${fmt(speedup)}× faster than reloading per configuration`, undefined, undefined)
   details.push(`### Sweep efficiency\n\n\`.venv/bin/python bench/layer_sweep_cost.py\` (defaults):\n\n\`\`\`\n${stdout.trim()}\n\`\`\`\n`)
+  // the seed's template at 7B-like scale: 4 of Llama-2-7B's blocks (4 GiB of safetensors reloaded
+  // per configuration), the template's one sentence a language; ~150 s and ~18 GiB peak RSS
+  const big = ["--llama2-shaped", "4096x4", "--texts", "seed", "--threads", "2", "--repeats", "1"]
+  const bigOut = (await exec(python, [join(root, "bench", "layer_sweep_cost.py"), ...big], { cwd: root, maxBuffer: 16 * 2 ** 20 })).stdout
+  const bigSpeedup = Number(bigOut.match(/G seed-style configurations \/ sweep = ([\d.]+)/)?.[1])
+  const projected = Number(bigOut.match(/seed-style \/ sweep ~ ([\d.]+)/)?.[1])
+  if (!Number.isFinite(bigSpeedup) || !Number.isFinite(projected)) throw new Error(`bench sweep: layer_sweep_cost.py ${big.join(" ")} printed no speed-up:\n${bigOut}`)
+  record("sweep vs seed template (4 of Llama-2-7B's blocks, CPU)", `${fmt(bigSpeedup)}× faster than reloading per configuration (32 blocks, projected from the same run: ${fmt(projected, 1)}×)`, "≥ 10×", bigSpeedup >= 10)
+  details.push(`### Sweep against the seed's template at 7B-like scale\n\n\`.venv/bin/python bench/layer_sweep_cost.py ${big.join(" ")}\`:\n\n\`\`\`\n${bigOut.trim()}\n\`\`\`\n\nOn two CPU cores the seed-style configuration's cost is its RTN pass (10 s of 15 s), not the reload (4 GiB from the page cache in ~1 s); an evaluation of four sentences costs 3.5 s, so the speed-up tends to (reload + quantize + evaluate) / evaluate ≈ 4 at best, and the sweep's own per-configuration overhead (1.5× its target here) keeps it lower. On a GPU the evaluation is milliseconds and the reload of a 13 GB checkpoint from a Kaggle disk tens of seconds; no GPU was lent for this run.\n`)
 }
 
 // ---------- perplexity throughput ----------
