@@ -25,6 +25,12 @@ TEXT = {
 }
 CORPUS = {"source": "bench", "split": "heldout", "digest": "bench", "languages": TEXT}
 
+# the seed's template (colab-kaggle-experiments.md, Template 1): one sentence a language
+SEED_TEXTS = {"source": "seed", "split": "heldout", "digest": "seed", "languages": {
+    "en": ["The quick brown fox jumps."], "he": ["השועל החום המהיר קופץ."],
+    "ar": ["الثعلب البني السريع يقفز."], "zh": ["敏捷的狐狸跳跃。"],
+}}
+
 
 @contextmanager
 def saved_bench_llama(hidden: int, layers: int) -> Iterator[str]:

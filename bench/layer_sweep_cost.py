@@ -20,7 +20,8 @@ Every time is the best of `--repeats` runs (3): a shared machine only ever adds 
 `--llama2-shaped 4096x4` builds Llama-2-7B's blocks (hidden 4096, MLP 11008, 32 heads, the real
 32k tokenizer; 4 of its 32 blocks, 1.07 B parameters, 4.3 GB of float32 safetensors on disk) and
 `--texts seed` evaluates what the seed's template evaluates, one sentence per language: the
-workload a Kaggle user runs, where reloading the checkpoint is most of each configuration's cost.
+workload a Kaggle user runs (on a GPU the reload dominates each configuration; on two CPU cores the
+RTN pass does: see bench/run.mjs's explanation).
 The last line projects the measured per-configuration costs onto a 32-block model (a projection
 from this run's figures, labelled as such, not a measurement).
 
@@ -49,7 +50,7 @@ from polyquant.quant.methods import quantize_model  # noqa: E402
 from polyquant.quant.plan import resolve_targets  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_model import CORPUS, saved_bench_llama, saved_llama2_shaped  # noqa: E402
+from bench_model import CORPUS, SEED_TEXTS, saved_bench_llama, saved_llama2_shaped  # noqa: E402
 
 
 
@@ -82,13 +83,6 @@ def main() -> None:
     else:
         with saved_bench_llama(args.hidden, args.layers) as folder:
             measure(args, folder, corpus)
-
-
-# the seed's template (colab-kaggle-experiments.md, Template 1): one sentence a language
-SEED_TEXTS = {"source": "seed", "split": "heldout", "digest": "seed", "languages": {
-    "en": ["The quick brown fox jumps."], "he": ["השועל החום המהיר קופץ."],
-    "ar": ["الثعلب البني السريع يقفز."], "zh": ["敏捷的狐狸跳跃。"],
-}}
 
 
 def measure(args: argparse.Namespace, folder: str, corpus: dict) -> None:
