@@ -20,8 +20,8 @@ Every time is the best of `--repeats` runs (3): a shared machine only ever adds 
 `--llama2-shaped 4096x4` builds Llama-2-7B's blocks (hidden 4096, MLP 11008, 32 heads, the real
 32k tokenizer; 4 of its 32 blocks, 1.07 B parameters, 4.3 GB of float32 safetensors on disk) and
 `--texts seed` evaluates what the seed's template evaluates, one sentence per language: the
-workload a Kaggle user runs (on a GPU the reload dominates each configuration; on two CPU cores the
-RTN pass does: see bench/run.mjs's explanation).
+workload a Kaggle user runs (on two CPU cores the RTN pass dominates each configuration, as measured; on a GPU the reload
+should, not measured here: see bench/run.mjs).
 The last line projects the measured per-configuration costs onto a 32-block model (a projection
 from this run's figures, labelled as such, not a measurement).
 
